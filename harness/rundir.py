@@ -1,0 +1,319 @@
+"""The run folder: the versioned contract between `harness run` and every later stage.
+
+A run folder (``reports/runs/<run-id>/``) holds:
+
+- ``manifest.json``   -- :class:`Manifest`: what ran, where, when, status, which files exist.
+- ``summary.json``    -- :class:`Summary`: per-operation and overall latency/traffic figures.
+- ``samples.parquet`` -- one row per request, columns in :data:`SAMPLE_COLUMNS`.
+- ``timeseries.csv``  -- one row per second, columns in :data:`TIMESERIES_COLUMNS` (+ extra
+  monitored columns); a value that could not be measured is empty (NaN), never 0.
+- ``histograms.json`` -- encoded HdrHistograms (see :class:`HistogramSet`).
+- ``monitor.csv``     -- raw target-monitor samples.
+- ``locust_*.csv``    -- Locust's own CSV output.
+- later stages add ``verdict.json``, ``junit.xml``, ``summary.md``, ``report.html``, ``compare.json``...
+
+Readers must call :func:`load_manifest` / :func:`load_summary`, which accept every schema
+version listed in ``SUPPORTED_VERSIONS`` (old runs keep loading; fixtures live in tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+
+MANIFEST_FILE = "manifest.json"
+SUMMARY_FILE = "summary.json"
+SAMPLES_FILE = "samples.parquet"
+TIMESERIES_FILE = "timeseries.csv"
+HISTOGRAMS_FILE = "histograms.json"
+MONITOR_FILE = "monitor.csv"
+
+#: Columns of samples.parquet. Times are epoch seconds (float64); durations milliseconds (float64).
+#: ``latency_ms`` is measured from the *intended* send time (coordinated-omission corrected);
+#: ``service_ms`` from the actual send. ``status`` is the HTTP status, 0 when no response arrived.
+#: ``error`` is null for a success, else a short kind such as "HTTP 503" or "ConnectionRefused".
+SAMPLE_COLUMNS: tuple[str, ...] = (
+    "ts",  # completion time
+    "operation",
+    "intended_start",
+    "start",
+    "latency_ms",
+    "service_ms",
+    "status",
+    "bytes",
+    "error",
+    "worker",
+)
+
+#: Required columns of timeseries.csv, one row per second of the measured window.
+TIMESERIES_COLUMNS: tuple[str, ...] = (
+    "t",  # seconds since the start of the measured window (int)
+    "ts",  # epoch seconds of the window start
+    "stage",  # index of the load stage active in this second
+    "target_rate",  # scheduled req/s (NaN for closed model)
+    "rate",  # completed req/s
+    "sent",
+    "errors",
+    "dropped",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "max_ms",
+)
+#: Monitored columns that may follow (NaN when not measured): cpu_percent, rss_mb, threads,
+#: open_fds, read_bytes, write_bytes, sys_cpu_percent, sys_memory_percent, queue_depth,
+#: cache_hit_rate, cache_hit_rate_l1, cache_hit_rate_l2, cache_hit_rate_l3, slow_queries,
+#: db_pool_in_use, db_pool_waits.
+MONITOR_COLUMNS: tuple[str, ...] = (
+    "cpu_percent",
+    "rss_mb",
+    "threads",
+    "open_fds",
+    "read_bytes",
+    "write_bytes",
+    "sys_cpu_percent",
+    "sys_memory_percent",
+    "queue_depth",
+    "cache_hit_rate",
+    "cache_hit_rate_l1",
+    "cache_hit_rate_l2",
+    "cache_hit_rate_l3",
+    "slow_queries",
+    "db_pool_in_use",
+    "db_pool_waits",
+)
+
+RunStatus = Literal["complete", "aborted"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
+class Percentiles(_Frozen):
+    """Milliseconds. Keys follow the issue's contract: p50 p90 p95 p99 p99_9 max mean."""
+
+    p50: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    p99_9: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    min: float | None = None
+
+
+class OperationSummary(_Frozen):
+    count: int = 0
+    errors: int = 0
+    error_rate: float | None = None  # fraction 0..1 of completed requests
+    dropped: int = 0  # sends that could not start (max_in_flight reached)
+    late: int = 0  # sends that started later than the pacing tolerance
+    target_rate: float | None = None
+    rate: float | None = None  # achieved completed req/s over the measured window
+    latency_ms: Percentiles = Field(default_factory=Percentiles)
+    service_time_ms: Percentiles = Field(default_factory=Percentiles)
+    bytes: int = 0
+    errors_by_kind: dict[str, int] = Field(default_factory=dict)
+    target_ms: float | None = None  # the guide's response-time target, when known
+
+
+class StageSummary(_Frozen):
+    index: int
+    start_s: float
+    end_s: float
+    target_rate: float | None = None
+    achieved_rate: float | None = None
+
+
+class SeriesStats(_Frozen):
+    mean: float | None = None
+    max: float | None = None
+    min: float | None = None
+    p95: float | None = None
+    start: float | None = None
+    end: float | None = None
+    slope_per_h: float | None = None  # least-squares slope, units per hour
+    r2: float | None = None
+
+
+class Summary(_Frozen):
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    duration_s: float
+    overall: OperationSummary
+    operations: dict[str, OperationSummary] = Field(default_factory=dict)
+    stages: list[StageSummary] = Field(default_factory=list)
+    #: monitored series by column name (see MONITOR_COLUMNS); absent key = not measured
+    resources: dict[str, SeriesStats] = Field(default_factory=dict)
+
+
+class NotMeasured(_Frozen):
+    metric: str
+    reason: str
+
+
+class ProfileRecord(_Frozen):
+    status: Literal["ok", "failed", "skipped"]
+    reason: str | None = None
+    files: dict[str, str] = Field(default_factory=dict)  # name -> path relative to repo or absolute
+
+
+class TargetInfo(_Frozen):
+    url: str
+    managed: bool  # True when the harness started the reference runtime itself
+    config_profile: str | None = None
+    switches: dict[str, Any] = Field(default_factory=dict)
+    pids: list[int] = Field(default_factory=list)
+    version: str | None = None
+
+
+class Manifest(_Frozen):
+    schema_version: int = SCHEMA_VERSION
+    kind: str = "motherbox-perf/run"
+    run_id: str
+    scenario_name: str
+    scenario_path: str | None = None
+    scenario: dict[str, Any]  # as resolved (time scale applied)
+    cli: list[str] = Field(default_factory=list)
+    git: dict[str, Any] = Field(default_factory=dict)  # commit, branch, dirty
+    machine: dict[str, Any] = Field(default_factory=dict)  # hostname, cpu_count, memory, fingerprint
+    tags: dict[str, str] = Field(default_factory=dict)
+    target: TargetInfo
+    load: dict[str, Any] = Field(default_factory=dict)  # model, workers, time_scale, duration_s
+    started_at: str  # ISO-8601 UTC
+    ended_at: str | None = None
+    duration_s: float | None = None
+    status: RunStatus
+    abort_reason: str | None = None
+    files: dict[str, str] = Field(default_factory=dict)  # logical name -> file name in the run folder
+    profiles: dict[str, ProfileRecord] = Field(default_factory=dict)
+    not_measured: list[NotMeasured] = Field(default_factory=list)
+
+
+class HistogramSet(_Frozen):
+    """Encoded HdrHistograms (``HdrHistogram.encode()``, base64 text), values in microseconds."""
+
+    schema_version: int = SCHEMA_VERSION
+    unit: Literal["us"] = "us"
+    significant_figures: int = 3
+    latency: dict[str, str] = Field(default_factory=dict)  # "__overall__" and one per operation
+    service: dict[str, str] = Field(default_factory=dict)
+    windows: list[dict[str, Any]] = Field(default_factory=list)  # [{"t": int, "latency": enc}]
+
+
+OVERALL = "__overall__"
+
+
+class RunDirError(Exception):
+    """A run folder is missing, unreadable or of an unsupported schema version."""
+
+
+# ---------------------------------------------------------------- atomic file writing
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temp path beside ``path``; rename it over ``path`` only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def write_model(path: Path, model: BaseModel) -> None:
+    write_text_atomic(path, model.model_dump_json(indent=2) + "\n")
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise RunDirError(f"{path}: not found") from exc
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{path}: unreadable JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path}: expected a JSON object")
+    version = data.get("schema_version")
+    if version not in SUPPORTED_VERSIONS:
+        raise RunDirError(f"{path}: unsupported schema_version {version!r} (supported: {SUPPORTED_VERSIONS})")
+    return data
+
+
+def resolve_run_dir(ref: str | Path, reports_dir: Path = Path("reports")) -> Path:
+    """Accept a run folder path, a run id under ``reports/runs``, or ``latest``."""
+    candidate = Path(ref)
+    if (candidate / MANIFEST_FILE).is_file():
+        return candidate
+    for alt in (reports_dir / "runs" / str(ref), reports_dir / str(ref)):
+        if (alt / MANIFEST_FILE).is_file():
+            return alt.resolve() if alt.is_symlink() else alt
+    raise RunDirError(f"{ref}: not a run folder (no {MANIFEST_FILE})")
+
+
+def load_manifest(run_dir: Path) -> Manifest:
+    try:
+        return Manifest.model_validate(_read_json(run_dir / MANIFEST_FILE))
+    except ValueError as exc:
+        raise RunDirError(f"{run_dir / MANIFEST_FILE}: {exc}") from exc
+
+
+def load_summary(run_dir: Path) -> Summary:
+    try:
+        return Summary.model_validate(_read_json(run_dir / SUMMARY_FILE))
+    except ValueError as exc:
+        raise RunDirError(f"{run_dir / SUMMARY_FILE}: {exc}") from exc
+
+
+def load_histograms(run_dir: Path) -> HistogramSet:
+    try:
+        return HistogramSet.model_validate(_read_json(run_dir / HISTOGRAMS_FILE))
+    except ValueError as exc:
+        raise RunDirError(f"{run_dir / HISTOGRAMS_FILE}: {exc}") from exc
+
+
+def load_samples(run_dir: Path, columns: list[str] | None = None) -> Any:
+    """samples.parquet as a pandas DataFrame (pandas imported lazily: it is slow to import)."""
+    import pandas as pd
+
+    path = run_dir / SAMPLES_FILE
+    if not path.is_file():
+        raise RunDirError(f"{path}: not found")
+    return pd.read_parquet(path, columns=columns)
+
+
+def load_timeseries(run_dir: Path) -> Any:
+    import pandas as pd
+
+    path = run_dir / TIMESERIES_FILE
+    if not path.is_file():
+        raise RunDirError(f"{path}: not found")
+    return pd.read_csv(path)
