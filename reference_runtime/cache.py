@@ -1,0 +1,504 @@
+"""Layered cache: L1 per agent, L2 shared, L3 persistent on disk (the guide's cache layers).
+
+Lookup order L1 → L2 → L3 → loader. A hit in a lower layer is promoted into the layers above it;
+a load is stored in every layer (L1 only when an ``agent_id`` is given, L3 unless
+``persist=False``).
+
+Design choices (and why)
+------------------------
+* Values are JSON-serializable and stored as **orjson bytes** in every layer: the size accounted
+  is the real payload size, and callers can never mutate a cached value in place (each hit
+  decodes a fresh copy; orjson decoding of a small record costs about a microsecond).
+* L1/L2 are ``cachetools.TTLCache`` with ``getsizeof`` in bytes, so ``maxsize`` is a byte budget
+  and eviction is least-recently-used by bytes. The timer is injectable (tests use a fake clock).
+* L3 is ``diskcache.Cache`` (SQLite in WAL mode) under ``<state-dir>/cache`` with
+  ``least-recently-used`` eviction at a 1 GB size limit. Our own expiry timestamp (from the same
+  injectable clock) is stored with each entry; diskcache's native expiry is set too, as a backstop
+  that reclaims space. Automatic culling is off and we call ``cull()`` every ``l3_cull_every``
+  writes, because that returns how many items it removed (counted as L3 evictions).
+* L3 IO and the event loop: reads and small writes run inline – a SQLite lookup/insert of a
+  small row in WAL mode takes tens of microseconds, far cheaper than a thread hop. Writes
+  larger than ``l3_inline_max_bytes`` go through ``asyncio.to_thread``. Values are expected to be
+  small JSON records; a very large value makes its (inline) L3 read proportionally slower.
+* Invalidation is by key and by tag (e.g. ``agent:<id>``, ``project:<id>``). Tags are versioned:
+  each entry stores the versions of its tags when its load *started*; ``invalidate_tag`` bumps the
+  version (persisted next to L3 so it survives restarts) and eagerly drops matching L1/L2
+  entries. Stale L3 entries are dropped lazily when read, or by TTL/LRU. A load that was in
+  flight during an invalidation is therefore never served stale.
+* Concurrent misses on the same key share one loader call (single flight).
+* ``enabled=False``: every get goes straight to the loader, counted in ``loads`` and
+  ``bypassed``; the layers stay empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import diskcache
+import orjson
+from cachetools import TTLCache
+
+MB = 1024 * 1024
+ENTRY_OVERHEAD_BYTES = 64  # rough per-entry bookkeeping (link, dict slot, entry object)
+L3_KEY_PREFIX = "v1:"
+
+Loader = Callable[[], Awaitable[Any]]
+Clock = Callable[[], float]
+TagVersions = tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """Defaults are the guide's: L1 10 MB / 5 min, L2 100 MB / 1 h, L3 1 GB / 24 h."""
+
+    enabled: bool = True
+    l1_max_bytes: int = 10 * MB
+    l1_ttl_s: float = 300.0
+    l2_max_bytes: int = 100 * MB
+    l2_ttl_s: float = 3600.0
+    l3_max_bytes: int = 1024 * MB
+    l3_ttl_s: float = 86_400.0
+    l3_dir: Path | None = None  # None = no L3 (e.g. unit tests of L1/L2 only)
+    l3_inline_max_bytes: int = 64 * 1024
+    l3_cull_every: int = 64
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    hits: int = 0
+    misses: int = 0
+    evictions: int = 0
+    expirations: int = 0
+    invalidations: int = 0
+    bytes: int = 0
+    entries: int = 0
+
+    @property
+    def lookups(self) -> int:
+        return self.hits + self.misses
+
+    @property
+    def hit_rate(self) -> float:
+        """Hits over lookups that reached this layer (conditional on the layers above missing)."""
+        return self.hits / self.lookups if self.lookups else 0.0
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    enabled: bool
+    layers: dict[str, LayerStats]
+    loads: int = 0  # loader calls
+    bypassed: int = 0  # gets served by the loader because the cache is disabled
+    coalesced: int = 0  # concurrent misses that waited for another caller's load
+    uncacheable: int = 0  # values too large for a layer or not JSON-serializable
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "enabled": self.enabled,
+            "loads": self.loads,
+            "bypassed": self.bypassed,
+            "coalesced": self.coalesced,
+            "uncacheable": self.uncacheable,
+            "layers": {
+                name: {**st.__dict__, "hit_rate": round(st.hit_rate, 4)} for name, st in self.layers.items()
+            },
+        }
+
+
+@dataclass(slots=True)
+class _Entry:
+    blob: bytes
+    tags: TagVersions
+    size: int
+
+
+@dataclass
+class _Counts:
+    hits: int = 0
+    misses: int = 0
+    invalidations: int = 0
+
+
+class _MemLayer(TTLCache[str, _Entry]):
+    """TTLCache sized in bytes that counts LRU evictions and TTL expirations."""
+
+    def __init__(self, max_bytes: int, ttl_s: float, clock: Clock) -> None:
+        super().__init__(maxsize=max_bytes, ttl=ttl_s, timer=clock, getsizeof=_entry_size)
+        self.evictions = 0
+        self.expirations = 0
+        self.counts = _Counts()
+
+    def popitem(self) -> tuple[str, _Entry]:
+        item = super().popitem()
+        self.evictions += 1
+        return item
+
+    def expire(self, time: float | None = None) -> list[tuple[str, _Entry]]:
+        expired = list(super().expire(time))
+        self.expirations += len(expired)
+        return expired
+
+    def put(self, key: str, entry: _Entry) -> bool:
+        if entry.size > self.maxsize:
+            return False
+        self[key] = entry
+        return True
+
+    def drop_tag(self, tag: str) -> int:
+        doomed = [k for k, e in list(self.items()) if any(t == tag for t, _ in e.tags)]
+        for key in doomed:
+            self.pop(key, None)
+        return len(doomed)
+
+
+def _entry_size(entry: _Entry) -> int:
+    return entry.size
+
+
+class LayeredCache:
+    """L1 (per agent) → L2 (shared) → L3 (disk) → loader. See the module docstring."""
+
+    def __init__(self, config: CacheConfig | None = None, *, clock: Clock = time.time) -> None:
+        self.config = config or CacheConfig()
+        self._clock = clock
+        self._l1: dict[str, _MemLayer] = {}
+        self._l2 = _MemLayer(self.config.l2_max_bytes, self.config.l2_ttl_s, clock)
+        self._l3: diskcache.Cache | None = None
+        self._tag_store: diskcache.Cache | None = None
+        self._l3_counts = _Counts()
+        self._l3_evictions = 0
+        self._l3_expirations = 0
+        self._l3_writes = 0
+        self._tag_versions: dict[str, int] = {}
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._epoch = 0  # bumped by key invalidation/clear; tags are covered by their versions
+        self._loads = self._bypassed = self._coalesced = self._uncacheable = 0
+        if self.config.l3_dir is not None:
+            self._open_l3(Path(self.config.l3_dir))
+
+    def _open_l3(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._l3 = diskcache.Cache(
+            str(directory / "l3"),
+            size_limit=self.config.l3_max_bytes,
+            eviction_policy="least-recently-used",
+            cull_limit=0,
+        )
+        # Tag versions must never be evicted, hence a separate store with no eviction.
+        self._tag_store = diskcache.Cache(str(directory / "tags"), eviction_policy="none")
+
+    @property
+    def enabled(self) -> bool:
+        return self.config.enabled
+
+    def set_enabled(self, enabled: bool) -> None:
+        self.config = replace(self.config, enabled=enabled)
+
+    # -- public async API ------------------------------------------------------------------------
+
+    async def get_or_load(
+        self,
+        key: str,
+        loader: Loader,
+        *,
+        agent_id: str | None = None,
+        tags: Iterable[str] = (),
+        persist: bool = True,
+    ) -> Any:
+        """Return the cached value for ``key`` or load, store and return it."""
+        if not self.config.enabled:
+            self._loads += 1
+            self._bypassed += 1
+            return await loader()
+        blob = self._lookup(key, agent_id)
+        if blob is not None:
+            return orjson.loads(blob)
+        pending = self._inflight.get(key)
+        if pending is not None:
+            self._coalesced += 1
+            return await asyncio.shield(pending)
+        return await self._load(key, loader, agent_id, tuple(tags), persist)
+
+    async def get(self, key: str, *, agent_id: str | None = None) -> Any | None:
+        """Cached value or ``None`` (no loader)."""
+        if not self.config.enabled:
+            return None
+        blob = self._lookup(key, agent_id)
+        return None if blob is None else orjson.loads(blob)
+
+    async def set(
+        self,
+        key: str,
+        value: Any,
+        *,
+        agent_id: str | None = None,
+        tags: Iterable[str] = (),
+        persist: bool = True,
+    ) -> None:
+        if self.config.enabled:
+            await self._store(key, value, agent_id, self._stamp(tuple(tags)), persist)
+
+    # -- lookup and promotion --------------------------------------------------------------------
+
+    def _lookup(self, key: str, agent_id: str | None) -> bytes | None:
+        l1 = self._l1_for(agent_id) if agent_id is not None else None
+        if l1 is not None:
+            entry = self._mem_get(l1, key)
+            if entry is not None:
+                return entry.blob
+        entry = self._mem_get(self._l2, key)
+        if entry is not None:
+            if l1 is not None:
+                l1.put(key, entry)
+            return entry.blob
+        entry = self._l3_get(key)
+        if entry is not None:
+            self._l2.put(key, entry)
+            if l1 is not None:
+                l1.put(key, entry)
+            return entry.blob
+        return None
+
+    def _mem_get(self, layer: _MemLayer, key: str) -> _Entry | None:
+        entry = layer.get(key)
+        if entry is not None and not self._is_current(entry.tags):
+            layer.pop(key, None)
+            entry = None
+        if entry is None:
+            layer.counts.misses += 1
+        else:
+            layer.counts.hits += 1
+        return entry
+
+    def _l3_get(self, key: str) -> _Entry | None:
+        if self._l3 is None:
+            return None
+        raw = self._l3.get(L3_KEY_PREFIX + key)
+        entry: _Entry | None = None
+        if raw is not None:
+            expires_at, tags, blob = raw
+            if expires_at <= self._clock():
+                self._l3.delete(L3_KEY_PREFIX + key)
+                self._l3_expirations += 1
+            elif self._is_current(tags):
+                entry = _Entry(blob, tags, _size_of(key, blob))
+            else:
+                self._l3.delete(L3_KEY_PREFIX + key)
+        if entry is None:
+            self._l3_counts.misses += 1
+        else:
+            self._l3_counts.hits += 1
+        return entry
+
+    def _l1_for(self, agent_id: str) -> _MemLayer:
+        layer = self._l1.get(agent_id)
+        if layer is None:
+            layer = _MemLayer(self.config.l1_max_bytes, self.config.l1_ttl_s, self._clock)
+            self._l1[agent_id] = layer
+        return layer
+
+    # -- loading and storing ---------------------------------------------------------------------
+
+    async def _load(
+        self, key: str, loader: Loader, agent_id: str | None, tags: tuple[str, ...], persist: bool
+    ) -> Any:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        stamp = self._stamp(tags)  # versions *before* the load: an invalidation mid-load wins
+        epoch = self._epoch
+        try:
+            self._loads += 1
+            value = await loader()
+            if epoch == self._epoch:
+                await self._store(key, value, agent_id, stamp, persist)
+            fut.set_result(value)
+            return value
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved: nobody may be waiting
+            raise
+        finally:
+            self._inflight.pop(key, None)
+
+    async def _store(
+        self, key: str, value: Any, agent_id: str | None, tags: TagVersions, persist: bool
+    ) -> None:
+        try:
+            blob = orjson.dumps(value)
+        except TypeError:
+            self._uncacheable += 1
+            return
+        entry = _Entry(blob, tags, _size_of(key, blob))
+        stored = self._l2.put(key, entry)
+        if agent_id is not None:
+            stored = self._l1_for(agent_id).put(key, entry) and stored
+        if persist and self._l3 is not None:
+            await self._l3_set(key, entry)
+        if not stored:
+            self._uncacheable += 1
+
+    async def _l3_set(self, key: str, entry: _Entry) -> None:
+        assert self._l3 is not None
+        store, ttl = self._l3, self.config.l3_ttl_s
+        record = (self._clock() + ttl, entry.tags, entry.blob)
+
+        def write() -> None:
+            store.set(L3_KEY_PREFIX + key, record, expire=ttl)
+
+        if len(entry.blob) <= self.config.l3_inline_max_bytes:
+            write()
+        else:
+            epoch = self._epoch
+            await asyncio.to_thread(write)
+            if epoch != self._epoch:  # invalidated while the write was in the thread
+                self._l3.delete(L3_KEY_PREFIX + key)
+        self._l3_writes += 1
+        if self._l3_writes % max(self.config.l3_cull_every, 1) == 0:
+            self.cull_l3()
+
+    def cull_l3(self) -> int:
+        """Enforce the L3 byte limit (LRU) and drop expired rows; returns items removed."""
+        if self._l3 is None:
+            return 0
+        removed = int(self._l3.cull())
+        self._l3_evictions += removed
+        return removed
+
+    # -- invalidation ----------------------------------------------------------------------------
+
+    def _stamp(self, tags: tuple[str, ...]) -> TagVersions:
+        return tuple((tag, self._version(tag)) for tag in tags)
+
+    def _version(self, tag: str) -> int:
+        version = self._tag_versions.get(tag)
+        if version is None:
+            stored = self._tag_store.get(tag, 0) if self._tag_store is not None else 0
+            version = int(stored)
+            self._tag_versions[tag] = version
+        return version
+
+    def _is_current(self, tags: TagVersions) -> bool:
+        return all(self._version(tag) == version for tag, version in tags)
+
+    def invalidate(self, key: str) -> int:
+        """Drop ``key`` from every layer; returns how many layer entries were removed."""
+        self._epoch += 1
+        removed = 0
+        for layer in (*self._l1.values(), self._l2):
+            if layer.pop(key, None) is not None:
+                layer.counts.invalidations += 1
+                removed += 1
+        if self._l3 is not None and self._l3.delete(L3_KEY_PREFIX + key):
+            self._l3_counts.invalidations += 1
+            removed += 1
+        return removed
+
+    def invalidate_tag(self, tag: str) -> int:
+        """Invalidate everything derived from ``tag`` in all layers (L3 lazily, by version)."""
+        version = self._version(tag) + 1
+        self._tag_versions[tag] = version
+        if self._tag_store is not None:
+            self._tag_store.set(tag, version)
+        removed = 0
+        for layer in (*self._l1.values(), self._l2):
+            dropped = layer.drop_tag(tag)
+            layer.counts.invalidations += dropped
+            removed += dropped
+        self._l3_counts.invalidations += 1
+        return removed
+
+    def on_record_changed(self, kind: str, record_id: str) -> int:
+        """Event hook for the store: ``on_record_changed("agent", id)`` drops tag ``agent:<id>``."""
+        return self.invalidate_tag(record_tag(kind, record_id))
+
+    def drop_agent(self, agent_id: str) -> None:
+        """Forget an agent's L1 (agent deleted)."""
+        self._l1.pop(agent_id, None)
+
+    def clear(self) -> None:
+        """Empty every layer (stats are kept)."""
+        self._epoch += 1
+        for layer in (*self._l1.values(), self._l2):
+            layer.clear()
+        if self._l3 is not None:
+            self._l3.clear()
+
+    def expire(self) -> None:
+        """Purge expired L1/L2 entries now (they are otherwise purged on writes)."""
+        for layer in (*self._l1.values(), self._l2):
+            layer.expire()
+
+    def close(self) -> None:
+        for store in (self._l3, self._tag_store):
+            if store is not None:
+                store.close()
+
+    # -- stats -----------------------------------------------------------------------------------
+
+    def stats(self) -> CacheStats:
+        l1 = list(self._l1.values())
+        return CacheStats(
+            enabled=self.config.enabled,
+            layers={"l1": _merge(l1), "l2": _merge([self._l2]), "l3": self._l3_stats()},
+            loads=self._loads,
+            bypassed=self._bypassed,
+            coalesced=self._coalesced,
+            uncacheable=self._uncacheable,
+        )
+
+    def _l3_stats(self) -> LayerStats:
+        c = self._l3_counts
+        nbytes = entries = 0
+        if self._l3 is not None:
+            nbytes, entries = int(self._l3.volume()), len(self._l3)
+        return LayerStats(
+            hits=c.hits,
+            misses=c.misses,
+            evictions=self._l3_evictions,
+            expirations=self._l3_expirations,
+            invalidations=c.invalidations,
+            bytes=nbytes,
+            entries=entries,
+        )
+
+    def bytes_by_agent(self) -> dict[str, int]:
+        """Bytes in each agent's L1: the "cache" memory source for per-agent accounting."""
+        return {agent_id: int(layer.currsize) for agent_id, layer in self._l1.items()}
+
+
+def _merge(layers: list[_MemLayer]) -> LayerStats:
+    return LayerStats(
+        hits=sum(x.counts.hits for x in layers),
+        misses=sum(x.counts.misses for x in layers),
+        evictions=sum(x.evictions for x in layers),
+        expirations=sum(x.expirations for x in layers),
+        invalidations=sum(x.counts.invalidations for x in layers),
+        bytes=sum(int(x.currsize) for x in layers),
+        entries=sum(len(x) for x in layers),
+    )
+
+
+def _size_of(key: str, blob: bytes) -> int:
+    return len(blob) + len(key) + ENTRY_OVERHEAD_BYTES
+
+
+def record_tag(kind: str, record_id: str) -> str:
+    """Canonical tag for a stored record: ``record_tag("agent", "a1") == "agent:a1"``."""
+    return f"{kind}:{record_id}"
+
+
+def default_cache_dir(state_dir: str | os.PathLike[str]) -> Path:
+    """Where the runtime keeps L3: ``<state-dir>/cache``."""
+    return Path(state_dir) / "cache"
+
+
+__all__ = ["CacheConfig", "CacheStats", "LayerStats", "LayeredCache", "default_cache_dir", "record_tag"]
