@@ -1,0 +1,111 @@
+"""``harness compare BASE_RUN RUN``: regression report between two runs (or repeat groups).
+
+Exit codes: 0 no regression, 1 regression found, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness import rundir
+from harness.regression.compare import (
+    CompareSettings,
+    ThresholdError,
+    compare_paths,
+    parse_fraction,
+    write_outputs,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "base", help="baseline run folder, run id, or 'latest'; repeats of its group are pooled"
+    )
+    parser.add_argument("run", help="run to check (folder, run id or 'latest')")
+    parser.add_argument("--threshold", default="5%", help="relative change that counts (default 5%%)")
+    parser.add_argument("--alpha", default="0.01", help="significance level (default 0.01)")
+    parser.add_argument(
+        "--error-threshold", default="0.1%", help="absolute error-rate increase that counts (default 0.1%%)"
+    )
+    parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (default 2000)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument(
+        "--no-pool-repeats", action="store_true", help="use only the named runs, not their repeats"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: the RUN folder)")
+    parser.add_argument(
+        "--reports-dir", type=Path, default=Path("reports"), help="where run ids are looked up"
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> CompareSettings:
+    """Raises ThresholdError naming the bad argument."""
+    alpha = parse_fraction(args.alpha, "--alpha")
+    if not 0 < alpha < 1:
+        raise ThresholdError(f"--alpha: {args.alpha!r} must be between 0 and 1")
+    if args.bootstrap < 100:
+        raise ThresholdError(f"--bootstrap: {args.bootstrap} is too few replicates (use at least 100)")
+    return CompareSettings(
+        threshold=parse_fraction(args.threshold, "--threshold"),
+        alpha=alpha,
+        error_threshold=parse_fraction(args.error_threshold, "--error-threshold"),
+        n_boot=args.bootstrap,
+        seed=args.seed,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(args)
+        result = compare_paths(
+            [args.base],
+            [args.run],
+            settings,
+            reports_dir=args.reports_dir,
+            pool_repeats=not args.no_pool_repeats,
+        )
+    except ThresholdError as exc:
+        print(f"harness compare: {exc}", file=sys.stderr)
+        return 2
+    except rundir.RunDirError as exc:
+        print(f"harness compare: {exc}", file=sys.stderr)
+        return 2
+    out_dir = args.out or rundir.resolve_run_dir(args.run, args.reports_dir)
+    json_path, html_path = write_outputs(result, out_dir)
+    _print_table(result)
+    print(f"wrote {json_path} and {html_path}")
+    if result.has_regression:
+        print("REGRESSION: " + ", ".join(f"{m.metric}({m.operation})" for m in result.regressions))
+        return 1
+    print("no regression")
+    return 0
+
+
+def _print_table(result: object) -> None:
+    from harness.regression.compare import CompareResult
+
+    assert isinstance(result, CompareResult)
+    for w in result.warnings:
+        print(f"warning: {w}")
+    print(f"{'':2}{'operation':16}{'metric':17}{'base':>12}{'new':>12}{'change':>9}  status")
+    for m in result.metrics:
+        change = "–" if m.change is None else f"{m.change * 100:+.1f}%"
+        base = "–" if m.base is None else f"{m.base:.4g}"
+        new = "–" if m.new is None else f"{m.new:.4g}"
+        print(f"{m.mark:2}{m.operation:16}{m.metric:17}{base:>12}{new:>12}{change:>9}  {m.status}")
+    for side, rs in (("base", result.base), ("new", result.new)):
+        if len(rs.runs) > 1:
+            cv = "–" if rs.cv_p95 is None else f"{rs.cv_p95 * 100:.1f}%"
+            print(f"{side}: {len(rs.runs)} repeats, CV of p95 {cv}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="harness compare", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,186 @@
+"""Statistics for comparing two sets of runs: bootstrap intervals and significance tests.
+
+Everything here is pure (arrays in, numbers out) and seeded, so the same inputs always give the
+same verdict.
+
+Percentile intervals use an exact shortcut of the i.i.d. bootstrap: resampling n values from the
+empirical distribution and taking the k-th smallest is the same as taking the empirical quantile
+function at U(k), the k-th order statistic of n uniforms, and U(k) ~ Beta(k, n + 1 - k). So one
+bootstrap replicate of a percentile costs one Beta draw instead of a resample and a sort of n
+values, and 10,000 replicates of a 1,000,000-sample run take milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+FloatArray = np.ndarray
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+
+    def excludes_zero(self) -> bool:
+        return self.low > 0.0 or self.high < 0.0
+
+
+def relative_change(base: float | None, new: float | None) -> float | None:
+    """(new - base) / base; None when either side is missing or the base is zero."""
+    if base is None or new is None or not math.isfinite(base) or not math.isfinite(new) or base == 0:
+        return None
+    return (new - base) / base
+
+
+def finite(values: FloatArray) -> FloatArray:
+    arr = np.asarray(values, dtype=float)
+    out: FloatArray = arr[np.isfinite(arr)]
+    return out
+
+
+def order_index(n: int, q: float) -> int:
+    """1-based rank of the q-quantile (nearest-rank definition, as HdrHistogram uses)."""
+    return min(n, max(1, math.ceil(q / 100.0 * n)))
+
+
+def percentile(values: FloatArray, q: float) -> float | None:
+    arr = np.sort(finite(values))
+    if arr.size == 0:
+        return None
+    return float(arr[order_index(arr.size, q) - 1])
+
+
+def bootstrap_percentile(
+    sorted_values: FloatArray, q: float, n_boot: int, rng: np.random.Generator
+) -> FloatArray:
+    """``n_boot`` bootstrap replicates of the q-percentile of an already sorted sample."""
+    n = sorted_values.size
+    k = order_index(n, q)
+    u = rng.beta(k, n + 1 - k, size=n_boot)
+    idx = np.minimum((u * n).astype(np.int64), n - 1)
+    return sorted_values[idx]
+
+
+def percentile_change_ci(
+    base: FloatArray, new: FloatArray, q: float, *, confidence: float, n_boot: int, seed: int
+) -> Interval | None:
+    """Bootstrap interval of the relative change of the q-percentile from ``base`` to ``new``."""
+    b, n = np.sort(finite(base)), np.sort(finite(new))
+    if b.size == 0 or n.size == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    rb = bootstrap_percentile(b, q, n_boot, rng)
+    rn = bootstrap_percentile(n, q, n_boot, rng)
+    valid = rb > 0
+    if not valid.any():
+        return None
+    ratios = rn[valid] / rb[valid] - 1.0
+    return _interval(ratios, confidence)
+
+
+def _interval(replicates: FloatArray, confidence: float) -> Interval:
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(replicates, [tail, 100.0 - tail])
+    return Interval(float(low), float(high))
+
+
+def block_bootstrap_change_ci(
+    base_blocks: list[FloatArray] | FloatArray,
+    new_blocks: list[FloatArray] | FloatArray,
+    statistic: Callable[[FloatArray], float],
+    *,
+    confidence: float,
+    n_boot: int,
+    seed: int,
+) -> Interval | None:
+    """Interval of the relative change of ``statistic`` resampling whole blocks (e.g. seconds).
+
+    Each element of ``*_blocks`` is one block (a 1-D array, or a row of a 2-D array); a replicate
+    draws as many blocks as there are, with replacement, and applies ``statistic`` to the rows
+    stacked together. Keeping blocks whole keeps the autocorrelation inside a second.
+    """
+    rng = np.random.default_rng(seed)
+    rb = _block_replicates(base_blocks, statistic, n_boot, rng)
+    rn = _block_replicates(new_blocks, statistic, n_boot, rng)
+    if rb is None or rn is None:
+        return None
+    valid = np.isfinite(rb) & np.isfinite(rn) & (rb != 0)
+    if not valid.any():
+        return None
+    return _interval(rn[valid] / rb[valid] - 1.0, confidence)
+
+
+def _block_replicates(
+    blocks: list[FloatArray] | FloatArray,
+    statistic: Callable[[FloatArray], float],
+    n_boot: int,
+    rng: np.random.Generator,
+) -> FloatArray | None:
+    count = len(blocks)
+    if count == 0:
+        return None
+    out = np.empty(n_boot)
+    for i in range(n_boot):
+        picks = rng.integers(0, count, size=count)
+        if isinstance(blocks, np.ndarray):
+            out[i] = statistic(blocks[picks])
+        else:
+            out[i] = statistic(np.concatenate([blocks[j] for j in picks]))
+    return out
+
+
+def mann_whitney_p(base: FloatArray, new: FloatArray) -> float | None:
+    """Two-sided Mann-Whitney U p-value; None when a side is empty or everything is tied."""
+    b, n = finite(base), finite(new)
+    if b.size == 0 or n.size == 0:
+        return None
+    if np.ptp(np.concatenate([b, n])) == 0:
+        return 1.0
+    result = sps.mannwhitneyu(b, n, alternative="two-sided", method="asymptotic")
+    return float(result.pvalue)
+
+
+def two_proportion_p(base_hits: int, base_n: int, new_hits: int, new_n: int) -> float | None:
+    """Fisher's exact test on a 2x2 table (errors vs successes in each run set)."""
+    if base_n <= 0 or new_n <= 0:
+        return None
+    if base_hits == 0 and new_hits == 0:
+        return 1.0
+    table = [[base_hits, base_n - base_hits], [new_hits, new_n - new_hits]]
+    return float(sps.fisher_exact(table).pvalue)
+
+
+def proportion_change_ci(
+    base_hits: int, base_n: int, new_hits: int, new_n: int, *, confidence: float, n_boot: int, seed: int
+) -> Interval | None:
+    """Bootstrap interval of the *absolute* change of a proportion (binomial resampling)."""
+    if base_n <= 0 or new_n <= 0:
+        return None
+    rng = np.random.default_rng(seed)
+    pb = rng.binomial(base_n, base_hits / base_n, size=n_boot) / base_n
+    pn = rng.binomial(new_n, new_hits / new_n, size=n_boot) / new_n
+    return _interval(pn - pb, confidence)
+
+
+def welch_p(base: FloatArray, new: FloatArray) -> float | None:
+    """Welch's t-test p-value; None with fewer than two values on a side."""
+    b, n = finite(base), finite(new)
+    if b.size < 2 or n.size < 2:
+        return None
+    if np.ptp(np.concatenate([b, n])) == 0:
+        return 1.0
+    return float(sps.ttest_ind(b, n, equal_var=False).pvalue)
+
+
+def coefficient_of_variation(values: list[float]) -> float | None:
+    """Sample standard deviation / mean; None with fewer than two values."""
+    arr = finite(np.asarray(values, dtype=float))
+    if arr.size < 2 or arr.mean() == 0:
+        return None
+    return float(arr.std(ddof=1) / arr.mean())
