@@ -1,0 +1,1 @@
+"""Checklists: the performance guide's numbers as rules (guide.yaml) and their loader."""

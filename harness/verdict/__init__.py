@@ -1,0 +1,1 @@
+"""Verdicts: rule grammar, evaluation of a run against rules, CI gate outputs."""

@@ -1,0 +1,77 @@
+"""verdict.json: the evaluated rules of one run (versioned like every run-folder file)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.rundir import RunDirError
+
+VERDICT_FILE = "verdict.json"
+JUNIT_FILE = "junit.xml"
+SUMMARY_MD_FILE = "summary.md"
+VERDICT_SCHEMA_VERSION = 1
+
+RuleStatus = Literal["pass", "fail", "warn", "not-measured"]
+VerdictStatus = Literal["pass", "fail", "warn"]
+
+
+class RuleResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    text: str
+    origin: str  # "checklist", "cli", "scenario-gates", "scenario-expect"
+    section: str | None = None
+    title: str | None = None
+    source: str | None = None  # where the number comes from in the guide
+    metric: str
+    subject: str  # metric with filter, e.g. p95(command_ack)
+    operation: str | None = None
+    window: str | None = None  # "for 10s" / "within 60s"
+    comparator: str
+    threshold: float | None = None  # canonical unit of the metric
+    threshold_display: str
+    measured: float | None = None
+    measured_display: str | None = None
+    severity: Literal["fail", "warn"]
+    required: bool = False
+    status: RuleStatus
+    reason: str | None = None  # why not measured, or a note on the measurement
+    where: dict[str, Any] = Field(default_factory=dict)  # operation, window start/end seconds
+    hint: str | None = None
+
+
+class Verdict(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: int = VERDICT_SCHEMA_VERSION
+    kind: str = "motherbox-perf/verdict"
+    run_id: str
+    run_status: str
+    incomplete: bool
+    status: VerdictStatus
+    gate_failed: bool
+    evaluated_at: str
+    checklist: str | None = None
+    baseline_run: str | None = None
+    counts: dict[str, int]
+    failed: list[str] = Field(default_factory=list)  # rule texts that fail the gate
+    rules: list[RuleResult]
+
+
+def load_verdict(run_dir: Path) -> Verdict | None:
+    """The run's verdict.json, or None when the run has not been evaluated."""
+    path = run_dir / VERDICT_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("schema_version") != VERDICT_SCHEMA_VERSION:
+            raise RunDirError(f"{path}: unsupported schema_version {data.get('schema_version')!r}")
+        return Verdict.model_validate(data)
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{path}: {exc}") from exc
