@@ -96,7 +96,7 @@ class Batcher(Generic[T]):
         auto_timer: bool = True,
     ) -> None:
         self.sink = sink
-        self.policy = policy
+        self._policy = policy
         self.enabled = enabled
         self.name = name
         self.stats = BatchStats()
@@ -105,11 +105,21 @@ class Batcher(Generic[T]):
         self._clock = clock
         self._auto_timer = auto_timer
         self._buf: list[T] = []
+        self._room = policy.batch_size - 1  # appends below this length never complete a batch
         self._first_at = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+
+    @property
+    def policy(self) -> BatchPolicy:
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: BatchPolicy) -> None:
+        self._policy = policy
+        self._room = policy.batch_size - 1
 
     @property
     def pending(self) -> int:
@@ -120,6 +130,10 @@ class Batcher(Generic[T]):
 
     async def put(self, item: T) -> None:
         """Queue an item; when the batch is full, flush it before returning (backpressure)."""
+        buf = self._buf
+        if buf and len(buf) < self._room:  # fast path: batch open and not about to fill
+            buf.append(item)
+            return
         if not self.enabled:
             self._check_open()
             await self._deliver_in_order([item], "unbatched")
@@ -129,6 +143,10 @@ class Batcher(Generic[T]):
 
     def put_nowait(self, item: T) -> None:
         """Queue an item without awaiting; a full batch is flushed by one background task."""
+        buf = self._buf
+        if buf and len(buf) < self._room:
+            buf.append(item)
+            return
         if not self.enabled:
             self._check_open()
             self._spawn([item], "unbatched")

@@ -113,8 +113,11 @@ def normalize(command: str) -> str:
 
 def fingerprint(request: DecisionRequest) -> str:
     """Key of the precomputed table and of the result cache: normalized text + sorted params."""
+    text = " ".join(request.command.lower().split())
+    if not request.params:
+        return text  # the common case: no serialization needed
     params = orjson.dumps(dict(request.params), option=orjson.OPT_SORT_KEYS, default=str)
-    return normalize(request.command) + "\x00" + params.decode()
+    return text + "\x00" + params.decode()
 
 
 def _compile(rule: Rule) -> _Compiled:
@@ -147,6 +150,17 @@ def _rule_quality(c: _Compiled, stems: frozenset[str], text: str, params: Mappin
     if matched:
         quality += 0.5
     return min(quality, 1.0)
+
+
+def _gap(top: str, scores: Mapping[str, float], remaining: Mapping[str, float], margin: float) -> float:
+    """lead - max over rivals of (score + unexamined weight) - margin; > 0 means a clear winner.
+
+    Sound: with n valid targets, the top's final softmax share is at least
+    1 / (1 + (n-1) * exp(max_rival_potential - lead)), which exceeds 0.95 when the gap is > 0.
+    """
+    lead = scores[top]
+    rival = max((scores[t] + remaining[t] for t in scores if t != top), default=-math.inf)
+    return lead - rival - margin
 
 
 def _softmax_share(top: str, scores: Mapping[str, float]) -> float:
@@ -310,21 +324,33 @@ class DecisionEngine:
     ) -> Decision:
         scores = dict.fromkeys(sorted(valid), 0.0)
         remaining = {t: self._target_weight[t] for t in scores}
+        # Exit when lead - max(rival score + rival's unexamined weight) > ln(19 (n-1)): then the
+        # top keeps > 95% softmax share whatever the rest of the rules say (see _gap).
         margin = math.log(CONFIDENCE_EXIT / (1 - CONFIDENCE_EXIT) * max(len(scores) - 1, 1))
         top = self._pick(scores)
+        deficit, budget = 0.0, 0.0
         for c in self._scoring:
             target = c.rule.target
             if target not in scores:
                 continue
             examined += 1
-            remaining[target] -= c.rule.weight
+            weight = c.rule.weight
+            remaining[target] -= weight
             quality = _rule_quality(c, stems, text, params)
             if quality > 0:
-                scores[target] += c.rule.weight * quality
+                scores[target] += weight * quality
                 if scores[target] > scores[top]:
-                    top = target
-            if early and scores[top] > margin and self._clear_winner(top, scores, remaining):
-                return self._decision(top, scores, "confidence", examined)
+                    top, budget = target, math.inf  # new leader: recheck now
+            if not early:
+                continue
+            # Passing a rule of weight w raises the gap by at most w, so only recompute the
+            # gap once the weight passed since the last check could have closed the deficit.
+            budget += weight
+            if budget >= deficit:
+                gap = _gap(top, scores, remaining, margin)
+                if gap > 0:
+                    return self._decision(top, scores, "confidence", examined)
+                deficit, budget = -gap, 0.0
         return self._decision(self._pick(scores), scores, "full", examined)
 
     def _pick(self, scores: Mapping[str, float]) -> str:
@@ -332,13 +358,6 @@ class DecisionEngine:
         if self.default_target in scores and scores[self.default_target] == best:
             return self.default_target  # ties (e.g. nothing matched) go to the default target
         return next(t for t, s in scores.items() if s == best)
-
-    @staticmethod
-    def _clear_winner(top: str, scores: Mapping[str, float], remaining: Mapping[str, float]) -> bool:
-        """True if ``top`` keeps confidence > 0.95 even if every rival gains all it still can."""
-        lead = scores[top]
-        worst = sum(math.exp(scores[t] + remaining[t] - lead) for t in scores if t != top)
-        return 1.0 / (1.0 + worst) > CONFIDENCE_EXIT
 
     def _decision(self, top: str, scores: Mapping[str, float], reason: str, examined: int) -> Decision:
         ranked = tuple(sorted(((t, round(s, 6)) for t, s in scores.items()), key=lambda x: -x[1]))

@@ -181,3 +181,19 @@ def test_stats_dict():
     assert d["mean_batch_size"] == 3.0
     assert d["size_histogram"] == {"2": 1, "4": 1}
     assert d["reasons"] == {"size": 1, "manual": 1}
+
+
+def test_policy_change_applies_to_next_items():
+    sink = Sink()
+
+    async def main():
+        b = Batcher(sink, BatchPolicy(3, 1.0), auto_timer=False)
+        for i in range(3):
+            await b.put(i)
+        b.policy = BatchPolicy(5, 1.0)
+        for i in range(5):
+            await b.put(i)
+        await b.close()
+
+    asyncio.run(main())
+    assert [len(x) for x in sink.batches] == [3, 5]
