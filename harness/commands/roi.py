@@ -1,0 +1,94 @@
+"""``harness roi``: what the optimizations are worth.
+
+``--before RUN --after RUN [--cost-model FILE]`` -> roi.html + roi.json from two measured runs.
+``--switches [SCENARIO]`` -> runs the reference runtime with each optimization switch off vs on
+(against the all-on profile, interleaved repeats) and writes the claimed-vs-measured table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness import rundir
+from harness.regression.compare import compare_paths
+from harness.roi.model import CostModelError, load_cost_model
+from harness.roi.report import write_roi
+from harness.roi.roi import overall_benefits, roi_from_compare
+
+DEFAULT_SWITCH_SCENARIO = "scenarios/steady_state.yaml"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--before", help="run before the optimization (folder, run id, 'latest')")
+    parser.add_argument("--after", help="run after the optimization")
+    parser.add_argument(
+        "--cost-model", type=Path, default=None, help="cost model YAML (default: shipped one)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: the AFTER run / sweep folder)"
+    )
+    parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    parser.add_argument(
+        "--switches",
+        nargs="?",
+        const=DEFAULT_SWITCH_SCENARIO,
+        default=None,
+        metavar="SCENARIO",
+        help=f"switch sweep on SCENARIO (default {DEFAULT_SWITCH_SCENARIO})",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="sweep: interleaved repeats per variant (default 3)"
+    )
+    parser.add_argument(
+        "--time-scale", type=float, default=0.01, help="sweep: scenario time scale (default 0.01)"
+    )
+    parser.add_argument("--duration", default=None, help="sweep: override each run's duration (e.g. 30s)")
+    parser.add_argument("--only", default=None, help="sweep: comma-separated switches (default: all)")
+    parser.add_argument("--cooldown", type=float, default=3.0, help="sweep: seconds between runs (default 3)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        model = load_cost_model(args.cost_model)
+    except CostModelError as exc:
+        print(f"harness roi: --cost-model: {exc}", file=sys.stderr)
+        return 2
+    if args.switches is not None:
+        from harness.roi.switches import SweepError, run_sweep_command
+
+        try:
+            return int(run_sweep_command(args, model))
+        except SweepError as exc:
+            print(f"harness roi --switches: {exc}", file=sys.stderr)
+            return 2
+    if not args.before or not args.after:
+        print("harness roi: give --before RUN and --after RUN, or --switches [SCENARIO]", file=sys.stderr)
+        return 2
+    try:
+        comparison = compare_paths([args.before], [args.after], reports_dir=args.reports_dir)
+    except rundir.RunDirError as exc:
+        print(f"harness roi: {exc}", file=sys.stderr)
+        return 2
+    result = roi_from_compare(comparison, model)
+    out_dir = args.out or rundir.resolve_run_dir(args.after, args.reports_dir)
+    json_path, html_path = write_roi(result, overall_benefits(comparison), comparison, out_dir)
+    point = result.cases["point"]
+    payback = "never" if point.payback_months is None else f"{point.payback_months:.1f} months"
+    print(
+        f"monthly savings {point.monthly_savings:,.2f} {result.currency}; recurring cost "
+        f"{point.recurring_monthly:,.2f}; payback {payback}; 12-month ROI {point.roi_12_months * 100:+.0f}%"
+    )
+    print(f"wrote {json_path} and {html_path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="harness roi", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
