@@ -181,7 +181,7 @@ def measured_sides(result: CompareResult) -> tuple[Measured, dict[Case, Measured
 
 
 def compute_roi(before: Measured, after_by_case: dict[Case, Measured], model: CostModel) -> RoiResult:
-    cases = {case: evaluate_case(before, after_by_case[case], model, case) for case in CASES}
+    cases: dict[str, CaseResult] = {c: evaluate_case(before, after_by_case[c], model, c) for c in CASES}
     notes = [f"{name} not measured: counted as no change" for name, v in asdict(before).items() if v is None]
     claims = {name: fig.model_dump(exclude_none=True) for name, fig in model.claims.items()}
     return RoiResult(
@@ -191,7 +191,7 @@ def compute_roi(before: Measured, after_by_case: dict[Case, Measured], model: Co
         before=before,
         after=after_by_case["point"],
         requests_per_month=model.traffic["requests_per_month"].mid,
-        cases=dict(cases),
+        cases=cases,
         assumptions=model.sources(),
         claims=claims,
         notes=notes,
