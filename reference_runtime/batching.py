@@ -8,7 +8,8 @@ Cost per item is kept minimal because the bus benchmark needs >= 100k messages/s
 ``put_nowait`` is a list append plus a length check; there is no task and no future per item.
 One ``loop.call_later`` timer is armed per *batch* (when its first item arrives) and cancelled
 when the batch fills up first. ``await put()`` flushes inline when the batch is full, which
-gives natural backpressure; ``put_nowait()`` schedules one flush task per full batch.
+gives natural backpressure; ``put_nowait()`` hands full batches to a single background flusher
+task (a deque of ready batches), so a burst of producers never piles up tasks or lock waiters.
 
 Sink calls are serialized by a lock and an inline flush queues behind background flushes, so
 batches reach the sink in the order they were formed.
@@ -28,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -109,7 +110,8 @@ class Batcher(Generic[T]):
         self._first_at = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._ready: deque[tuple[list[T], str]] = deque()  # full/timed-out batches awaiting the flusher
+        self._flusher: asyncio.Task[None] | None = None
         self._closed = False
 
     @property
@@ -212,21 +214,30 @@ class Batcher(Generic[T]):
     # -- delivery --------------------------------------------------------------------------------
 
     def _spawn(self, batch: list[T], reason: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._deliver(batch, reason))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Queue a ready batch for the single background flusher (started if idle)."""
+        self._ready.append((batch, reason))
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._run_flusher())
+
+    async def _run_flusher(self) -> None:
+        try:
+            while self._ready:
+                batch, reason = self._ready.popleft()
+                await self._deliver(batch, reason)
+        finally:
+            self._flusher = None
 
     async def _deliver_in_order(self, batch: list[T], reason: str) -> None:
         """Deliver now, unless background flushes are queued: then queue behind them."""
-        if not self._tasks:
+        if self._flusher is None:
             await self._deliver(batch, reason)
             return
         self._spawn(batch, reason)
         await self._drain_tasks()
 
     async def _drain_tasks(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while self._flusher is not None:
+            await asyncio.shield(self._flusher)
 
     async def _deliver(self, batch: list[T], reason: str) -> None:
         async with self._lock:
