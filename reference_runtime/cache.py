@@ -68,6 +68,21 @@ class CacheConfig:
     l3_inline_max_bytes: int = 64 * 1024
     l3_cull_every: int = 64
 
+    @classmethod
+    def from_settings(cls, settings: Any, *, enabled: bool, l3_dir: Path | None) -> CacheConfig:
+        """Build from the runtime's cache settings section (``l1_bytes``, ``l1_ttl_s``, ...)."""
+        base = cls()
+        return cls(
+            enabled=enabled,
+            l1_max_bytes=int(getattr(settings, "l1_bytes", base.l1_max_bytes)),
+            l1_ttl_s=float(getattr(settings, "l1_ttl_s", base.l1_ttl_s)),
+            l2_max_bytes=int(getattr(settings, "l2_bytes", base.l2_max_bytes)),
+            l2_ttl_s=float(getattr(settings, "l2_ttl_s", base.l2_ttl_s)),
+            l3_max_bytes=int(getattr(settings, "l3_bytes", base.l3_max_bytes)),
+            l3_ttl_s=float(getattr(settings, "l3_ttl_s", base.l3_ttl_s)),
+            l3_dir=l3_dir,
+        )
+
 
 @dataclass(frozen=True)
 class LayerStats:

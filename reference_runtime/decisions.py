@@ -156,7 +156,8 @@ def _gap(top: str, scores: Mapping[str, float], remaining: Mapping[str, float], 
     """lead - max over rivals of (score + unexamined weight) - margin; > 0 means a clear winner.
 
     Sound: with n valid targets, the top's final softmax share is at least
-    1 / (1 + (n-1) * exp(max_rival_potential - lead)), which exceeds 0.95 when the gap is > 0.
+    1 / (1 + (n-1) * exp(max_rival_potential - lead)), which exceeds the threshold c when the
+    gap (with margin ln(c/(1-c) (n-1))) is > 0.
     """
     lead = scores[top]
     rival = max((scores[t] + remaining[t] for t in scores if t != top), default=-math.inf)
@@ -181,11 +182,15 @@ class DecisionEngine:
         early_termination: bool = True,
         default_target: str | None = None,
         cache_size: int = 4096,
+        confidence_threshold: float = CONFIDENCE_EXIT,
     ) -> None:
         self.targets = {name: frozenset(caps) for name, caps in targets.items()}
         self.default_target = default_target or next(iter(self.targets))
         self.precomputed = precomputed
         self.early_termination = early_termination
+        if not 0.5 < confidence_threshold < 1.0:
+            raise ValueError("confidence_threshold must be in (0.5, 1)")
+        self.confidence_threshold = confidence_threshold
         self.counters = DecisionCounters()
         self._cache: LRUCache[str, Decision] = LRUCache(maxsize=cache_size)
         self._table: dict[str, Decision] = {}
@@ -324,9 +329,10 @@ class DecisionEngine:
     ) -> Decision:
         scores = dict.fromkeys(sorted(valid), 0.0)
         remaining = {t: self._target_weight[t] for t in scores}
-        # Exit when lead - max(rival score + rival's unexamined weight) > ln(19 (n-1)): then the
-        # top keeps > 95% softmax share whatever the rest of the rules say (see _gap).
-        margin = math.log(CONFIDENCE_EXIT / (1 - CONFIDENCE_EXIT) * max(len(scores) - 1, 1))
+        # Exit when lead - max(rival score + rival's unexamined weight) > ln(c/(1-c) (n-1)):
+        # then the top keeps > c softmax share whatever the rest of the rules say (see _gap).
+        conf = self.confidence_threshold
+        margin = math.log(conf / (1 - conf) * max(len(scores) - 1, 1))
         top = self._pick(scores)
         deficit, budget = 0.0, 0.0
         for c in self._scoring:

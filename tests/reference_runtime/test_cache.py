@@ -285,3 +285,14 @@ def test_stats_dict_has_hit_rates(cache: LayeredCache):
     d = cache.stats().as_dict()
     assert d["layers"]["l1"]["hit_rate"] == 0.5
     assert d["layers"]["l3"]["bytes"] > 0
+
+
+def test_config_from_runtime_settings(tmp_path: Path):
+    from types import SimpleNamespace
+
+    section = SimpleNamespace(
+        l1_bytes=1000, l1_ttl_s=1.0, l2_bytes=2000, l2_ttl_s=2.0, l3_bytes=3000, l3_ttl_s=3.0
+    )
+    cfg = CacheConfig.from_settings(section, enabled=False, l3_dir=tmp_path)
+    assert (cfg.l1_max_bytes, cfg.l2_ttl_s, cfg.l3_max_bytes, cfg.enabled) == (1000, 2.0, 3000, False)
+    assert CacheConfig.from_settings(object(), enabled=True, l3_dir=None).l2_max_bytes == 100 * 1024 * 1024

@@ -169,3 +169,13 @@ def test_default_engine_early_termination_saves_work_without_changing_targets():
     assert on.counters.rules_examined < off.counters.rules_examined * 0.8
     assert on.counters.exits["confidence"] > 0
     assert on.rule_count > 300
+
+
+def test_confidence_threshold_is_configurable():
+    request = DecisionRequest("deploy release v1.2 now")
+    strict = engine(precomputed=False, confidence_threshold=0.999999)
+    loose = engine(precomputed=False, confidence_threshold=0.9)
+    assert strict.evaluate(request).target == loose.evaluate(request).target == "ops"
+    assert loose.evaluate(request).rules_examined <= strict.evaluate(request).rules_examined
+    with pytest.raises(ValueError):
+        engine(confidence_threshold=0.3)
