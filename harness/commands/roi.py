@@ -17,7 +17,7 @@ from harness.roi.model import CostModelError, load_cost_model
 from harness.roi.report import write_roi
 from harness.roi.roi import overall_benefits, roi_from_compare
 
-DEFAULT_SWITCH_SCENARIO = "scenarios/steady_state.yaml"
+DEFAULT_SWITCH_SCENARIO = "default"  # harness/roi/switch_scenario.yaml: every operation, team creation too
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,15 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         const=DEFAULT_SWITCH_SCENARIO,
         default=None,
         metavar="SCENARIO",
-        help=f"switch sweep on SCENARIO (default {DEFAULT_SWITCH_SCENARIO})",
+        help="switch sweep on SCENARIO (default: the built-in roi_switches scenario with every operation)",
     )
     parser.add_argument(
         "--repeats", type=int, default=3, help="sweep: interleaved repeats per variant (default 3)"
     )
     parser.add_argument(
-        "--time-scale", type=float, default=0.01, help="sweep: scenario time scale (default 0.01)"
+        "--time-scale", type=float, default=1.0, help="sweep: scenario time scale (default 1)"
     )
-    parser.add_argument("--duration", default=None, help="sweep: override each run's duration (e.g. 30s)")
+    parser.add_argument("--duration", default="20s", help="sweep: each run's duration (default 20s)")
     parser.add_argument("--only", default=None, help="sweep: comma-separated switches (default: all)")
     parser.add_argument("--cooldown", type=float, default=3.0, help="sweep: seconds between runs (default 3)")
 

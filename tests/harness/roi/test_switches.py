@@ -1,0 +1,128 @@
+"""The switch sweep: interleaved variants, generated configs, claimed-vs-measured rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from harness.commands import roi as roi_cmd
+from harness.regression.launch import RunOutcome, RunRequest
+from harness.roi import switches
+from harness.synthetic import SyntheticOp, SyntheticSpec, make_run
+
+OPS = (SyntheticOp("command_ack", 0.7, 10.0, 0.3), SyntheticOp("complex_analysis", 0.3, 200.0, 0.3))
+#: Synthetic effect of each variant (latency multiplier): batching off = 40% slower, caching does nothing.
+SCALES = {"all_on": 1.0, "no_batching": 1.4, "no_caching": 1.0, "all_off": 2.2}
+
+
+def fake_runner(calls: list[RunRequest]):
+    def run(request: RunRequest) -> RunOutcome:
+        calls.append(request)
+        variant = request.tags["variant"]
+        seed = len(calls) * 7
+        spec = SyntheticSpec(
+            seed=seed,
+            ops=OPS,
+            duration_s=10,
+            latency_scale=SCALES[variant],
+            run_id=f"{variant}-{request.tags['repeat']}",
+            tags=dict(request.tags),
+        )
+        return RunOutcome(0, make_run(request.out or Path("."), spec), "")
+
+    return run
+
+
+def test_sweep_interleaves_variants_and_writes_configs(tmp_path: Path) -> None:
+    calls: list[RunRequest] = []
+    runs, failed = switches.run_sweep(
+        Path("scenario.yaml"),
+        tmp_path,
+        switches=["batching", "caching"],
+        repeats=2,
+        time_scale=1.0,
+        duration="20s",
+        cooldown_s=0,
+        reports_dir=tmp_path,
+        runner=fake_runner(calls),
+        log=lambda _: None,
+    )
+    assert not failed
+    order = [c.tags["variant"] for c in calls]
+    assert order == [
+        "all_on",
+        "no_batching",
+        "no_caching",
+        "all_off",
+        "all_off",
+        "no_caching",
+        "no_batching",
+        "all_on",
+    ]
+    assert calls[0].runtime_config == "optimized" and calls[3].runtime_config == "baseline"
+    config = yaml.safe_load(Path(calls[1].runtime_config or "").read_text())
+    assert config["switches"]["batching"] is False and config["switches"]["caching"] is True
+    assert {k: len(v) for k, v in runs.items()} == {
+        "all_on": 2,
+        "no_batching": 2,
+        "no_caching": 2,
+        "all_off": 2,
+    }
+
+    result, overall = switches.analyse_sweep(runs, scenario="s", repeats=2, failed=failed)
+    rows = {r.switch: r for r in result.rows}
+    batching = rows["batching"]
+    # batching's claim is measured on CPU per request (synthetic CPU is flat): not confirmed
+    assert batching.measured_metric == "cpu_per_request(overall)"
+    assert batching.effects["p50"].change is not None and batching.effects["p50"].change < -0.2
+    assert batching.effects["p50"].mark == "-"
+    assert rows["caching"].effects["p50"].mark in ("~", "=")
+    assert rows["caching"].hit_rates["cache_hit_rate_l1"]["measured"] is not None
+    assert overall is not None
+    response = next(b for b in result.benefits if b.benefit == "response time")
+    assert response.measured is not None and response.measured < -0.4
+
+
+def test_judge_compares_the_measured_change_with_the_claim() -> None:
+    cell = switches.EffectCell(-0.6, -0.7, -0.5, "-", "improvement")
+    assert switches.judge(-0.5, cell) == "confirmed"
+    assert switches.judge(-0.9, cell) == "partly"
+    assert switches.judge(None, cell) == "no claim"
+    assert (
+        switches.judge(-0.5, switches.EffectCell(0.01, -0.02, 0.03, "~", "not_significant"))
+        == "not confirmed"
+    )
+    assert switches.judge(-0.5, None) == "not measurable"
+
+
+def test_claims_cover_every_switch() -> None:
+    claims = switches.load_claims()
+    assert set(claims) == set(switches.SWITCHES)
+    assert claims["precomputed_decisions"]["claimed_change"] == -0.99
+
+
+def test_bad_switch_name_is_usage_error(tmp_path: Path, capsys) -> None:
+    code = roi_cmd.main(["--switches", "--only", "turbo", "--out", str(tmp_path)])
+    assert code == 2 and "turbo" in capsys.readouterr().err
+
+
+def test_sweep_outputs_render(tmp_path: Path) -> None:
+    calls: list[RunRequest] = []
+    runs, failed = switches.run_sweep(
+        Path("s.yaml"),
+        tmp_path,
+        switches=["batching"],
+        repeats=1,
+        time_scale=1.0,
+        duration=None,
+        cooldown_s=0,
+        reports_dir=tmp_path,
+        runner=fake_runner(calls),
+        log=lambda _: None,
+    )
+    result, _ = switches.analyse_sweep(runs, scenario="s", repeats=1, failed=failed)
+    json_path, html_path = switches.write_sweep(result, None, tmp_path)
+    assert json.loads(json_path.read_text())["rows"][0]["switch"] == "batching"
+    assert "claimed vs measured" in html_path.read_text()
