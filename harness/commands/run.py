@@ -1,0 +1,222 @@
+"""``harness run SCENARIO.yaml``: one load run (or a worker for a distributed one)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import secrets
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from harness import rundir
+from harness.runner import EXIT_ABORTED, EXIT_OK, EXIT_USAGE, RunOptions, RunResult, execute
+from harness.scenario.units import parse_duration
+
+PROFILE_KINDS = ("cpu", "memory", "scalene")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "scenario", nargs="?", type=Path, help="scenario YAML file (not needed with --worker)"
+    )
+    parser.add_argument(
+        "--target", help="base URL of the service under test (default: start the reference runtime)"
+    )
+    parser.add_argument(
+        "--time-scale", type=float, default=1.0, help="multiply every duration and stage length"
+    )
+    parser.add_argument(
+        "--duration", help="override the total duration (e.g. 30s, 5m); stages keep their shares"
+    )
+    parser.add_argument("--workers", type=int, default=0, help="Locust distributed mode with N workers")
+    parser.add_argument("--master-bind", help="HOST[:PORT] the master listens on for remote workers")
+    parser.add_argument("--local-workers", type=int, help="how many of the N workers to start here")
+    parser.add_argument("--worker", action="store_true", help="run as a Locust worker of a remote master")
+    parser.add_argument("--master-host", default="127.0.0.1", help="with --worker: the master's address")
+    parser.add_argument("--master-port", type=int, default=5557, help="with --worker: the master's port")
+    parser.add_argument("--out", type=Path, help="write the run folder under DIR instead of reports/runs/")
+    parser.add_argument(
+        "--reports-dir", type=Path, help="reports folder (history.db, latest); default reports/"
+    )
+    parser.add_argument("--tag", action="append", default=[], metavar="K=V", help="tag the run (repeatable)")
+    parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback target")
+    parser.add_argument(
+        "--config", dest="runtime_config", help="managed runtime config: baseline|optimized|FILE"
+    )
+    parser.add_argument("--profile", help="comma list of profilers: cpu,memory,scalene")
+    parser.add_argument("--pid", type=int, help="profile/monitor this PID (a target started elsewhere)")
+    parser.add_argument("--gate", action="store_true", help="evaluate gates at the end (exit 1 if one fails)")
+    parser.add_argument("--baseline", help="baseline run for gates / '2x baseline' rules (or 'auto')")
+    parser.add_argument("--repeat", type=int, default=1, help="run N times, interleaved with cool-downs")
+    parser.add_argument("--cooldown", default="5s", help="pause between repeats")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+def _tags(values: list[str]) -> dict[str, str]:
+    tags = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--tag {value!r}: expected K=V")
+        tags[key] = val
+    return tags
+
+
+def _profile(value: str | None) -> list[str]:
+    if not value:
+        return []
+    kinds = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [k for k in kinds if k not in PROFILE_KINDS]
+    if bad:
+        raise ValueError(f"--profile: unknown profiler(s) {bad} (choose from {', '.join(PROFILE_KINDS)})")
+    return kinds
+
+
+def options_from(args: argparse.Namespace, console: Console) -> RunOptions:
+    if args.scenario is None:
+        raise ValueError("a scenario file is required (except with --worker)")
+    if args.time_scale <= 0:
+        raise ValueError("--time-scale must be > 0")
+    if args.workers < 0 or args.repeat < 1:
+        raise ValueError("--workers must be >= 0 and --repeat >= 1")
+    options = RunOptions(
+        scenario_path=args.scenario,
+        target=args.target,
+        time_scale=args.time_scale,
+        duration_s=parse_duration(args.duration) if args.duration else None,
+        workers=args.workers,
+        local_workers=args.local_workers,
+        master_bind=args.master_bind,
+        out=args.out,
+        tags=_tags(args.tag),
+        allow_remote=args.allow_remote,
+        runtime_config=args.runtime_config,
+        gate=args.gate,
+        profile=_profile(getattr(args, "profile", None)),
+        profile_pid=args.pid,
+        cli=["harness", *getattr(args, "argv", [])],
+        quiet=args.quiet,
+        console=console,
+    )
+    if args.reports_dir is not None:
+        options.reports_dir = args.reports_dir
+    return options
+
+
+def print_summary(console: Console, result: RunResult) -> None:
+    summary, manifest = result.summary, result.manifest
+    if summary is None or manifest is None:
+        return
+    table = Table(
+        title=f"{manifest.scenario_name} · {manifest.status} · {summary.duration_s:.0f}s",
+        title_justify="left",
+    )
+    for col in (
+        "operation",
+        "count",
+        "req/s",
+        "p50",
+        "p95",
+        "p99",
+        "max",
+        "svc p95",
+        "errors",
+        "dropped",
+        "late",
+        "target",
+    ):
+        table.add_column(col, justify="left" if col == "operation" else "right")
+
+    def ms(value: float | None) -> str:
+        if value is None:
+            return "-"
+        return f"{value / 1000:.2f}s" if value >= 10_000 else f"{value:.1f}"
+
+    rows = [*summary.operations.items(), ("overall", summary.overall)]
+    for name, op in rows:
+        over = op.target_ms is not None and op.latency_ms.p95 is not None and op.latency_ms.p95 > op.target_ms
+        err = f"{100 * op.error_rate:.2f}%" if op.error_rate is not None else "-"
+        table.add_row(
+            f"[bold]{name}[/]" if name == "overall" else name,
+            str(op.count),
+            f"{op.rate:.1f}" if op.rate is not None else "-",
+            ms(op.latency_ms.p50),
+            f"[red]{ms(op.latency_ms.p95)}[/]" if over else ms(op.latency_ms.p95),
+            ms(op.latency_ms.p99),
+            ms(op.latency_ms.max),
+            ms(op.service_time_ms.p95),
+            err,
+            str(op.dropped),
+            str(op.late),
+            ms(op.target_ms),
+        )
+    console.print(table)
+    console.print(
+        "latency in ms from the intended send time (coordinated-omission corrected); svc = service time"
+    )
+    if manifest.abort_reason:
+        console.print(f"[yellow]aborted:[/] {manifest.abort_reason}")
+    console.print(f"run folder: {result.run_dir}")
+
+
+def run_gate(console: Console, run_dir: Path, baseline: str | None, reports_dir: Path) -> int | None:
+    """Issue 6 hook: ``harness.verdict.gate.gate_run`` (the scenario's gates/expect are in the manifest)."""
+    try:
+        module = importlib.import_module("harness.verdict.gate")
+    except ModuleNotFoundError:
+        console.print(
+            "[yellow]--gate: gate evaluation is not available yet (harness.verdict.gate missing)[/]"
+        )
+        return None
+    try:
+        base = rundir.resolve_run_dir(baseline, reports_dir) if baseline else None
+    except rundir.RunDirError as exc:
+        console.print(f"[red]--baseline:[/] {exc}", highlight=False)
+        return EXIT_USAGE
+    return int(module.gate_run(run_dir, checklist=None, rules=[], baseline=base))
+
+
+def make_console() -> Console:
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 140))  # logs and CI: do not squeeze the table
+    return console
+
+
+def run(args: argparse.Namespace) -> int:
+    console = make_console()
+    if args.worker:
+        from harness.runner import run_worker
+
+        return run_worker(args.master_host, args.master_port)
+    try:
+        options = options_from(args, console)
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        return EXIT_USAGE
+    code = EXIT_OK
+    group = secrets.token_hex(3) if args.repeat > 1 else None
+    for index in range(args.repeat):
+        if group is not None:
+            options.tags.update({"repeat_group": group, "repeat": str(index + 1)})
+            if index:
+                time.sleep(parse_duration(args.cooldown))
+        result = execute(options)
+        if result.manifest is None:
+            return result.exit_code
+        print_summary(console, result)
+        run_code = result.exit_code
+        if options.gate and result.run_dir is not None and run_code == EXIT_OK:
+            gate_code = run_gate(console, result.run_dir, args.baseline, options.reports_dir)
+            run_code = gate_code if gate_code is not None else run_code
+        code = max(code, run_code)  # 3 aborted > 2 > 1 gate failed > 0
+        if (
+            run_code == EXIT_ABORTED
+            and result.manifest.abort_reason
+            and "interrupt" in result.manifest.abort_reason
+        ):
+            break
+    return code

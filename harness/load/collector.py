@@ -1,0 +1,182 @@
+"""Collects sample chunks (from this process or from workers) into Parquet part files + live stats.
+
+Runs in the Locust master (or the single local process) about once per second per source, never
+per request. Part files are rolled regularly so a killed run loses at most the open part; the
+harness CLI merges them into ``samples.parquet`` when the run ends.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from hdrh.histogram import HdrHistogram
+
+SCHEMA = pa.schema(
+    [
+        ("ts", pa.float64()),
+        ("operation", pa.string()),
+        ("intended_start", pa.float64()),
+        ("start", pa.float64()),
+        ("latency_ms", pa.float64()),
+        ("service_ms", pa.float64()),
+        ("status", pa.int16()),
+        ("bytes", pa.int32()),
+        ("error", pa.string()),
+        ("worker", pa.int16()),
+    ]
+)
+PART_MAX_ROWS = 250_000
+PART_MAX_AGE_S = 60.0
+
+
+def new_hist() -> HdrHistogram:
+    return HdrHistogram(1, 3_600_000_000, 3)
+
+
+def record_many(hist: HdrHistogram, values_ms: np.ndarray) -> None:
+    values = values_ms[np.isfinite(values_ms)]
+    if values.size == 0:
+        return
+    micros = np.clip(np.rint(values * 1000.0), 1, 3_600_000_000).astype(np.int64)
+    uniques, counts = np.unique(micros, return_counts=True)
+    for value, count in zip(uniques.tolist(), counts.tolist(), strict=True):
+        hist.record_value(value, count)
+
+
+def _warm_up() -> None:
+    """The first Parquet write initialises codecs (~0.5 s): do it before the load starts."""
+    table = pa.Table.from_pydict({name: [None] for name in SCHEMA.names}, schema=SCHEMA)
+    pq.write_table(table, io.BytesIO(), compression="zstd")
+    record_many(new_hist(), np.array([1.0]))
+
+
+class Collector:
+    def __init__(self, parts_dir: Path) -> None:
+        self.parts_dir = parts_dir
+        parts_dir.mkdir(parents=True, exist_ok=True)
+        self.parts: list[str] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._part_rows = 0
+        self._part_opened = 0.0
+        self.rows = 0
+        self.completed = 0
+        self.errors = 0
+        self.dropped = 0
+        self.by_operation: dict[str, HdrHistogram] = {}
+        self.window = new_hist()
+        self._window_done = 0
+        self._window_errors = 0
+        self._last_progress = time.time()
+        _warm_up()
+
+    # ------------------------------------------------------------ input
+
+    def add(self, chunk: dict[str, list[Any]] | None, worker: int = 0) -> int:
+        if not chunk or not chunk.get("ts"):
+            return 0
+        n = len(chunk["ts"])
+        columns = dict(chunk)
+        columns["worker"] = [worker] * n
+        table = pa.Table.from_pydict(columns, schema=SCHEMA)
+        self._write(table)
+        self._update_stats(table)
+        return n
+
+    def _write(self, table: pa.Table) -> None:
+        now = time.time()
+        if self._writer is not None and (
+            self._part_rows >= PART_MAX_ROWS or now - self._part_opened > PART_MAX_AGE_S
+        ):
+            self._close_part()
+        if self._writer is None:
+            path = self.parts_dir / f"part-{len(self.parts):05d}.parquet"
+            self._writer = pq.ParquetWriter(path, SCHEMA, compression="zstd")
+            self.parts.append(path.name)
+            self._part_rows, self._part_opened = 0, now
+        self._writer.write_table(table)
+        self._part_rows += table.num_rows
+        self.rows += table.num_rows
+
+    def _close_part(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def _update_stats(self, table: pa.Table) -> None:
+        error = table.column("error").to_pylist()
+        latency = table.column("latency_ms").to_numpy(zero_copy_only=False)
+        dropped = np.fromiter((e == "dropped" for e in error), dtype=bool, count=len(error))
+        failed = np.fromiter((e is not None for e in error), dtype=bool, count=len(error)) & ~dropped
+        done = ~dropped
+        self.dropped += int(dropped.sum())
+        self.completed += int(done.sum())
+        self.errors += int(failed.sum())
+        self._window_done += int(done.sum())
+        self._window_errors += int(failed.sum())
+        record_many(self.window, latency[done])
+        ops = np.asarray(table.column("operation").to_pylist(), dtype=object)
+        for op in set(ops.tolist()):
+            hist = self.by_operation.setdefault(str(op), new_hist())
+            record_many(hist, latency[(ops == op) & done])
+
+    # ------------------------------------------------------------ output
+
+    def progress(self, now: float | None = None) -> dict[str, Any]:
+        """Rate, p95 and errors since the previous call (plus totals); resets the window."""
+        now = time.time() if now is None else now
+        span = max(1e-3, now - self._last_progress)
+        p95 = self.window.get_value_at_percentile(95) / 1000.0 if self.window.get_total_count() else math.nan
+        out = {
+            "rate": self._window_done / span,
+            "p95_ms": p95,
+            "window_errors": self._window_errors,
+            "window_done": self._window_done,
+            "completed": self.completed,
+            "errors": self.errors,
+            "dropped": self.dropped,
+        }
+        self.window = new_hist()
+        self._window_done = self._window_errors = 0
+        self._last_progress = now
+        return out
+
+    def operation_stats(self) -> dict[str, dict[str, float]]:
+        return {
+            op: {
+                "count": hist.get_total_count(),
+                "p50_ms": hist.get_value_at_percentile(50) / 1000.0,
+                "p95_ms": hist.get_value_at_percentile(95) / 1000.0,
+                "p99_ms": hist.get_value_at_percentile(99) / 1000.0,
+            }
+            for op, hist in self.by_operation.items()
+        }
+
+    def close(self) -> None:
+        self._close_part()
+
+
+def merge_parts(parts_dir: Path, names: list[str], target: Path) -> int:
+    """Stream the part files into one Parquet file (row group by row group: bounded memory)."""
+    rows = 0
+    writer = pq.ParquetWriter(target, SCHEMA, compression="zstd")
+    try:
+        for name in names:
+            path = parts_dir / name
+            try:
+                source = pq.ParquetFile(path)
+            except (OSError, pa.ArrowInvalid):
+                continue  # a part left open by a killed process: unreadable, skip it
+            for index in range(source.num_row_groups):
+                table = source.read_row_group(index).cast(SCHEMA)
+                writer.write_table(table)
+                rows += table.num_rows
+    finally:
+        writer.close()
+    return rows

@@ -1,0 +1,464 @@
+"""The Locust process of a run: ``python -m harness.load.driver --role local|master|worker``.
+
+Importing locust monkey-patches the standard library with gevent, so this module is only ever
+run as its own process (never imported by the harness CLI). It uses Locust as a library: its
+runners (local, or real master/worker over ZeroMQ), its FastHttpUser and its ``request`` event.
+
+Data flow: every request fires ``events.request`` -> :class:`Recorder` (list appends). Once a
+second the columns are handed over: locally to the :class:`Collector` (Parquet part files + live
+stats); on a worker they ride along with Locust's own stats report (``report_to_master``) and the
+master's ``worker_report`` listener feeds its collector. The master tells workers the plan, the
+common start time t0 and each worker's slot in the global arrival schedule with custom messages.
+Progress lines for the CLI go to stdout prefixed with ``@@HARNESS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import itertools
+import json
+import logging
+import math
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import gevent
+import gevent.event
+import gevent.pool
+import locust
+import locust.runners
+from locust import FastHttpUser, task
+from locust.env import Environment
+from locust.exception import StopUser
+from locust.log import setup_logging
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter, stats_history
+
+from harness.load.collector import Collector
+from harness.load.pacer import Pacer, PacerStats, WeightedChoice
+from harness.load.recorder import Recorder
+from harness.load.schedule import schedule_from
+
+PREFIX = "@@HARNESS "
+# Workers ship samples with each stats report: every second keeps the master's view fresh.
+locust.runners.WORKER_REPORT_INTERVAL = 1.0
+log = logging.getLogger("harness.driver")
+
+
+class Op:
+    """A request template, prepared once (body serialised, headers merged) for a cheap hot path."""
+
+    __slots__ = ("body", "dynamic", "expect", "headers", "label", "method", "path")
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.label: str = spec["label"]
+        self.method: str = spec["method"]
+        self.path: str = spec["path"]
+        self.body: str | None = spec.get("body")
+        self.headers: dict[str, str] = dict(spec.get("headers") or {})
+        self.expect = frozenset(spec.get("expect") or ()) or None
+        self.dynamic: bool = bool(spec.get("dynamic"))
+
+
+_SEQ = itertools.count()
+
+
+def _fill(text: str, seq: int, worker: int) -> str:
+    return (
+        text.replace("{seq}", f"{worker}-{seq}")
+        .replace("{uuid}", uuid.uuid4().hex)
+        .replace("{worker}", str(worker))
+    )
+
+
+class State:
+    """What the users of this process need; filled from the plan (directly or via the master)."""
+
+    def __init__(self) -> None:
+        self.plan: dict[str, Any] = {}
+        self.t0 = math.inf
+        self.slot = 0
+        self.step = 1
+        self.worker = 0
+        self.ops: list[Op] = []
+        self.choice: WeightedChoice | None = None
+        self.recorder = Recorder()
+        self.ready = gevent.event.Event()
+        self.done = gevent.event.Event()
+        self.abort = gevent.event.Event()
+        self.pacer_stats = PacerStats()
+
+    def configure(self, plan: dict[str, Any], t0: float, slot: int, step: int) -> None:
+        self.plan, self.t0, self.slot, self.step, self.worker = plan, t0, slot, step, slot
+        self.ops = [Op(spec) for spec in plan["ops"]]
+        self.choice = WeightedChoice(self.ops, [o["weight"] for o in plan["ops"]], plan.get("seed", 1) + slot)
+        per_process = max(1, math.ceil(plan["max_in_flight"] / step))
+        for cls in (OpenModelUser, ClosedModelUser):
+            cls.host = plan["target_url"]
+            cls.network_timeout = cls.connection_timeout = float(plan["timeout"])
+        OpenModelUser.concurrency = per_process
+        ClosedModelUser.concurrency = 1
+        self.ready.set()
+
+    @property
+    def end(self) -> float:
+        return self.t0 + float(self.plan["duration_s"])
+
+    def send(self, client: Any, op: Op, intended: float | None) -> None:
+        path, body = op.path, op.body
+        if op.dynamic:
+            seq = next(_SEQ)
+            path = _fill(path, seq, self.worker)
+            body = _fill(body, seq, self.worker) if body is not None else None
+        context = {"expect": op.expect} if intended is None else {"intended": intended, "expect": op.expect}
+        client.request(op.method, path, name=op.label, data=body, headers=op.headers, context=context)
+
+
+STATE = State()
+
+
+def _wait_for_start() -> None:
+    STATE.ready.wait(timeout=600)
+    delay = STATE.t0 - time.time()
+    if delay > 0:
+        gevent.sleep(delay)
+
+
+def _early(plan: dict[str, Any], step: int) -> float:
+    """Precise wake-ups cost a little CPU per arrival: only worth it below ~250 req/s per process."""
+    peak = max((max(s[2], s[3]) for s in plan["stages"]), default=0.0) / step
+    return 0.0011 if peak <= 250 else 0.0
+
+
+class OpenModelUser(FastHttpUser):
+    """One per process: runs the pacer; requests go out on a pool of greenlets."""
+
+    abstract = False
+
+    def wait_time(self) -> float:
+        return 0.0
+
+    @task
+    def pace(self) -> None:
+        _wait_for_start()
+        plan = STATE.plan
+        pool = gevent.pool.Pool(OpenModelUser.concurrency)
+        schedule = schedule_from([tuple(s) for s in plan["stages"]])
+        recorder, choice = STATE.recorder, STATE.choice
+        assert choice is not None
+        client = self.client
+
+        def send(op: object, intended: float) -> None:
+            pool.spawn(STATE.send, client, op, intended)
+
+        def drop(op: object, intended: float) -> None:
+            recorder.record_unsent(op.label, intended, "dropped")  # type: ignore[attr-defined]
+
+        pacer = Pacer(
+            schedule.offsets(STATE.slot, STATE.step),
+            STATE.t0,
+            clock=time.time,
+            sleep=gevent.sleep,
+            can_send=lambda: pool.free_count() > 0,
+            wait_free=lambda timeout: (
+                pool.wait_available(timeout=timeout) is not None and pool.free_count() > 0
+            ),
+            queue_timeout_s=float(plan.get("queue_timeout", 1.0)),
+            send=send,
+            drop=drop,
+            choose=choice.pick,
+            stopped=STATE.abort.is_set,
+            early_s=_early(plan, STATE.step),
+            yield_=gevent.idle,
+        )
+        STATE.pacer_stats = pacer.stats
+        pacer.run()
+        drain = 1.0 if STATE.abort.is_set() else float(plan["drain"])
+        if not pool.join(timeout=drain):
+            now = time.time()
+            for greenlet in list(pool):
+                _, op, intended = greenlet.args
+                recorder.record_unsent(op.label, intended, "Unfinished", now)
+            pool.kill(block=True, timeout=2)
+        STATE.done.set()
+        raise StopUser()
+
+
+class ClosedModelUser(FastHttpUser):
+    """Classic Locust user: request, wait, repeat (closed model; no CO correction)."""
+
+    abstract = False
+
+    def wait_time(self) -> float:
+        low, high = STATE.plan.get("wait", (0.0, 0.0))
+        return float(low) if high <= low else float(low + (high - low) * _RNG.random())
+
+    def on_start(self) -> None:
+        _wait_for_start()
+
+    @task
+    def one(self) -> None:
+        if time.time() >= STATE.end or STATE.abort.is_set():
+            raise StopUser()
+        assert STATE.choice is not None
+        STATE.send(self.client, STATE.choice.pick(), None)  # type: ignore[arg-type]
+
+
+_RNG = __import__("random").Random(7)
+
+
+def _closed_watcher(runner: locust.runners.Runner) -> None:
+    """Closed model: the process is done when the window has ended and its users have stopped."""
+    _wait_for_start()
+    while time.time() < STATE.end and not STATE.abort.is_set():
+        gevent.sleep(min(0.2, max(0.0, STATE.end - time.time())))
+    deadline = time.time() + float(STATE.plan["drain"])
+    while runner.user_count > 0 and time.time() < deadline:
+        gevent.sleep(0.05)
+    STATE.done.set()
+
+
+# ---------------------------------------------------------------- master / local side
+
+
+def emit(kind: str, **data: Any) -> None:
+    sys.stdout.write(PREFIX + json.dumps({"kind": kind, **data}, default=str) + "\n")
+    sys.stdout.flush()
+
+
+class CsvFiles:
+    """Locust's own CSV files (``locust_stats.csv`` ...), via its StatsCSVFileWriter."""
+
+    def __init__(self, env: Environment, prefix: str) -> None:
+        self.writer = StatsCSVFileWriter(env, PERCENTILES_TO_REPORT, prefix, full_history=False)
+        self.greenlet = gevent.spawn(self.writer.stats_writer)
+
+    def close(self) -> None:
+        self.greenlet.kill(block=True)
+        w = self.writer
+        # final snapshot (the writer loop rewrites these files every second)
+        for handle, columns, rows in (
+            (w.requests_csv_filehandle, w.requests_csv_columns, w._requests_data_rows),
+            (w.failures_csv_filehandle, w.failures_columns, w._failures_data_rows),
+            (w.exceptions_csv_filehandle, w.exceptions_columns, w._exceptions_data_rows),
+        ):
+            handle.seek(0)
+            out = csv.writer(handle)
+            out.writerow(columns)
+            rows(out)
+            handle.truncate()
+        w.close_files()
+
+
+def _progress_loop(collector: Collector, local: bool, total: float) -> None:
+    while True:
+        gevent.sleep(1.0)
+        if local:
+            collector.add(STATE.recorder.take(), STATE.worker)
+        now = time.time()
+        emit("progress", elapsed=now - STATE.t0, total=total, **collector.progress(now))
+
+
+def _result(
+    collector: Collector, work_dir: Path, status: str, reason: str | None, workers: int, pacer: dict[str, Any]
+) -> None:
+    collector.close()
+    result = {
+        "status": status,
+        "abort_reason": reason,
+        "t0": STATE.t0,
+        "ended_at": time.time(),
+        "parts": collector.parts,
+        "rows": collector.rows,
+        "completed": collector.completed,
+        "errors": collector.errors,
+        "dropped": collector.dropped,
+        "workers": workers,
+        "pacer": pacer,
+        "operations": collector.operation_stats(),
+    }
+    tmp = work_dir / "driver_result.json.tmp"
+    tmp.write_text(json.dumps(result, indent=2, default=str))
+    tmp.replace(work_dir / "driver_result.json")
+
+
+def _user_class(plan: dict[str, Any]) -> type[FastHttpUser]:
+    return OpenModelUser if plan["model"] == "open" else ClosedModelUser
+
+
+def _install_sigterm() -> None:
+    def on_term() -> None:
+        log.warning("termination requested: stopping the load and writing what was collected")
+        STATE.abort.set()
+
+    gevent.signal_handler(signal.SIGTERM, on_term)
+    gevent.signal_handler(signal.SIGINT, on_term)
+
+
+def _wait_done(deadline: float) -> str | None:
+    while not STATE.done.is_set():
+        if time.time() > deadline:
+            STATE.abort.set()
+            return "timeout waiting for the load to finish"
+        STATE.done.wait(timeout=0.5)
+    return "interrupted" if STATE.abort.is_set() else None
+
+
+def run_local(plan: dict[str, Any], work_dir: Path) -> int:
+    env = Environment(user_classes=[OpenModelUser, ClosedModelUser], host=plan["target_url"])
+    env.events.request.add_listener(  # type: ignore[no-untyped-call]
+        STATE.recorder.on_request
+    )
+    runner = env.create_local_runner()
+    csv_files = CsvFiles(env, plan["csv_prefix"]) if plan.get("csv_prefix") else None
+    gevent.spawn(stats_history, runner)
+    collector = Collector(work_dir / "parts")
+    t0 = time.time() + float(plan.get("start_delay", 0.5))
+    STATE.configure(plan, t0, 0, 1)
+    emit("start", t0=t0, workers=0)
+    cls = _user_class(plan)
+    users = 1 if cls is OpenModelUser else int(plan["users"])
+    runner.start(users, spawn_rate=min(100.0, float(plan.get("spawn_rate") or users)), user_classes=[cls])
+    if cls is ClosedModelUser:
+        gevent.spawn(_closed_watcher, runner)
+    progress = gevent.spawn(_progress_loop, collector, True, float(plan["duration_s"]))
+    reason = _wait_done(t0 + float(plan["duration_s"]) + float(plan["drain"]) + 30)
+    progress.kill(block=True)
+    collector.add(STATE.recorder.take(), 0)
+    _result(collector, work_dir, "aborted" if reason else "complete", reason, 0, vars(STATE.pacer_stats))
+    if csv_files is not None:
+        csv_files.close()
+    runner.quit()
+    return 0
+
+
+def run_master(plan: dict[str, Any], work_dir: Path, bind_host: str, bind_port: int, expect: int) -> int:
+    env = Environment(user_classes=[OpenModelUser, ClosedModelUser], host=plan["target_url"])
+    runner = env.create_master_runner(master_bind_host=bind_host, master_bind_port=bind_port)
+    csv_files = CsvFiles(env, plan["csv_prefix"]) if plan.get("csv_prefix") else None
+    gevent.spawn(stats_history, runner)
+    collector = Collector(work_dir / "parts")
+    emit("waiting_workers", expect=expect)
+    wait_until = time.time() + float(plan.get("worker_wait", 60))
+    while len(runner.clients.ready) < expect:
+        if time.time() > wait_until or STATE.abort.is_set():
+            emit("error", message=f"only {len(runner.clients.ready)} of {expect} workers connected")
+            _result(collector, work_dir, "aborted", "workers did not connect", 0, {})
+            runner.quit()
+            return 3
+        gevent.sleep(0.2)
+    clients = sorted(c.id for c in runner.clients.ready)[:expect]
+    index_of = {cid: i for i, cid in enumerate(clients)}
+    done: set[str] = set()
+    pacers: dict[str, Any] = {}
+
+    def on_report(client_id: str, data: dict[str, Any]) -> None:
+        collector.add(data.pop("harness_samples", None), index_of.get(client_id, -1))
+
+    def on_done(environment: Environment, msg: Any, **_: Any) -> None:
+        collector.add(msg.data.get("chunk"), index_of.get(msg.node_id, -1))
+        pacers[msg.node_id] = msg.data.get("pacer", {})
+        done.add(msg.node_id)
+        if done >= set(clients):
+            STATE.done.set()
+
+    env.events.worker_report.add_listener(on_report)  # type: ignore[no-untyped-call]
+    runner.register_message("harness_done", on_done)
+    t0 = time.time() + float(plan.get("start_delay", 1.5))
+    STATE.plan, STATE.t0 = plan, t0
+    for cid in clients:
+        runner.send_message(
+            "harness_plan", {"plan": plan, "t0": t0, "slot": index_of[cid], "step": expect}, cid
+        )
+    emit("start", t0=t0, workers=expect)
+    cls = _user_class(plan)
+    users = expect if cls is OpenModelUser else int(plan["users"])
+    runner.start(users, spawn_rate=min(100.0, float(plan.get("spawn_rate") or users)), user_classes=[cls])
+    progress = gevent.spawn(_progress_loop, collector, False, float(plan["duration_s"]))
+    reason = _wait_done(t0 + float(plan["duration_s"]) + float(plan["drain"]) + 30)
+    if reason:
+        for cid in clients:
+            runner.send_message("harness_abort", {}, cid)
+        grace = time.time() + 5
+        while not done >= set(clients) and time.time() < grace:
+            gevent.sleep(0.1)
+    # one more stats report from every worker, so Locust's own CSV counts the last requests too
+    gevent.sleep(locust.runners.WORKER_REPORT_INTERVAL + 0.5)
+    progress.kill(block=True)
+    totals = PacerStats()
+    for stats in pacers.values():
+        for key, value in stats.items():
+            setattr(
+                totals,
+                key,
+                max(getattr(totals, key), value) if key == "max_lag_s" else getattr(totals, key) + value,
+            )
+    _result(collector, work_dir, "aborted" if reason else "complete", reason, expect, vars(totals))
+    if csv_files is not None:
+        csv_files.close()
+    runner.quit()
+    return 0
+
+
+def run_worker(master_host: str, master_port: int) -> int:
+    env = Environment(user_classes=[OpenModelUser, ClosedModelUser])
+    env.events.request.add_listener(  # type: ignore[no-untyped-call]
+        STATE.recorder.on_request
+    )
+    runner = env.create_worker_runner(master_host, master_port)
+
+    def on_report(client_id: str, data: dict[str, Any]) -> None:
+        data["harness_samples"] = STATE.recorder.take()
+
+    def on_plan(environment: Environment, msg: Any, **_: Any) -> None:
+        STATE.configure(msg.data["plan"], float(msg.data["t0"]), int(msg.data["slot"]), int(msg.data["step"]))
+        if STATE.plan["model"] == "closed":
+            gevent.spawn(_closed_watcher, runner)
+        gevent.spawn(_report_done)
+
+    def on_abort(environment: Environment, msg: Any, **_: Any) -> None:
+        STATE.abort.set()
+
+    def _report_done() -> None:
+        STATE.done.wait()
+        runner.send_message(
+            "harness_done", {"chunk": STATE.recorder.take(), "pacer": vars(STATE.pacer_stats)}
+        )
+
+    env.events.report_to_master.add_listener(on_report)  # type: ignore[no-untyped-call]
+    runner.register_message("harness_plan", on_plan)
+    runner.register_message("harness_abort", on_abort)
+    runner.greenlet.join()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="harness.load.driver")
+    parser.add_argument("--role", choices=("local", "master", "worker"), required=True)
+    parser.add_argument("--plan", type=Path)
+    parser.add_argument("--master-host", default="127.0.0.1")
+    parser.add_argument("--master-port", type=int, default=5557)
+    parser.add_argument("--master-bind-host", default="127.0.0.1")
+    parser.add_argument("--expect-workers", type=int, default=1)
+    parser.add_argument("--loglevel", default="WARNING")
+    args = parser.parse_args(argv)
+    setup_logging(args.loglevel)  # type: ignore[no-untyped-call]
+    _install_sigterm()
+    if args.role == "worker":
+        return run_worker(args.master_host, args.master_port)
+    assert args.plan is not None
+    plan = json.loads(args.plan.read_text())
+    work_dir = Path(plan["work_dir"])
+    if args.role == "local":
+        return run_local(plan, work_dir)
+    return run_master(plan, work_dir, args.master_bind_host, args.master_port, args.expect_workers)
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())

@@ -1,0 +1,23 @@
+"""Scenario files: schema, YAML loading with line numbers, durations and time scaling."""
+
+from harness.scenario.loader import (
+    Issue,
+    ResolvedScenario,
+    ResolvedStage,
+    ScenarioError,
+    load_scenario,
+    parse_scenario_text,
+    resolve,
+)
+from harness.scenario.schema import Scenario
+
+__all__ = [
+    "Issue",
+    "ResolvedScenario",
+    "ResolvedStage",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "parse_scenario_text",
+    "resolve",
+]
