@@ -175,7 +175,8 @@ def test_tag_invalidation_across_all_layers_and_restart(tmp_path: Path, clock: F
 def test_key_invalidation(cache: LayeredCache):
     load = Loader()
     run(cache.get_or_load("k", load, agent_id="a1"))
-    assert cache.invalidate("k") == 3
+    assert cache.invalidate("k") == 2  # L1 + L2 now; the L3 delete is queued
+    assert run(cache.get("k")) is None  # ...and has run before this read
     run(cache.get_or_load("k", load, agent_id="a1"))
     assert load.calls == 2
     assert cache.stats().layers["l1"].invalidations == 1
@@ -254,23 +255,48 @@ def test_returned_values_are_copies(cache: LayeredCache):
     assert run(cache.get("k")) == {"list": [1]}
 
 
-def test_large_values_take_the_thread_path(tmp_path: Path, clock: FakeClock):
-    cache = LayeredCache(CacheConfig(l3_dir=tmp_path, l3_inline_max_bytes=10), clock=clock)
-    run(cache.get_or_load("big", Loader({"p": "z" * 1000})))
-    cache.clear()  # empty the memory layers and L3...
-    assert run(cache.get("big")) is None
-    run(cache.set("big", {"p": 1}))
-    cache._l2.clear()
-    assert run(cache.get("big")) == {"p": 1}  # ...then served from L3
+def test_l3_io_runs_on_the_worker_thread_not_the_loop(tmp_path: Path, clock: FakeClock, monkeypatch):
+    import threading
+
+    import diskcache
+
+    threads: set[str] = set()
+    for name in ("get", "set", "delete"):
+        original = getattr(diskcache.Cache, name)
+
+        def spy(self, *args, _original=original, **kwargs):
+            threads.add(threading.current_thread().name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(diskcache.Cache, name, spy)
+    cache = LayeredCache(CacheConfig(l3_dir=tmp_path), clock=clock)
+
+    async def main():
+        await cache.get_or_load("k", Loader({"p": 1}))
+        cache.invalidate("k")
+        await cache.get_or_load("k", Loader({"p": 2}))
+        await cache.drain()
+
+    run(main())
+    cache.close()
+    assert threads and all(t.startswith("cache-l3") for t in threads), threads
+
+
+def test_full_disk_queue_drops_l3_writes_not_requests(tmp_path: Path, clock: FakeClock):
+    cache = LayeredCache(CacheConfig(l3_dir=tmp_path, l3_max_pending_writes=0), clock=clock)
+    assert run(cache.get_or_load("k", Loader({"p": 1}))) == {"p": 1}
+    assert cache.stats().l3_dropped_writes == 1
+    assert cache.stats().layers["l2"].entries == 1
     cache.close()
 
 
-def test_l3_lru_eviction_by_bytes(tmp_path: Path, clock: FakeClock):
+def test_l3_eviction_by_bytes(tmp_path: Path, clock: FakeClock):
     cache = LayeredCache(CacheConfig(l3_dir=tmp_path, l3_max_bytes=200_000, l3_cull_every=10), clock=clock)
 
     async def main():
         for i in range(120):
             await cache.set(f"k{i}", {"p": "w" * 4000})
+        await cache.drain()
 
     run(main())
     st = cache.stats().layers["l3"]
@@ -282,6 +308,7 @@ def test_l3_lru_eviction_by_bytes(tmp_path: Path, clock: FakeClock):
 def test_stats_dict_has_hit_rates(cache: LayeredCache):
     run(cache.get_or_load("k", Loader(), agent_id="a"))
     run(cache.get_or_load("k", Loader(), agent_id="a"))
+    run(cache.drain())
     d = cache.stats().as_dict()
     assert d["layers"]["l1"]["hit_rate"] == 0.5
     assert d["layers"]["l3"]["bytes"] > 0
