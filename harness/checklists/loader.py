@@ -85,6 +85,7 @@ class _Positions:
         self.lines: dict[str, int] = {}
         self.values: dict[str, Any] = {}  # scalar values by field path (for error locations)
         self.nodes = 0
+        self._scalars = yaml.constructor.SafeConstructor()  # int/float/bool/str by the node's tag
 
     def build(self, node: yaml.Node, where: str) -> Any:
         self.nodes += 1
@@ -101,7 +102,7 @@ class _Positions:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, f"{where}[{i}]") for i, item in enumerate(node.value)]
-        value = yaml.safe_load(yaml.serialize(node))
+        value = self._scalars.construct_object(node)
         self.values[where] = value
         return value
 

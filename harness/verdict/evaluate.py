@@ -238,7 +238,7 @@ def build_verdict(
         checklist=checklist,
         baseline_run=baseline.manifest.run_id if baseline else None,
         counts={key: counts.get(key, 0) for key in ("pass", "fail", "warn", "not-measured")},
-        failed=[r.text for r in failures],
+        failed=list(dict.fromkeys(r.text for r in failures)),  # unique, in rule order
         rules=results,
     )
 

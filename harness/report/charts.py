@@ -1,0 +1,298 @@
+"""Matplotlib (Agg) charts rendered to inline SVG text. Inputs are prepared by analysis.py."""
+
+from __future__ import annotations
+
+import functools
+import io
+import itertools
+import re
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from harness.report.analysis import Series
+
+INK = "#1f2937"
+MUTED = "#6b7280"
+GRID = "#e5e7eb"
+PALETTE = ["#2563eb", "#0d9488", "#d97706", "#7c3aed", "#db2777", "#475569", "#65a30d", "#0891b2"]
+RED = "#dc2626"
+_STYLE: dict[str, Any] = {
+    "font.family": ["DejaVu Sans"],
+    "font.size": 8.5,
+    "axes.edgecolor": "#9ca3af",
+    "axes.labelcolor": MUTED,
+    "axes.titlesize": 9,
+    "xtick.color": MUTED,
+    "ytick.color": MUTED,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": GRID,
+    "grid.linewidth": 0.6,
+    "legend.frameon": False,
+    "legend.fontsize": 8,
+    "svg.fonttype": "none",  # text stays text: crisp, selectable, page font
+}
+_counter = itertools.count()
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _styled(draw: Callable[P, R]) -> Callable[P, R]:
+    """Run a chart function inside the report's matplotlib style (without touching global rcParams)."""
+
+    @functools.wraps(draw)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with plt.rc_context(_STYLE):  # type: ignore[arg-type]
+            return draw(*args, **kwargs)
+
+    return wrapper
+
+
+def _escape_mathtext(label: str) -> str:
+    """Labels come from the run (operation names, error messages); '$' must not start mathtext."""
+    return label.replace("$", r"\$")
+
+
+def _figure(height: float = 2.6, columns: int = 1, right: float = 0.985) -> tuple[Figure, list[Axes]]:
+    # Fixed margins instead of constrained layout: layout solving doubled the drawing time.
+    fig, axes = plt.subplots(1, columns, figsize=(8.2, height))
+    fig.subplots_adjust(left=0.075, right=right, top=1 - 0.32 / height, bottom=0.47 / height, wspace=0.22)
+    return fig, list(np.atleast_1d(axes))
+
+
+def to_svg(fig: Figure) -> str:
+    """Inline SVG: no XML prologue or metadata, ids unique per chart, size from the page's CSS."""
+    buffer = io.StringIO()
+    with plt.rc_context({**_STYLE, "svg.hashsalt": f"chart{next(_counter)}"}):  # type: ignore[arg-type,dict-item]
+        fig.savefig(
+            buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None}
+        )
+    plt.close(fig)
+    text = buffer.getvalue()
+    text = text[text.index("<svg") :]
+    text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.DOTALL)
+    text = re.sub(r'\s(width|height)="[0-9.]+pt"', "", text, count=2)
+    return text.replace("<svg ", '<svg role="img" preserveAspectRatio="xMidYMid meet" ', 1)
+
+
+def _time_axis(t: np.ndarray) -> tuple[np.ndarray, str]:
+    span = float(t.max()) if t.size else 0.0
+    if span > 3 * 3600:
+        return t / 3600.0, "time (h)"
+    if span > 600:
+        return t / 60.0, "time (min)"
+    return t, "time (s)"
+
+
+def _time_scale(t: np.ndarray) -> float:
+    span = float(t.max()) if t.size else 0.0
+    return 3600.0 if span > 3 * 3600 else 60.0 if span > 600 else 1.0
+
+
+def _stage_bands(ax: Axes, series: Series, scale: float) -> None:
+    if len(series.stages) < 2:
+        return
+    for index, (start, end, rate) in enumerate(series.stages):
+        if index % 2:
+            ax.axvspan(start / scale, end / scale, color="#f3f4f6", zorder=0, lw=0)
+        if len(series.stages) <= 12 and rate is not None:
+            ax.annotate(
+                f"{rate:g}/s",
+                xy=((start + end) / 2 / scale, 1.0),
+                xycoords=("data", "axes fraction"),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color=MUTED,
+            )
+
+
+@_styled
+def throughput_chart(series: Series) -> str | None:
+    rate = series.get("rate")
+    if rate is None:
+        return None
+    fig, (ax,) = _figure()
+    scale = _time_scale(series.t)
+    t, label = _time_axis(series.t)
+    _stage_bands(ax, series, scale)
+    target = series.get("target_rate")
+    if target is not None:
+        ax.step(t, target, where="post", color=INK, lw=1.2, ls="--", label="target rate")
+    ax.plot(t, rate, color=PALETTE[0], lw=1.4, label="achieved (completed/s)")
+    dropped = series.get("dropped")
+    if dropped is not None and np.nansum(dropped) > 0:
+        ax.fill_between(t, 0, dropped, color=RED, alpha=0.35, lw=0, label="dropped sends/s")
+    ax.set_xlabel(label)
+    ax.set_ylabel("requests / s")
+    ax.set_ylim(bottom=0)
+    _legend_above(ax, ncols=3)
+    return to_svg(fig)
+
+
+@_styled
+def latency_chart(series: Series) -> str | None:
+    lines = [(name, series.get(f"{name}_ms")) for name in ("p50", "p95", "p99", "max")]
+    present = [(name, values) for name, values in lines if values is not None]
+    if not present:
+        return None
+    fig, (ax,) = _figure()
+    scale = _time_scale(series.t)
+    t, label = _time_axis(series.t)
+    _stage_bands(ax, series, scale)
+    colors = {"p50": PALETTE[1], "p95": PALETTE[0], "p99": PALETTE[2], "max": "#9ca3af"}
+    for name, values in present:
+        ax.plot(t, values, color=colors[name], lw=1.6 if name != "max" else 0.9, label=name)
+    _log_if_wide(ax, np.concatenate([v for _, v in present]))
+    ax.set_xlabel(label)
+    ax.set_ylabel("latency (ms)")
+    _legend_above(ax, ncols=4)
+    return to_svg(fig)
+
+
+def _legend_above(ax: Axes, **kwargs: object) -> None:
+    """Legends sit above the plot area, right-aligned, so they never hide data."""
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.2, **kwargs)  # type: ignore[arg-type]
+
+
+def _log_if_wide(ax: Axes, values: np.ndarray) -> None:
+    finite = values[np.isfinite(values) & (values > 0)]
+    if finite.size and finite.max() / max(finite.min(), 1e-3) > 50:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
+@_styled
+def percentile_chart(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> str | None:
+    if not curves:
+        return None
+    fig, (ax,) = _figure(3.1)
+    ordered = sorted(curves.items(), key=lambda item: item[0] == "overall")
+    colors = iter(PALETTE)
+    for name, (percentiles, values) in ordered:
+        nines = -np.log10(np.maximum(1.0 - percentiles / 100.0, 1e-9))
+        overall = name == "overall"
+        ax.plot(
+            nines,
+            values,
+            color=INK if overall else next(colors, MUTED),
+            lw=2.0 if overall else 1.3,
+            label=_escape_mathtext(name),
+        )
+    ticks = [0, 1, 2, 3, 4, 5]
+    ax.set_xticks(ticks, ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"])
+    ax.set_xlim(0, max(float(np.max(-np.log10(np.maximum(1 - p / 100, 1e-9)))) for p, _ in curves.values()))
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel("percentile (HDR histogram, log scale of 1 / (1 − p))")
+    ax.set_ylabel("latency (ms)")
+    _legend_above(ax, ncols=5)
+    return to_svg(fig)
+
+
+@_styled
+def errors_chart(errors: pd.DataFrame, series: Series | None) -> str:
+    fig, (ax,) = _figure()
+    t_raw = errors.index.to_numpy(dtype=float)
+    scale = _time_scale(t_raw)
+    t, label = _time_axis(t_raw)
+    if t.size:
+        ax.set_xlim(0, float(t.max()) + (t[1] - t[0] if t.size > 1 else 1.0))
+    if errors.shape[1]:
+        ax.stackplot(
+            t,
+            [errors[c].to_numpy(dtype=float) for c in errors.columns],
+            labels=[_escape_mathtext(str(c)) for c in errors.columns],
+            colors=[RED, *PALETTE][: errors.shape[1]],
+            alpha=0.85,
+            step="post",
+        )
+    else:
+        ax.text(0.5, 0.5, "no failed requests", transform=ax.transAxes, ha="center", color=MUTED)
+    if series is not None:
+        dropped = series.get("dropped")
+        if dropped is not None and np.nansum(dropped) > 0:
+            ax.plot(series.t / scale, dropped, color=INK, lw=1, ls=":", label="dropped sends (not errors)")
+    ax.set_xlabel(label)
+    ax.set_ylabel("failed requests / s")
+    ax.set_ylim(bottom=0)
+    if ax.get_legend_handles_labels()[0]:
+        _legend_above(ax, ncols=4)
+    return to_svg(fig)
+
+
+@_styled
+def resources_chart(series: Series) -> str | None:
+    cpu, rss = series.get("cpu_percent"), series.get("rss_mb")
+    if cpu is None and rss is None:
+        return None
+    fig, (ax,) = _figure(right=0.92 if cpu is not None and rss is not None else 0.985)
+    t, label = _time_axis(series.t)
+    handles = []
+    if cpu is not None:
+        handles += ax.plot(t, cpu, color=PALETTE[0], lw=1.3, label="CPU % (target process tree)")
+        ax.set_ylabel("CPU %")
+        ax.set_ylim(bottom=0)
+    if rss is not None:
+        right = ax.twinx() if cpu is not None else ax
+        handles += right.plot(t, rss, color=PALETTE[3], lw=1.6, label="RSS (MB)")
+        right.set_ylabel("RSS (MB)")
+        right.spines["right"].set_visible(True)
+        right.spines["top"].set_visible(False)
+        right.grid(False)
+    ax.set_xlabel(label)
+    ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.2, ncols=2)
+    return to_svg(fig)
+
+
+@_styled
+def runtime_chart(series: Series) -> str | None:
+    queue = series.get("queue_depth")
+    caches = [
+        (name, series.get(column))
+        for name, column in (
+            ("all layers", "cache_hit_rate"),
+            ("L1", "cache_hit_rate_l1"),
+            ("L2", "cache_hit_rate_l2"),
+            ("L3", "cache_hit_rate_l3"),
+        )
+    ]
+    caches_present = [(name, values) for name, values in caches if values is not None]
+    if queue is None and not caches_present:
+        return None
+    fig, axes = _figure(2.6, 2)
+    t, label = _time_axis(series.t)
+    queue_ax, cache_ax = axes
+    if queue is not None:
+        queue_ax.plot(t, queue, color=PALETTE[2], lw=1.3)
+        queue_ax.set_ylim(bottom=0)
+    else:
+        queue_ax.text(
+            0.5, 0.5, "queue depth not measured", transform=queue_ax.transAxes, ha="center", color=MUTED
+        )
+    queue_ax.set_title("queue depth", loc="left", color=INK)
+    queue_ax.set_xlabel(label)
+    for (name, values), color in zip(caches_present, [INK, *PALETTE], strict=False):
+        cache_ax.plot(t, values * 100.0, lw=1.3, color=color, label=name)
+    if not caches_present:
+        cache_ax.text(
+            0.5, 0.5, "cache hit rates not measured", transform=cache_ax.transAxes, ha="center", color=MUTED
+        )
+    cache_ax.set_ylim(0, 100)
+    cache_ax.set_title("cache hit rate (%)", loc="left", color=INK)
+    cache_ax.set_xlabel(label)
+    if caches_present:
+        cache_ax.legend(loc="lower right", ncols=2)
+    return to_svg(fig)

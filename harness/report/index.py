@@ -1,0 +1,90 @@
+"""reports/index.html: every run folder under reports/runs, newest first, with status and verdict."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import rundir
+from harness.report.render import REPORT_FILE, environment
+from harness.verdict.format import format_ms, format_value
+from harness.verdict.metrics import Kind
+from harness.verdict.model import load_verdict
+
+INDEX_FILE = "index.html"
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    run_id: str
+    scenario: str
+    started: str
+    started_sort: str
+    duration: str
+    run_status: str
+    verdict: str  # pass / warn / fail / not evaluated / unreadable
+    failed: str
+    p95: str
+    error_rate: str
+    rate: str
+    report_href: str | None
+    tags: str
+
+
+def _row(run_dir: Path, reports_dir: Path) -> IndexRow | None:
+    try:
+        manifest = rundir.load_manifest(run_dir)
+    except rundir.RunDirError:
+        return None
+    try:
+        summary = rundir.load_summary(run_dir)
+    except rundir.RunDirError:
+        summary = None
+    try:
+        verdict = load_verdict(run_dir)
+        verdict_text: str = verdict.status if verdict else "not evaluated"
+        failed = (
+            ", ".join(verdict.failed[:3]) + (" …" if verdict and len(verdict.failed) > 3 else "")
+            if verdict
+            else ""
+        )
+    except rundir.RunDirError:
+        verdict_text, failed = "unreadable", ""
+    overall = summary.overall if summary else None
+    report = run_dir / REPORT_FILE
+    return IndexRow(
+        run_id=manifest.run_id,
+        scenario=manifest.scenario_name,
+        started=manifest.started_at.replace("T", " ")[:19],
+        started_sort=manifest.started_at,
+        duration=format_ms(manifest.duration_s * 1000.0) if manifest.duration_s is not None else "—",
+        run_status=manifest.status,
+        verdict=verdict_text,
+        failed=failed,
+        p95=format_value(Kind.TIME, overall.latency_ms.p95) if overall else "—",
+        error_rate=format_value(Kind.RATIO, overall.error_rate) if overall else "—",
+        rate=format_value(Kind.RATE, overall.rate) if overall else "—",
+        report_href=report.relative_to(reports_dir).as_posix() if report.is_file() else None,
+        tags=", ".join(f"{k}={v}" for k, v in manifest.tags.items()),
+    )
+
+
+def collect_rows(reports_dir: Path) -> list[IndexRow]:
+    runs_dir = reports_dir / "runs"
+    folders = sorted(p for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
+    rows = [row for row in (_row(folder, reports_dir) for folder in folders) if row is not None]
+    return sorted(rows, key=lambda row: (row.started_sort, row.run_id), reverse=True)
+
+
+def build_index(reports_dir: Path) -> Path:
+    """Write ``reports_dir/index.html`` listing the runs under ``reports_dir/runs``; return its path."""
+    rows = collect_rows(reports_dir)
+    html = (
+        environment()
+        .get_template("index.html.j2")
+        .render(rows=rows, generated_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    )
+    out = reports_dir / INDEX_FILE
+    rundir.write_text_atomic(out, html)
+    return out

@@ -1,0 +1,168 @@
+"""report.html: one self-contained file (inline CSS and SVG charts, no network) from Jinja2 templates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from harness import rundir
+from harness.report import analysis, charts
+from harness.verdict.data import measured_window_start
+from harness.verdict.gate import GateConfigError, evaluate_run
+from harness.verdict.model import RuleResult, Verdict, load_verdict
+from harness.verdict.outputs import _where_text
+
+REPORT_FILE = "report.html"
+TEMPLATES = Path(__file__).with_name("templates")
+
+
+@dataclass(frozen=True)
+class Chart:
+    id: str
+    title: str
+    caption: str
+    svg: Markup | None
+    missing: str | None = None
+
+
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["where"] = lambda result: _where_text(result) if isinstance(result, RuleResult) else ""
+    env.globals["css"] = Markup((TEMPLATES / "report.css").read_text(encoding="utf-8"))
+    return env
+
+
+def _verdict_for(run_dir: Path, verdict: Verdict | None) -> tuple[Verdict | None, str]:
+    if verdict is not None:
+        return verdict, "Verdict as evaluated by the gate."
+    stored = load_verdict(run_dir)
+    if stored is not None:
+        return stored, f"Verdict from verdict.json (evaluated {stored.evaluated_at.replace('T', ' ')})."
+    try:
+        fresh = evaluate_run(run_dir)
+    except GateConfigError as exc:
+        return None, f"Not evaluated: {exc}"
+    return (
+        fresh,
+        "No verdict.json: evaluated for this report with the default checklist (harness gate writes one).",
+    )
+
+
+def _load_optional(loader: Any, run_dir: Path) -> Any:
+    try:
+        return loader(run_dir)
+    except rundir.RunDirError:
+        return None
+
+
+def _charts(data: analysis.ReportData) -> list[Chart]:
+    series = data.series
+    no_series = "timeseries.csv is missing"
+
+    def chart(chart_id: str, title: str, caption: str, svg: str | None, missing: str) -> Chart:
+        return Chart(chart_id, title, caption, Markup(svg) if svg else None, None if svg else missing)
+
+    errors = data.errors_by_kind
+    return [
+        chart(
+            "throughput",
+            "Throughput: achieved vs target",
+            "Completed requests per second against the scheduled rate; shaded bands are load stages.",
+            charts.throughput_chart(series) if series else None,
+            no_series,
+        ),
+        chart(
+            "latency",
+            "Latency percentiles over time",
+            "Per-second p50/p95/p99/max, measured from the "
+            "intended send time (coordinated omission corrected).",
+            charts.latency_chart(series) if series else None,
+            no_series,
+        ),
+        chart(
+            "distribution",
+            "Latency distribution",
+            "HDR percentile curve per operation; the right end is the tail that users meet under load.",
+            charts.percentile_chart(data.percentile_curves),
+            "histograms.json is missing or empty",
+        ),
+        chart(
+            "errors",
+            "Errors over time by kind",
+            "Failed requests per second, stacked by error kind.",
+            charts.errors_chart(errors, series) if errors is not None else None,
+            "samples.parquet is missing",
+        ),
+        chart(
+            "resources",
+            "Target CPU and memory",
+            "CPU of the target's process tree (100% = one core) and its resident memory.",
+            charts.resources_chart(series) if series else None,
+            "the monitor recorded no CPU or RSS for the target",
+        ),
+        chart(
+            "runtime",
+            "Queue depth and cache hit rates",
+            "From the runtime's metrics endpoint.",
+            charts.runtime_chart(series) if series else None,
+            "the target exposes no queue depth or cache metrics",
+        ),
+    ]
+
+
+def build_report_data(
+    run_dir: Path, verdict: Verdict | None, report_dir: Path
+) -> tuple[analysis.ReportData, list[Chart]]:
+    manifest = rundir.load_manifest(run_dir)
+    verdict, verdict_note = _verdict_for(run_dir, verdict)
+    summary = _load_optional(rundir.load_summary, run_dir)
+    timeseries = _load_optional(rundir.load_timeseries, run_dir)
+    histograms = _load_optional(rundir.load_histograms, run_dir)
+    window_start = measured_window_start(run_dir, timeseries)
+    seconds = len(timeseries) if timeseries is not None else 0
+    data = analysis.ReportData(
+        run_id=manifest.run_id,
+        title=manifest.scenario_name,
+        description=str(manifest.scenario.get("description") or ""),
+        run_status=manifest.status,
+        incomplete=manifest.status != "complete",
+        abort_reason=manifest.abort_reason,
+        banner=analysis.build_banner(verdict, manifest),
+        verdict_note=verdict_note,
+        facts=analysis.build_facts(manifest),
+        switches=analysis.build_switches(manifest),
+        operation_header=analysis.OPERATION_HEADER,
+        operations=analysis.build_operations(summary, verdict),
+        series=analysis.build_series(timeseries, summary),
+        percentile_curves=analysis.percentile_curves(histograms),
+        errors_by_kind=analysis.errors_by_kind(run_dir, window_start, seconds),
+        error_kinds=analysis.error_kind_table(summary),
+        checklist=analysis.build_checklist(verdict),
+        profiles=analysis.build_profiles(manifest, run_dir, report_dir),
+        not_measured=[],
+        generated_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    chart_list = _charts(data)
+    missing = [analysis.Fact(f"chart: {c.title}", c.missing) for c in chart_list if c.missing]
+    data.not_measured = analysis.build_not_measured(manifest, verdict, missing)
+    return data, chart_list
+
+
+def render_report(run_dir: Path, *, out: Path | None = None, verdict: Verdict | None = None) -> Path:
+    """Write ``report.html`` (or ``out``) for a run folder and return its path."""
+    out = out or run_dir / REPORT_FILE
+    data, chart_list = build_report_data(run_dir, verdict, out.parent)
+    html = environment().get_template("report.html.j2").render(report=data, charts=chart_list)
+    rundir.write_text_atomic(out, html)
+    return out
