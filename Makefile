@@ -23,8 +23,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The demo shows the verdict; a failed gate (exit 1) is a result to read, not a broken demo.
 demo: $(STAMP)
-	$(BIN)/harness run scenarios/smoke.yaml --gate
+	$(BIN)/harness run scenarios/smoke.yaml --gate; rc=$$?; [ $$rc -le 1 ]
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
