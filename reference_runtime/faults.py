@@ -67,13 +67,14 @@ def release_leaked() -> int:
 
 
 def cpu_hog_burn(ms: float = 0.0, iterations: int = 0) -> int:
-    """Pure-Python CPU work on the calling thread: for ``ms`` milliseconds and/or ``iterations`` steps."""
+    """Pure-Python CPU work on the calling thread: ``ms`` milliseconds of CPU and/or ``iterations`` steps."""
     acc = 0
     for i in range(iterations):
         acc = (acc * 31 + i) % 1_000_003
     if ms > 0:
-        deadline = time.perf_counter() + ms / 1000.0
-        while time.perf_counter() < deadline:
+        # CPU-time deadline: the hog costs ms of CPU even when the machine is busy.
+        deadline = time.thread_time() + ms / 1000.0
+        while time.thread_time() < deadline:
             for i in range(200):
                 acc = (acc * 31 + i) % 1_000_003
     return acc
@@ -82,8 +83,8 @@ def cpu_hog_burn(ms: float = 0.0, iterations: int = 0) -> int:
 def slow_path_burn(seconds: float) -> int:
     """CPU burn used by the slow-down fault (separate name so profiles show which fault it is)."""
     acc = 0
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
+    deadline = time.thread_time() + seconds  # CPU seconds, like cpu_hog_burn
+    while time.thread_time() < deadline:
         for i in range(200):
             acc = (acc * 17 + i) % 1_000_003
     return acc
