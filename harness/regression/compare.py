@@ -202,6 +202,36 @@ def _latencies(run_set: RunSet, operation: str | None) -> np.ndarray:
     return stats.finite(frame["latency_ms"].to_numpy(dtype=float))
 
 
+def _per_run_latencies(run_set: RunSet, operation: str | None) -> list[np.ndarray]:
+    out = []
+    for run in run_set.runs:
+        frame = run.samples if operation is None else run.samples[run.samples["operation"] == operation]
+        out.append(stats.finite(frame["latency_ms"].to_numpy(dtype=float)))
+    return out
+
+
+def _percentile_interval(
+    base: RunSet,
+    new: RunSet,
+    operation: str | None,
+    b: np.ndarray,
+    n: np.ndarray,
+    q: float,
+    s: CompareSettings,
+) -> stats.Interval | None:
+    """Sample bootstrap for single runs; two-stage (runs, then samples) when there are repeats."""
+    if len(base.runs) > 1 or len(new.runs) > 1:
+        return stats.repeated_percentile_change_ci(
+            _per_run_latencies(base, operation),
+            _per_run_latencies(new, operation),
+            q,
+            confidence=s.confidence,
+            n_boot=s.n_boot,
+            seed=s.seed,
+        )
+    return stats.percentile_change_ci(b, n, q, confidence=s.confidence, n_boot=s.n_boot, seed=s.seed)
+
+
 def latency_metrics(
     base: RunSet, new: RunSet, operation: str | None, s: CompareSettings
 ) -> list[MetricComparison]:
@@ -211,7 +241,7 @@ def latency_metrics(
     out = []
     for label, q in PERCENTILES:
         vb, vn = stats.percentile(b, q), stats.percentile(n, q)
-        interval = stats.percentile_change_ci(b, n, q, confidence=s.confidence, n_boot=s.n_boot, seed=s.seed)
+        interval = _percentile_interval(base, new, operation, b, n, q, s)
         out.append(
             _metric(
                 name,

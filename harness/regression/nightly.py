@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from harness import rundir
 from harness.regression import baseline as baselines
 from harness.regression.compare import CompareSettings, compare_paths, write_outputs
@@ -159,12 +161,34 @@ def step_extras(step: NightlyStep, run_dir: Path) -> dict[str, Any]:
     if step.name == "endurance":
         extras["rss_slope_mb_per_h"] = None if rss is None else rss.slope_per_h
         extras["rss_slope_r2"] = None if rss is None else rss.r2
+        extras["rss_slope_second_half_mb_per_h"] = second_half_slope(run_dir, "rss_mb")
     if step.name in ("spike", "stress"):
         extras.update(_derived_from_verdict(run_dir, step.name))
     if step.name == "profile":
         manifest = rundir.load_manifest(run_dir)
         extras["profiles"] = {name: rec.status for name, rec in manifest.profiles.items()}
     return extras
+
+
+def second_half_slope(run_dir: Path, column: str) -> float | None:
+    """Least-squares slope per hour over the second half of the run.
+
+    A short endurance run's whole-run RSS slope is mostly warm-up (caches, pools, imports filling);
+    the second half is what a leak looks like once the runtime has settled.
+    """
+    try:
+        series = rundir.load_timeseries(run_dir)
+    except rundir.RunDirError:
+        return None
+    if column not in series:
+        return None
+    half = series.iloc[len(series) // 2 :]
+    t = half["t"].to_numpy(dtype=float)
+    v = half[column].to_numpy(dtype=float)
+    keep = np.isfinite(t) & np.isfinite(v)
+    if keep.sum() < 3 or np.ptp(t[keep]) == 0:
+        return None
+    return float(np.polyfit(t[keep], v[keep], 1)[0] * 3600.0)
 
 
 def _derived_from_verdict(run_dir: Path, step: str) -> dict[str, Any]:

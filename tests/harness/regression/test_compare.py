@@ -163,3 +163,17 @@ def test_differential_hotspots_rank_the_frame_that_grew(tmp_path: Path) -> None:
     rows = compare_paths([a], [b]).hotspots
     assert rows[0]["frame"] == "slow_path_burn" and rows[0]["delta_percent"] == pytest.approx(20.0)
     assert {r["frame"] for r in rows} == {"handle", "encode", "slow_path_burn"}
+
+
+def test_two_stage_interval_carries_run_to_run_noise() -> None:
+    rng = np.random.default_rng(3)
+    # Three repeats per side whose whole runs shift by a few percent (machine state), no real change.
+    base = [rng.lognormal(3.0, 0.4, 3000) * f for f in (0.95, 1.0, 1.05)]
+    new = [rng.lognormal(3.0, 0.4, 3000) * f for f in (0.97, 1.03, 1.08)]
+    pooled = stats.percentile_change_ci(
+        np.concatenate(base), np.concatenate(new), 50.0, confidence=0.99, n_boot=2000, seed=0
+    )
+    two_stage = stats.repeated_percentile_change_ci(base, new, 50.0, confidence=0.99, n_boot=2000, seed=0)
+    assert pooled is not None and two_stage is not None
+    assert (two_stage.high - two_stage.low) > 2 * (pooled.high - pooled.low)
+    assert pooled.excludes_zero() and not two_stage.excludes_zero()

@@ -25,7 +25,7 @@ def synthetic_runner(night: int, slow_steps: set[str]):
             seed=night * 10 + len(step),
             duration_s=20,
             latency_scale=1.25 if step in slow_steps else 1.0,
-            rss_growth_mb_per_h=50.0 if step == "endurance" else 0.0,
+            rss_growth_mb_per_h=2000.0 if step == "endurance" else 0.0,
             git_commit=f"commit{night}",
             started_at=dt.datetime(2026, 11, 1 + night, 2, 0, tzinfo=dt.UTC),
             run_id=f"n{night}-{step}",
@@ -46,7 +46,10 @@ def test_first_night_stores_baselines_then_a_slowdown_fails_the_nightly(tmp_path
     assert all(s.baseline_set for s in first.steps)
     assert {b.scenario for b in baseline.list_baselines(reports)} == {"steady_scenario", "endurance_scenario"}
     endurance = next(s for s in first.steps if s.step == "endurance")
-    assert endurance.extras["rss_slope_mb_per_h"] is not None and endurance.extras["rss_slope_mb_per_h"] > 20
+    assert (
+        endurance.extras["rss_slope_mb_per_h"] is not None and endurance.extras["rss_slope_mb_per_h"] > 1000
+    )
+    assert endurance.extras["rss_slope_second_half_mb_per_h"] > 1000
 
     second = run_nightly(
         STEPS, time_scale=0.01, reports_dir=reports, runner=synthetic_runner(1, {"steady"}), log=quiet
