@@ -87,7 +87,7 @@ def _cpu_per_agent(rule: Rule, run: RunData) -> Measurement:
 
 
 def _concurrency(rule: Rule, run: RunData) -> Measurement:
-    samples = run.samples
+    samples = run.sample_columns(["start", "ts"] + (["operation"] if rule.operation else []))
     if samples is None:
         return Measurement(None, "no samples.parquet")
     if rule.operation is not None:
@@ -100,7 +100,7 @@ def _concurrency(rule: Rule, run: RunData) -> Measurement:
     # Sweep line: +1 at each send, -1 at each completion; ends sort before starts at equal times.
     times = np.concatenate([end[keep], start[keep]])
     steps = np.concatenate([-np.ones(int(keep.sum())), np.ones(int(keep.sum()))])
-    order = np.lexsort((steps, times))
+    order = np.argsort(times, kind="stable")  # stable: completions (listed first) win ties
     in_flight = np.cumsum(steps[order])
     peak_index = int(np.argmax(in_flight))
     peak_t = float(times[order][peak_index]) - (run.window_start or 0.0)
