@@ -1,0 +1,5 @@
+"""``python -m reference_runtime serve ...``."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,218 @@
+"""The per-agent worker: takes work from the mailbox in order and runs up to N at once.
+
+Work types (the guide's response-time targets):
+- ``*help`` / ``*status``: simple query, answered from memory, no model call;
+- ``*analyze``: complex analysis, real CPU work over the agent's stored history + model calls;
+- ``*handoff``: context transfer to another agent (handoff protocol);
+- anything else: one model call ("thinking") with the agent's persona.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import re
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ..model_client import ModelError
+from .registry import AgentState, Work
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+
+_TOKEN = re.compile(r"[a-z]{3,}")
+SIMPLE_VERBS = frozenset({"help", "status"})
+
+
+class CommandFailed(Exception):
+    pass
+
+
+def command_verb(command: str) -> str:
+    head = command.strip().split(None, 1)
+    return head[0].lstrip("*").lower() if head else ""
+
+
+class AgentWorker:
+    def __init__(self, runtime: Runtime, agent: AgentState) -> None:
+        self.rt = runtime
+        self.agent = agent
+        self._slots = asyncio.Semaphore(runtime.settings.agents.concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self.agent.task = asyncio.create_task(self._run(), name=f"agent-{self.agent.id}")
+
+    async def stop(self) -> None:
+        task = self.agent.task
+        if task is not None:
+            task.cancel()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*([task] if task else []), *self._tasks, return_exceptions=True)
+
+    async def _run(self) -> None:
+        mailbox = self.agent.mailbox
+        while True:
+            await self._slots.acquire()
+            work = await mailbox.get()
+            mailbox.bytes_held = max(0, mailbox.bytes_held - work.nbytes)
+            task = asyncio.create_task(self._handle(work))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+
+    async def _handle(self, work: Work) -> None:
+        agent = self.agent
+        agent.in_flight += 1
+        self.rt.set_agent_status(agent, "active")
+        try:
+            coro = self._dispatch(work)
+            await self.rt.run_accounted(agent.id, coro)
+        finally:
+            agent.in_flight -= 1
+            agent.last_active = time.time()
+            if agent.in_flight == 0 and len(agent.mailbox) == 0:
+                self.rt.set_agent_status(agent, "idle")
+
+    async def _dispatch(self, work: Work) -> None:
+        if work.kind == "handoff":
+            await self.rt.handoffs.receive(self.agent, work)
+            return
+        start = time.monotonic()
+        started_wall = time.time()
+        if work.execution_id is not None:
+            self.rt.record_start(work.execution_id, started_wall)
+        try:
+            output = await asyncio.wait_for(self.execute(work), timeout=max(0.001, work.timeout_s))
+        except TimeoutError:
+            self._finish(work, "failed", None, f"timed out after {work.timeout_s:g}s", start)
+        except (CommandFailed, ModelError) as exc:
+            self._finish(work, "failed", None, str(exc)[:500], start)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # never let one command kill the worker
+            self._finish(work, "failed", None, f"internal error: {type(exc).__name__}: {exc}"[:500], start)
+        else:
+            self._finish(work, "completed", output, None, start)
+
+    def _finish(self, work: Work, status: str, output: Any, error: str | None, start: float) -> None:
+        duration_ms = int((time.monotonic() - start) * 1000)
+        agent = self.agent
+        agent.processed += 1
+        if status != "completed":
+            agent.failed += 1
+        result = {"command": work.command, "output": output, "durationMs": duration_ms}
+        if work.execution_id is not None:
+            self.rt.record_finish(work.execution_id, agent.id, work.priority, status, result, error)
+        if work.future is not None and not work.future.done():
+            work.future.set_result(
+                {"status": status, "output": output, "error": error, "duration": duration_ms}
+            )
+
+    async def execute(self, work: Work) -> dict[str, Any]:
+        verb = command_verb(work.command)
+        if not verb:
+            raise CommandFailed("empty command")
+        route = self.rt.decide_route(self.agent, verb, work)
+        if route == "query":
+            return self.simple_query(verb)
+        if route == "handoff":
+            return await self.rt.handoffs.from_command(self.agent, work)
+        if route == "analysis":
+            return await self.complex_analysis(work)
+        return await self.think(work)
+
+    def simple_query(self, verb: str) -> dict[str, Any]:
+        agent = self.agent
+        if verb == "help":
+            return {
+                "agent": agent.name,
+                "commands": [f"*{c}" for c in agent.commands] or ["*help", "*status"],
+            }
+        return {
+            "agent": agent.name,
+            "status": agent.status,
+            "queueDepth": len(agent.mailbox),
+            "processed": agent.processed,
+            "failed": agent.failed,
+        }
+
+    async def think(self, work: Work) -> dict[str, Any]:
+        agent = self.agent
+        key = self.rt.cache_key(agent.id, work.command, work.parameters)
+        cached = await self.rt.cache_get(agent.id, key)
+        if cached is not None:
+            return {**cached, "cached": True}
+        prompt = _prompt(agent, work)
+        reply = await self.rt.model.complete(prompt, max_tokens=256, kind="command")
+        output = {
+            "agent": agent.name,
+            "response": reply.text[:400],
+            "model": {"attempts": reply.attempts, "ms": round(reply.seconds * 1000, 2)},
+        }
+        await self.rt.cache_put(agent.id, key, output)
+        return output
+
+    async def complex_analysis(self, work: Work) -> dict[str, Any]:
+        agent = self.agent
+        history = await self.rt.repo.recent_messages(agent.id, self.rt.settings.agents.history_window)
+        stats = analyze_history(history)  # real CPU work over stored history
+        plan = await self.rt.model.complete(
+            f"Plan an analysis of: {work.command}\nTop terms: {stats['topTerms'][:10]}",
+            max_tokens=128,
+            kind="plan",
+        )
+        summary = await self.rt.model.complete(
+            f"Summarize findings for {agent.name}: {plan.text[:200]}", max_tokens=256, kind="summary"
+        )
+        return {"agent": agent.name, "history": stats, "plan": plan.text[:200], "summary": summary.text[:400]}
+
+
+def _prompt(agent: AgentState, work: Work) -> str:
+    persona = orjson.dumps(agent.personality).decode()[:500]
+    params = orjson.dumps(work.parameters).decode()[:1000] if work.parameters else "{}"
+    head = f"You are {agent.name}, {agent.role}. Persona: {persona}"
+    return f"{head}\nCommand: {work.command}\nParameters: {params}"
+
+
+def analyze_history(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Term frequencies, per-type counts, pacing and pairwise similarity of recent messages."""
+    bags: list[Counter[str]] = []
+    types: Counter[str] = Counter()
+    terms: Counter[str] = Counter()
+    stamps: list[float] = []
+    for row in rows:
+        bag = Counter(_TOKEN.findall(str(row.get("body", "")).lower()))
+        bags.append(bag)
+        terms.update(bag)
+        types[str(row.get("message_type"))] += 1
+        stamps.append(float(row.get("timestamp") or 0.0))
+    sims = _pairwise_similarity(bags[:60])
+    gaps = [a - b for a, b in itertools.pairwise(stamps)]
+    return {
+        "messages": len(rows),
+        "byType": dict(types),
+        "topTerms": [t for t, _ in terms.most_common(20)],
+        "meanGapS": round(sum(gaps) / len(gaps), 4) if gaps else None,
+        "meanSimilarity": round(sum(sims) / len(sims), 4) if sims else None,
+    }
+
+
+def _pairwise_similarity(bags: list[Counter[str]]) -> list[float]:
+    norms = [math.sqrt(sum(v * v for v in b.values())) or 1.0 for b in bags]
+    out: list[float] = []
+    for i in range(len(bags)):
+        for j in range(i + 1, len(bags)):
+            small, big = (bags[i], bags[j]) if len(bags[i]) < len(bags[j]) else (bags[j], bags[i])
+            dot = sum(v * big.get(k, 0) for k, v in small.items())
+            out.append(dot / (norms[i] * norms[j]))
+    return out

@@ -1,0 +1,135 @@
+"""The Starlette app: routes under ``/v1``, API-key gate, JSON errors, lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .auth import KeyChecker
+from .config import Settings
+from .errors import ApiError, error_response
+from .routes import agents, projects, system, workflows
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+PUBLIC_PATHS = frozenset({"/v1/health"})
+_HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+
+
+class Gate:
+    """Pure ASGI (no BaseHTTPMiddleware overhead): API key check + connection count."""
+
+    def __init__(self, app: ASGIApp, checker: KeyChecker, rt: Runtime) -> None:
+        self.app = app
+        self.checker = checker
+        self.rt = rt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] not in PUBLIC_PATHS:
+            try:
+                self.checker.check(Headers(scope=scope))
+            except ApiError as exc:
+                await error_response(exc)(scope, receive, send)
+                return
+        self.rt.active_connections += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.rt.active_connections -= 1
+
+
+async def _api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_ERRORS.get(exc.status_code, "http_error")
+    message = {404: "no such endpoint", 405: "method not allowed on this endpoint"}.get(
+        exc.status_code, exc.detail
+    )
+    return error_response(ApiError(exc.status_code, code, message, headers=dict(exc.headers or {})))
+
+
+async def _unexpected(_request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(ApiError(500, "internal_error", "unexpected server error"))
+
+
+def routes() -> list[Route]:
+    p = "/v1/projects"
+    a = p + "/{project_id}/agents"
+    w = p + "/{project_id}/workflows"
+    return [
+        Route(p, projects.list_projects, methods=["GET"]),
+        Route(p, projects.create_project, methods=["POST"]),
+        Route(p + "/{project_id}", projects.get_project, methods=["GET"]),
+        Route(p + "/{project_id}", projects.update_project, methods=["PUT"]),
+        Route(p + "/{project_id}", projects.delete_project, methods=["DELETE"]),
+        Route(a, agents.list_agents, methods=["GET"]),
+        Route(a, agents.create_agent, methods=["POST"]),
+        Route(a + "/{agent_id}", agents.get_agent, methods=["GET"]),
+        Route(a + "/{agent_id}", agents.update_agent, methods=["PUT"]),
+        Route(a + "/{agent_id}", agents.delete_agent, methods=["DELETE"]),
+        Route(a + "/{agent_id}/execute", agents.execute_command, methods=["POST"]),
+        Route(w, workflows.list_workflows, methods=["GET"]),
+        Route(w, workflows.create_workflow, methods=["POST"]),
+        Route(w + "/{workflow_id}/execute", workflows.execute_workflow, methods=["POST"]),
+        Route(p + "/{project_id}/handoffs", workflows.create_handoff, methods=["POST"]),
+        Route(p + "/{project_id}/handoffs/{handoff_id}", workflows.get_handoff, methods=["GET"]),
+        Route("/v1/executions/{execution_id}", system.get_execution, methods=["GET"]),
+        Route("/v1/metrics", system.metrics, methods=["GET"]),
+        Route("/v1/health", system.health, methods=["GET"]),
+        Route("/v1/admin/mother-box/activate", system.activate, methods=["POST"]),
+    ]
+
+
+def create_app(settings: Settings, model_url: str, api_key: str) -> Starlette:
+    rt = Runtime(settings, model_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await rt.start()
+        try:
+            yield
+        finally:
+            await rt.stop()
+
+    handlers: dict[Any, Any] = {ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected}
+    app = Starlette(routes=routes(), lifespan=lifespan, exception_handlers=handlers)
+    app.state.rt = rt
+    app.add_middleware(_GateFactory, checker=KeyChecker(api_key), rt=rt)  # type: ignore[arg-type]
+    return app
+
+
+class _GateFactory(Gate):
+    def __init__(self, app: ASGIApp, checker: KeyChecker, rt: Runtime) -> None:
+        super().__init__(app, checker, rt)
+
+
+def app_from_env() -> Starlette:
+    """Factory for uvicorn worker processes (``serve --workers N``)."""
+    import os
+
+    from .config import settings_from_env
+
+    settings = settings_from_env()
+    return create_app(settings, os.environ[MODEL_URL_ENV], os.environ[API_KEY_ENV])
+
+
+MODEL_URL_ENV = "MOTHERBOX_RESOLVED_MODEL_URL"
+API_KEY_ENV = "MOTHERBOX_RESOLVED_API_KEY"

@@ -1,0 +1,276 @@
+"""``reference-runtime serve | model-backend | archive``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from .config import (
+    API_FIELDS,
+    SETTINGS_ENV,
+    SWITCH_NAMES,
+    ModelBackendSettings,
+    Settings,
+    dump_settings,
+    load_settings,
+    parse_assignment,
+)
+
+BACKEND_READY_TIMEOUT_S = 30.0
+PR_SET_PDEATHSIG = 1
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted sockets inherit this; without it small responses written in two parts hit
+    # Nagle + delayed ACK (~40 ms per request) when uvloop serves a pre-bound socket.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _serve_sockets(app: Any, sock: socket.socket) -> None:
+    config = uvicorn.Config(
+        app,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+        backlog=2048,
+    )
+    server = uvicorn.Server(config)
+    asyncio.run(server.serve(sockets=[sock]))
+
+
+# -- model backend -----------------------------------------------------------------------------
+def _die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM if ``serve`` dies, even by ``kill -9``."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def start_backend_child(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
+    ready = settings.state_dir / "model_backend.port"
+    ready.unlink(missing_ok=True)
+    env = dict(os.environ)
+    env["MOTHERBOX_BACKEND_SETTINGS"] = settings.model_backend.model_dump_json()
+    cmd = [
+        sys.executable,
+        "-m",
+        "reference_runtime",
+        "model-backend",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--ready-file",
+        str(ready),
+    ]
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent)
+    deadline = time.monotonic() + BACKEND_READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"model backend exited early with code {proc.returncode}")
+        if ready.exists() and ready.read_text().strip():
+            return proc, f"http://127.0.0.1:{int(ready.read_text().strip())}"
+        time.sleep(0.05)
+    stop_child(proc)
+    raise SystemExit("model backend did not start in time")
+
+
+def stop_child(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def cmd_model_backend(args: argparse.Namespace) -> int:
+    from .model_backend import create_backend_app
+
+    raw = os.environ.get("MOTHERBOX_BACKEND_SETTINGS")
+    base = ModelBackendSettings.model_validate_json(raw) if raw else load_settings(args.config).model_backend
+    overrides = {
+        "latency_median_ms": args.latency_median_ms,
+        "latency_p99_ms": args.latency_p99_ms,
+        "cpu_ms_per_call": args.cpu_ms,
+        "error_rate": args.error_rate,
+        "response_bytes": args.response_bytes,
+        "seed": args.seed,
+    }
+    merged = {**base.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+    settings = ModelBackendSettings.model_validate(merged)
+    sock = _bind(args.host, args.port)
+    port = sock.getsockname()[1]
+    if args.ready_file:
+        _write_atomic(Path(args.ready_file), str(port))
+    print(f"model backend on http://{args.host}:{port}", file=sys.stderr, flush=True)
+    _serve_sockets(create_backend_app(settings), sock)
+    return 0
+
+
+# -- serve -------------------------------------------------------------------------------------
+def _cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in API_FIELDS:
+        value = getattr(args, name, None)
+        if value is not None:
+            out[name] = value
+    switches = {n: getattr(args, n) for n in SWITCH_NAMES if getattr(args, n, None) is not None}
+    if switches:
+        out["switches"] = switches
+    for assignment in args.set or []:
+        from .config import _deep_merge
+
+        out = _deep_merge(out, parse_assignment(assignment))
+    return out
+
+
+def _raise_interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .app import API_KEY_ENV, MODEL_URL_ENV, create_app
+    from .auth import key_path, resolve_key
+
+    settings = load_settings(args.config, _cli_overrides(args))
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    key, generated = resolve_key(settings.state_dir, settings.api_key)
+    if generated:
+        print(f"API key (saved to {key_path(settings.state_dir)}): {key}", flush=True)
+    child: subprocess.Popen[bytes] | None = None
+    # SIGTERM must run the finally-block below (stop the child) rather than kill us outright.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        model_url = settings.model_url
+        if not model_url:
+            child, model_url = start_backend_child(settings)
+        sock = _bind(settings.host, settings.port)
+        port = sock.getsockname()[1]
+        _write_atomic(settings.state_dir / "port", str(port))
+        print(
+            f"reference runtime on http://{settings.host}:{port} (profile {settings.profile}, "
+            f"model {model_url})",
+            file=sys.stderr,
+            flush=True,
+        )
+        if settings.workers > 1:
+            os.environ[SETTINGS_ENV] = dump_settings(settings)
+            os.environ[MODEL_URL_ENV] = model_url
+            os.environ[API_KEY_ENV] = key
+            from uvicorn.supervisors import Multiprocess
+
+            config = uvicorn.Config(
+                "reference_runtime.app:app_from_env",
+                factory=True,
+                workers=settings.workers,
+                loop="uvloop",
+                http="httptools",
+                access_log=False,
+                log_level="warning",
+            )
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            _serve_sockets(create_app(settings, model_url, key), sock)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_child(child)
+    return 0
+
+
+def cmd_archive(args: argparse.Namespace) -> int:
+    from .archive import run_archive_cli
+
+    settings = load_settings(args.config, _cli_overrides(args))
+    return run_archive_cli(settings, now=args.now)
+
+
+# -- parser ------------------------------------------------------------------------------------
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, help="baseline | optimized | path to a YAML file")
+    p.add_argument("--state-dir", dest="state_dir", type=Path, default=None)
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="any setting, e.g. agents.concurrency=4"
+    )
+    for name in SWITCH_NAMES:
+        p.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=f"optimization switch '{name}'",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reference-runtime", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve", help="run the runtime (starts a model backend unless --model-url)")
+    _common(s)
+    s.add_argument("--host", default=None)
+    s.add_argument("--port", type=int, default=None, help="0 = any free port (written to <state-dir>/port)")
+    s.add_argument("--model-url", dest="model_url", default=None)
+    s.add_argument("--workers", type=int, default=None)
+    s.add_argument("--api-key", dest="api_key", default=None)
+    s.set_defaults(func=cmd_serve)
+    m = sub.add_parser("model-backend", help="run the simulated model service")
+    m.add_argument("--config", default=None)
+    m.add_argument("--host", default="127.0.0.1")
+    m.add_argument("--port", type=int, default=8090)
+    m.add_argument("--ready-file", default=None, help="write the bound port here once listening")
+    m.add_argument("--latency-median-ms", type=float, default=None)
+    m.add_argument("--latency-p99-ms", type=float, default=None)
+    m.add_argument("--cpu-ms", type=float, default=None)
+    m.add_argument("--error-rate", type=float, default=None)
+    m.add_argument("--response-bytes", type=int, default=None)
+    m.add_argument("--seed", type=int, default=None)
+    m.set_defaults(func=cmd_model_backend)
+    a = sub.add_parser("archive", help="run the archival/purge job")
+    _common(a)
+    a.add_argument("--now", action="store_true", help="run one pass immediately and exit")
+    a.set_defaults(func=cmd_archive)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

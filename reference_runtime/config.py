@@ -1,0 +1,253 @@
+"""Runtime settings: CLI > environment (``MOTHERBOX_*``) > YAML file > defaults.
+
+Defaults come from the performance-optimization guide (pool sizes, batch rules, cache layers,
+archival tiers). Two ready profiles ship in ``reference_runtime/config/``: ``baseline.yaml``
+(every optimization off) and ``optimized.yaml`` (all on, the default).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+PROFILE_DIR = Path(__file__).parent / "config"
+PROFILES = ("baseline", "optimized")
+ENV_PREFIX = "MOTHERBOX_"
+#: Set by ``serve`` so uvicorn worker processes rebuild the exact same settings.
+SETTINGS_ENV = "MOTHERBOX_RESOLVED_SETTINGS"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Switches(_Section):
+    """The guide's optimizations; each one is real code that can be turned off."""
+
+    parallel_creation: bool = True
+    templates: bool = True
+    batching: bool = True
+    caching: bool = True
+    pooling: bool = True
+    precomputed_decisions: bool = True
+    early_termination: bool = True
+    indexes: bool = True
+
+
+SWITCH_NAMES: tuple[str, ...] = tuple(Switches.model_fields)
+#: Top-level settings that have their own CLI flag.
+API_FIELDS = ("host", "port", "state_dir", "model_url", "workers", "api_key")
+
+
+class ModelBackendSettings(_Section):
+    """The simulated model service (also used when ``serve`` starts it as a child)."""
+
+    latency_median_ms: float = 40.0
+    latency_p99_ms: float = 250.0
+    cpu_ms_per_call: float = 0.5
+    error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    response_bytes: int = Field(default=1024, ge=16, le=1_048_576)
+    seed: int | None = None
+
+
+class ModelClientSettings(_Section):
+    timeout_s: float = 10.0
+    connect_timeout_s: float = 2.0
+    max_attempts: int = Field(default=3, ge=1, le=3)
+    backoff_initial_s: float = 0.05
+    backoff_max_s: float = 1.0
+    connections_per_service: int = 10
+    breaker_failure_threshold: int = 5
+    breaker_reset_s: float = 5.0
+
+
+class DatabaseSettings(_Section):
+    url: str | None = None  # default: sqlite+aiosqlite in the state folder
+    pool_min: int = 5
+    pool_max: int = 20
+    idle_timeout_s: float = 300.0
+    slow_query_ms: float = 100.0
+    group_commit_max_batch: int = 512
+
+
+class BatchingSettings(_Section):
+    status_batch_size: int = 10
+    status_max_wait_ms: float = 100.0
+    metrics_batch_size: int = 100
+    metrics_max_wait_ms: float = 1000.0
+
+
+class CacheSettings(_Section):
+    l1_bytes: int = 10 * 1024 * 1024
+    l1_ttl_s: float = 300.0
+    l2_bytes: int = 100 * 1024 * 1024
+    l2_ttl_s: float = 3600.0
+    l3_bytes: int = 1024 * 1024 * 1024
+    l3_ttl_s: float = 86400.0
+
+
+class AgentSettings(_Section):
+    mailbox_capacity: int = Field(default=1000, ge=1)
+    concurrency: int = Field(default=8, ge=1, le=256)
+    retry_after_s: int = 1
+    inter_agent_pool_size: int = 50
+    inter_agent_health_check_s: float = 30.0
+    history_window: int = 200
+
+
+class HandoffSettings(_Section):
+    ack_timeout_s: float = 30.0
+    retry_attempts: int = 3
+    retry_interval_s: float = 10.0
+    loop_threshold: int = 3
+
+
+class WorkflowSettings(_Section):
+    max_parallel: int = 5
+
+
+class DecisionSettings(_Section):
+    refresh_interval_s: float = 86400.0
+    confidence_threshold: float = 0.95
+
+
+class ArchiveSettings(_Section):
+    hot_days: float = 7
+    warm_days: float = 30
+    cold_days: float = 365
+    batch_size: int = 10_000
+    interval_s: float = 86400.0
+    enabled: bool = True
+
+
+class Settings(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    state_dir: Path = Path(".state")
+    model_url: str | None = None
+    api_key: str | None = None
+    profile: str = "optimized"
+    max_body_bytes: int = 1024 * 1024
+    switches: Switches = Field(default_factory=Switches)
+    model_backend: ModelBackendSettings = Field(default_factory=ModelBackendSettings)
+    model_client: ModelClientSettings = Field(default_factory=ModelClientSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    batching: BatchingSettings = Field(default_factory=BatchingSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    agents: AgentSettings = Field(default_factory=AgentSettings)
+    handoff: HandoffSettings = Field(default_factory=HandoffSettings)
+    workflows: WorkflowSettings = Field(default_factory=WorkflowSettings)
+    decisions: DecisionSettings = Field(default_factory=DecisionSettings)
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
+    faults: dict[str, Any] = Field(default_factory=dict)
+
+    def db_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{(self.state_dir / 'motherbox.db').resolve()}"
+
+
+def resolve_profile_path(config: str | None) -> Path | None:
+    """``baseline``/``optimized`` name a shipped profile; anything else is a file path."""
+    if config is None:
+        return None
+    if config in PROFILES:
+        return PROFILE_DIR / f"{config}.yaml"
+    return Path(config)
+
+
+def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _parse_scalar(raw: str) -> Any:
+    """Env values are YAML scalars so ``true``/``0.5``/``[1,2]`` keep their types."""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``MOTHERBOX_PORT=1``, ``MOTHERBOX_CACHING=false`` (switch shortcut),
+    ``MOTHERBOX_MODEL_BACKEND__ERROR_RATE=0.5`` (nested with ``__``)."""
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == SETTINGS_ENV:
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key == "config":
+            continue
+        if key in SWITCH_NAMES:
+            out = _deep_merge(out, {"switches": {key: _parse_scalar(raw)}})
+            continue
+        parts = key.split("__")
+        if parts[0] not in Settings.model_fields:
+            continue
+        value: Any = raw if parts[-1] in {"api_key", "url", "model_url", "state_dir"} else _parse_scalar(raw)
+        for part in reversed(parts[1:]):
+            value = {part: value}
+        out = _deep_merge(out, {parts[0]: value})
+    return out
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: top level must be a mapping")
+    return data
+
+
+def load_settings(
+    config: str | None = None,
+    cli: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build settings with precedence CLI > env > YAML > defaults."""
+    env = os.environ if environ is None else environ
+    config = config or env.get(f"{ENV_PREFIX}CONFIG") or "optimized"
+    path = resolve_profile_path(config)
+    merged: dict[str, Any] = {}
+    if path is not None:
+        merged = load_yaml(path)
+        merged.setdefault("profile", config if config in PROFILES else path.stem)
+    merged = _deep_merge(merged, env_overrides(env))
+    merged = _deep_merge(merged, dict(cli or {}))
+    return Settings.model_validate(merged)
+
+
+def dump_settings(settings: Settings) -> str:
+    return orjson.dumps(settings.model_dump(mode="json")).decode()
+
+
+def settings_from_env() -> Settings:
+    """Used by uvicorn worker processes (``--workers N``)."""
+    raw = os.environ.get(SETTINGS_ENV)
+    if raw:
+        return Settings.model_validate(orjson.loads(raw))
+    return load_settings()
+
+
+def parse_assignment(text: str) -> dict[str, Any]:
+    """``--set model_backend.error_rate=0.5`` becomes a nested override."""
+    if "=" not in text:
+        raise ValueError(f"expected key=value, got {text!r}")
+    dotted, raw = text.split("=", 1)
+    value: Any = _parse_scalar(raw)
+    for part in reversed(dotted.strip().split(".")):
+        value = {part: value}
+    assert isinstance(value, dict)
+    return value

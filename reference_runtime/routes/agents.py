@@ -1,0 +1,161 @@
+"""Agents of a project, and command execution (the acknowledgment hot path)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..agents.registry import AgentState
+from ..bus import parse_priority
+from ..errors import bad_request, not_found
+from ..store.repo import dumps
+from .common import (
+    json_response,
+    opt_obj,
+    opt_str_list,
+    path_id,
+    read_json,
+    req_str,
+    runtime,
+)
+
+MAX_TIMEOUT_S = 3600
+
+
+def _personality(body: dict[str, Any]) -> dict[str, Any] | None:
+    p = opt_obj(body, "personality")
+    if p is not None:
+        for key in ("traits", "background", "communication"):
+            if key in p and not isinstance(p[key], str):
+                raise bad_request(f"'personality.{key}' must be a string", {"field": f"personality.{key}"})
+    return p
+
+
+async def _project_exists(request: Request) -> str:
+    pid = path_id(request, "project_id", "project", uuid_format=True)
+    if await runtime(request).repo.get_project(pid) is None:
+        raise not_found("project", pid)
+    return pid
+
+
+def _agent(request: Request) -> AgentState:
+    pid = path_id(request, "project_id", "project", uuid_format=True)
+    aid = path_id(request, "agent_id", "agent")
+    agent = runtime(request).registry.get(pid, aid)
+    if agent is None:
+        raise not_found("agent", aid)
+    return agent
+
+
+async def list_agents(request: Request) -> Response:
+    pid = await _project_exists(request)
+    return json_response({"agents": [a.to_api() for a in runtime(request).registry.in_project(pid)]})
+
+
+async def create_agent(request: Request) -> Response:
+    rt = runtime(request)
+    pid = await _project_exists(request)
+    body, _ = await read_json(request)
+    clean = {
+        "name": req_str(body, "name", max_len=200),
+        "role": req_str(body, "role", max_len=200),
+        "personality": _personality(body) or {},
+        "capabilities": opt_str_list(body, "capabilities") or [],
+        "commands": opt_str_list(body, "commands") or [],
+    }
+    agent = await rt.add_agent(pid, clean)
+    return json_response(agent.to_api(), 201)
+
+
+async def get_agent(request: Request) -> Response:
+    return json_response(_agent(request).to_api())
+
+
+async def update_agent(request: Request) -> Response:
+    rt = runtime(request)
+    agent = _agent(request)
+    body, _ = await read_json(request)
+    values: dict[str, Any] = {}
+    personality = _personality(body)
+    if personality is not None:
+        agent.personality = personality
+        values["personality"] = dumps(personality)
+    for key in ("capabilities", "commands"):
+        items = opt_str_list(body, key)
+        if items is not None:
+            setattr(agent, key, items)
+            values[key] = dumps(items)
+    if values:
+        await rt.repo.update_agent(agent.id, values)
+        rt.on_record_changed("agent", agent.id)
+    return json_response(agent.to_api())
+
+
+async def delete_agent(request: Request) -> Response:
+    rt = runtime(request)
+    agent = _agent(request)
+    await rt.remove_agent(agent.id)
+    rt.on_record_changed("agent", agent.id)
+    return Response(status_code=204)
+
+
+def _timeout(body: dict[str, Any]) -> int:
+    value = body.get("timeout", 30)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_TIMEOUT_S:
+        raise bad_request(
+            f"'timeout' must be an integer number of seconds in [1, {MAX_TIMEOUT_S}]", {"field": "timeout"}
+        )
+    return value
+
+
+def _wants_async(request: Request, body: dict[str, Any]) -> bool:
+    flag = body.get("async", False)
+    if not isinstance(flag, bool):
+        raise bad_request("'async' must be a boolean", {"field": "async"})
+    return flag or "respond-async" in request.headers.get("prefer", "").lower()
+
+
+async def execute_command(request: Request) -> Response:
+    """Validate, persist (group commit), enqueue, then 202 — or wait for the result (200)."""
+    rt = runtime(request)
+    agent = _agent(request)
+    body, nbytes = await read_json(request)
+    command = req_str(body, "command", max_len=10_000)
+    parameters = opt_obj(body, "parameters") or {}
+    context = opt_obj(body, "context") or {}
+    timeout = _timeout(body)
+    is_async = _wants_async(request, body)
+    try:
+        priority = parse_priority(body.get("priority"))
+    except ValueError as exc:
+        raise bad_request(str(exc), {"field": "priority"}) from None
+    exec_id, future = await rt.submit_command(
+        agent, command, parameters, context, float(timeout), priority, not is_async, nbytes
+    )
+    if future is None:
+        return json_response({"executionId": exec_id, "status": "queued"}, 202)
+    try:
+        outcome = await asyncio.wait_for(asyncio.shield(future), timeout=timeout)
+    except TimeoutError:
+        return json_response(
+            {
+                "executionId": exec_id,
+                "command": command,
+                "status": "timeout",
+                "error": f"no result within {timeout}s; poll /v1/executions/{exec_id}",
+                "duration": timeout * 1000,
+            }
+        )
+    resp: dict[str, Any] = {
+        "executionId": exec_id,
+        "command": command,
+        "status": "success" if outcome["status"] == "completed" else "error",
+        "output": outcome.get("output") or {},
+        "duration": outcome.get("duration", 0),
+    }
+    if outcome.get("error"):
+        resp["error"] = outcome["error"]
+    return json_response(resp)

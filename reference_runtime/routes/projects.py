@@ -1,0 +1,141 @@
+"""Projects: list, create (starts team creation), get, update, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import bad_request, iso, not_found
+from ..store.repo import dumps, loads
+from .common import json_response, opt_obj, opt_str, path_id, query_int, read_json, req_str, runtime
+
+PROJECT_STATUSES = ("initializing", "discovery", "building", "validating", "completed", "failed")
+FILTER_STATUSES = ("active", "completed", "failed", "archived")
+#: The spec's list filter uses coarser states than Project.status; map them.
+_FILTER_MAP = {
+    "active": ("initializing", "discovery", "building", "validating"),
+    "completed": ("completed",),
+    "failed": ("failed",),
+    "archived": ("archived",),
+}
+
+
+def _validate_requirements(body: dict[str, Any]) -> dict[str, Any]:
+    req = opt_obj(body, "requirements")
+    if req is None:
+        raise bad_request("'requirements' is required (object)", {"field": "requirements"})
+    if "description" in req and not isinstance(req["description"], str):
+        raise bad_request(
+            "'requirements.description' must be a string", {"field": "requirements.description"}
+        )
+    for key in ("goals", "constraints"):
+        val = req.get(key)
+        if val is not None and (not isinstance(val, list) or not all(isinstance(v, str) for v in val)):
+            raise bad_request(
+                f"'requirements.{key}' must be an array of strings", {"field": f"requirements.{key}"}
+            )
+    return req
+
+
+async def project_view(request: Request, row: dict[str, Any]) -> dict[str, Any]:
+    rt = runtime(request)
+    agents = [a.summary() for a in rt.registry.in_project(row["id"])]
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "domain": row["domain"],
+        "requirements": loads(row["requirements"]) or {},
+        "metadata": loads(row["metadata"]) or {},
+        "status": row["status"],
+        "phase": row["phase"],
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
+        "agents": agents,
+        "workflows": await rt.repo.workflow_ids(row["id"]),
+    }
+
+
+async def list_projects(request: Request) -> Response:
+    rt = runtime(request)
+    status = request.query_params.get("status")
+    if status is not None and status not in FILTER_STATUSES:
+        raise bad_request(f"status must be one of {list(FILTER_STATUSES)}", {"parameter": "status"})
+    limit = query_int(request, "limit", 20, 1, 100)
+    offset = query_int(request, "offset", 0, 0, 10_000_000)
+    rows, total = [], 0
+    for st in _FILTER_MAP[status] if status else (None,):
+        part, n = await rt.repo.list_projects(st, limit + offset, 0)
+        rows.extend(part)
+        total += n
+    rows.sort(key=lambda r: (r["created_at"], r["id"]))
+    rows = rows[offset : offset + limit]
+    counts = await rt.repo.agent_counts([r["id"] for r in rows])
+    projects = [
+        {
+            "id": r["id"],
+            "name": r["name"],
+            "status": r["status"],
+            "agentCount": counts.get(r["id"], 0),
+            "createdAt": iso(r["created_at"]),
+        }
+        for r in rows
+    ]
+    return json_response({"projects": projects, "total": total, "offset": offset, "limit": limit})
+
+
+async def create_project(request: Request) -> Response:
+    rt = runtime(request)
+    body, _ = await read_json(request)
+    name = req_str(body, "name", min_len=3, max_len=100)
+    domain = req_str(body, "domain", max_len=1000)
+    requirements = _validate_requirements(body)
+    metadata = opt_obj(body, "metadata") or {}
+    row = await rt.create_project(
+        {"name": name, "domain": domain, "requirements": requirements, "metadata": metadata}
+    )
+    return json_response(await project_view(request, row), 201)
+
+
+async def _get_row(request: Request) -> dict[str, Any]:
+    pid = path_id(request, "project_id", "project", uuid_format=True)
+    row = await runtime(request).repo.get_project(pid)
+    if row is None:
+        raise not_found("project", pid)
+    return row
+
+
+async def get_project(request: Request) -> Response:
+    return json_response(await project_view(request, await _get_row(request)))
+
+
+async def update_project(request: Request) -> Response:
+    rt = runtime(request)
+    row = await _get_row(request)
+    body, _ = await read_json(request)
+    values: dict[str, Any] = {}
+    name = opt_str(body, "name", min_len=3, max_len=100)
+    if name is not None:
+        values["name"] = name
+    req = opt_obj(body, "requirements")
+    if req is not None:
+        values["requirements"] = dumps(_validate_requirements({"requirements": req}))
+    meta = opt_obj(body, "metadata")
+    if meta is not None:
+        values["metadata"] = dumps(meta)
+    if values:
+        await rt.repo.update_project(row["id"], values)
+    updated = await rt.repo.get_project(row["id"])
+    if updated is None:
+        raise not_found("project", row["id"])
+    rt.on_record_changed("project", row["id"])
+    return json_response(await project_view(request, updated))
+
+
+async def delete_project(request: Request) -> Response:
+    rt = runtime(request)
+    row = await _get_row(request)
+    await rt.remove_project(row["id"])
+    rt.on_record_changed("project", row["id"])
+    return Response(status_code=204)

@@ -1,0 +1,162 @@
+"""Workflows of a project: list, create, execute (sync 200 or async 202); handoffs (extension)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..bus import parse_priority
+from ..errors import bad_request, iso, not_found
+from ..store.repo import dumps, loads
+from ..workflows import WorkflowDefinitionError, plan_steps
+from .common import json_response, opt_obj, opt_str, opt_str_list, path_id, read_json, req_str, runtime
+
+
+def workflow_view(row: dict[str, Any]) -> dict[str, Any]:
+    view = {
+        "id": row["id"],
+        "name": row["name"],
+        "steps": loads(row["steps"]) or [],
+        "status": row["status"],
+        "version": row["version"],
+        "createdAt": iso(row["created_at"]),
+        "executionCount": row["execution_count"],
+        "parallel": bool(row["parallel"]),
+    }
+    for key, src in (("description", "description"), ("trigger", "trigger")):
+        if row[src] is not None:
+            view[key] = row[src]
+    if row["last_executed"] is not None:
+        view["lastExecuted"] = iso(row["last_executed"])
+    return view
+
+
+async def _project(request: Request) -> str:
+    pid = path_id(request, "project_id", "project", uuid_format=True)
+    if await runtime(request).repo.get_project(pid) is None:
+        raise not_found("project", pid)
+    return pid
+
+
+async def list_workflows(request: Request) -> Response:
+    pid = await _project(request)
+    rows = await runtime(request).repo.list_workflows(pid)
+    return json_response({"workflows": [workflow_view(r) for r in rows]})
+
+
+async def create_workflow(request: Request) -> Response:
+    rt = runtime(request)
+    pid = await _project(request)
+    body, _ = await read_json(request)
+    name = req_str(body, "name", max_len=200)
+    steps = body.get("steps")
+    if not isinstance(steps, list):
+        raise bad_request("'steps' is required (array of objects)", {"field": "steps"})
+    parallel = body.get("parallel", False)
+    if not isinstance(parallel, bool):
+        raise bad_request("'parallel' must be a boolean", {"field": "parallel"})
+    try:
+        plan_steps(steps, parallel)
+    except WorkflowDefinitionError as exc:
+        raise bad_request(f"invalid steps: {exc}", {"field": "steps"}) from None
+    now = time.time()
+    row = {
+        "id": "wf-" + uuid.uuid4().hex[:16],
+        "project_id": pid,
+        "name": name,
+        "description": opt_str(body, "description"),
+        "trigger": opt_str(body, "trigger", max_len=1000),
+        "steps": dumps(steps),
+        "parallel": int(parallel),
+        "status": "active",
+        "version": 1,
+        "created_at": now,
+        "last_executed": None,
+        "execution_count": 0,
+    }
+    await rt.repo.insert_workflow(row)
+    return json_response(workflow_view(row), 201)
+
+
+async def execute_workflow(request: Request) -> Response:
+    rt = runtime(request)
+    pid = await _project(request)
+    wid = path_id(request, "workflow_id", "workflow")
+    wf = await rt.repo.get_workflow(pid, wid)
+    if wf is None:
+        raise not_found("workflow", wid)
+    body, _ = await read_json(request, required=False)
+    wf_input = opt_obj(body, "input") or {}
+    flag = body.get("async", False)
+    if not isinstance(flag, bool):
+        raise bad_request("'async' must be a boolean", {"field": "async"})
+    is_async = flag or "respond-async" in request.headers.get("prefer", "").lower()
+    exec_id, result = await rt.workflows.start(pid, wf, wf_input, wait=not is_async)
+    if result is None:
+        return json_response({"executionId": exec_id, "status": "queued"}, 202)
+    return json_response(result)
+
+
+async def create_handoff(request: Request) -> Response:
+    """Extension (not in the spec): ``POST /v1/projects/{id}/handoffs``."""
+    rt = runtime(request)
+    pid = await _project(request)
+    body, _ = await read_json(request)
+    sender = rt.registry.find(pid, req_str(body, "from", max_len=200))
+    receiver = rt.registry.find(pid, req_str(body, "to", max_len=200))
+    if sender is None or receiver is None:
+        raise not_found("agent", str(body.get("from") if sender is None else body.get("to")))
+    if sender.id == receiver.id:
+        raise bad_request("'from' and 'to' must be different agents")
+    backup_ref = opt_str(body, "backup", max_len=200)
+    backup = rt.registry.find(pid, backup_ref) if backup_ref else None
+    if backup_ref and backup is None:
+        raise not_found("agent", backup_ref)
+    try:
+        priority = parse_priority(body.get("priority"))
+    except ValueError as exc:
+        raise bad_request(str(exc), {"field": "priority"}) from None
+    ack = await rt.handoffs.initiate(
+        pid,
+        sender,
+        receiver,
+        req_str(body, "itemId", max_len=500),
+        opt_obj(body, "context") or {},
+        priority,
+        opt_str(body, "reason") or "",
+        opt_str(body, "urgency", max_len=100) or "normal",
+        backup,
+        opt_str_list(body, "requiredFields"),
+        opt_str(body, "instructions") or "",
+    )
+    return json_response(ack)
+
+
+async def get_handoff(request: Request) -> Response:
+    rt = runtime(request)
+    pid = await _project(request)
+    hid = path_id(request, "handoff_id", "handoff")
+    row = await rt.repo.get_handoff(hid)
+    if row is None or row["project_id"] != pid:
+        raise not_found("handoff", hid)
+    audit = await rt.repo.audit_events(hid)
+    return json_response(
+        {
+            "id": row["id"],
+            "itemId": row["item_id"],
+            "from": row["from_agent"],
+            "to": row["to_agent"],
+            "priority": f"P{row['priority']}",
+            "status": row["status"],
+            "attempts": row["attempts"],
+            "context": loads(row["context"]),
+            "reason": row["reason"],
+            "createdAt": iso(row["created_at"]),
+            "updatedAt": iso(row["updated_at"]),
+            "audit": [{"event": a["event"], "ts": iso(a["ts"]), "data": loads(a["data"])} for a in audit],
+        }
+    )

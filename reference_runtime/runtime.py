@@ -1,0 +1,427 @@
+"""The runtime: wires store, model client, agents, bus, handoffs, workflows and team creation.
+
+One instance per app (tests create several in one process). Routes only call methods here or
+the repo; nothing global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import httpx
+
+from . import __version__
+from .agents.mailbox import MailboxFull
+from .agents.registry import AgentState, Registry, Work
+from .agents.team import TeamDefinition, load_team
+from .agents.worker import SIMPLE_VERBS, AgentWorker
+from .bus import Bus
+from .config import Settings
+from .errors import ApiError, overloaded
+from .model_client import ModelClient
+from .store import Repo, Store
+from .store.repo import dumps, loads
+
+T = TypeVar("T")
+STATUS_PERSIST_INTERVAL_S = 1.0
+
+
+def new_execution_id() -> str:
+    return "exe-" + uuid.uuid4().hex
+
+
+class Runtime:
+    def __init__(self, settings: Settings, model_url: str) -> None:
+        self.settings = settings
+        self.started = time.time()
+        self.owner = f"{os.getpid()}:{secrets.token_hex(4)}"
+        sw = settings.switches
+        db = settings.database
+        self.store = Store(
+            settings.db_url(),
+            pooling=sw.pooling,
+            group_commit=sw.batching,
+            indexes=sw.indexes,
+            pool_min=db.pool_min,
+            pool_max=db.pool_max,
+            idle_timeout_s=db.idle_timeout_s,
+            max_batch=db.group_commit_max_batch,
+        )
+        self.repo = Repo(self.store)
+        self.model = ModelClient(model_url, settings.model_client, pooling=sw.pooling)
+        self.registry = Registry(settings.agents.mailbox_capacity)
+        self.bus = Bus(self.registry)
+        self.workers: dict[str, AgentWorker] = {}
+        self.team: TeamDefinition = load_team()
+        self.backend_probe: dict[str, Any] = {"status": "unknown", "message": "not probed yet"}
+        self._background: list[asyncio.Task[None]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.active_connections = 0
+        # Late imports: these modules depend on Runtime for typing only.
+        from .creation import TeamCreator
+        from .handoff import HandoffManager
+        from .workflows import WorkflowEngine
+
+        self.handoffs = HandoffManager(self)
+        self.workflows = WorkflowEngine(self)
+        self.creator = TeamCreator(self)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.store.open()
+        await self.model.start()
+        for row in await self.repo.all_agents():
+            self.start_agent(self.registry.add_from_row(row))
+        await self.recover()
+        self._background.append(asyncio.create_task(self._probe_backend_loop(), name="backend-probe"))
+
+    async def stop(self) -> None:
+        for task in self._background:
+            task.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._background, *self._tasks, return_exceptions=True)
+        await asyncio.gather(*(w.stop() for w in self.workers.values()), return_exceptions=True)
+        await self.model.close()
+        await self.store.close()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Background task that is kept referenced and cancelled at shutdown."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- agents ------------------------------------------------------------------------------
+    def start_agent(self, agent: AgentState) -> None:
+        worker = AgentWorker(self, agent)
+        self.workers[agent.id] = worker
+        worker.start()
+
+    async def add_agent(self, project_id: str, body: dict[str, Any]) -> AgentState:
+        from .creation import new_agent_row
+
+        row = new_agent_row(project_id, body, time.time())
+        await self.repo.insert_agent(row)
+        agent = self.registry.add_from_row(row)
+        self.start_agent(agent)
+        return agent
+
+    async def remove_agent(self, agent_id: str) -> None:
+        agent = self.registry.remove(agent_id)
+        if agent is not None:
+            await self.stop_agent(agent_id)
+            await self.repo.delete_agent(agent_id)
+
+    async def remove_project(self, project_id: str) -> None:
+        for agent in self.registry.remove_project(project_id):
+            await self.stop_agent(agent.id)
+        await self.repo.delete_project(project_id)
+
+    async def create_project(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Persist the project, then run team creation (research + creation) in the background."""
+        from .creation import requested_roles
+
+        now = time.time()
+        row = {
+            "id": str(uuid.uuid4()),
+            "name": body["name"],
+            "domain": body["domain"],
+            "status": "initializing",
+            "phase": "initialization",
+            "requirements": dumps(body.get("requirements") or {}),
+            "metadata": dumps(body.get("metadata") or {}),
+            "created_at": now,
+            "updated_at": now,
+        }
+        await self.repo.insert_project(row)
+        roles = requested_roles(body.get("metadata") or {}, self.creator.library)
+        self.spawn(self._create_team(row, roles), f"create-{row['id']}")
+        return row
+
+    async def _create_team(self, project: dict[str, Any], roles: list[str]) -> None:
+        try:
+            await self.creator.create(project, roles)
+        except Exception as exc:  # recorded on the project; never crashes the app
+            await self.repo.update_project(
+                project["id"],
+                {"status": "failed", "phase": f"creation failed: {type(exc).__name__}: {exc}"[:200]},
+            )
+
+    async def activate_team(self) -> tuple[str, list[AgentState]]:
+        """Create (once) the system project holding the 10-agent team and mark every agent active."""
+        project_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "motherbox-reference-team"))
+        if await self.repo.get_project(project_id) is None:
+            now = time.time()
+            await self.repo.insert_project(
+                {
+                    "id": project_id,
+                    "name": self.team.name,
+                    "domain": "agent-team-creation",
+                    "status": "completed",
+                    "phase": "active",
+                    "requirements": dumps({"description": self.team.description}),
+                    "metadata": dumps({"system": True, "teamVersion": self.team.version}),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        existing = {a.role for a in self.registry.in_project(project_id)}
+        for role in self.team.roles:
+            if role.role in existing:
+                continue
+            await self.add_agent(
+                project_id,
+                {
+                    "name": role.name,
+                    "role": role.role,
+                    "personality": {k: str(v) for k, v in role.persona.items() if isinstance(v, str)},
+                    "capabilities": [role.group, role.phase],
+                    "commands": sorted(role.commands),
+                },
+            )
+        agents = self.registry.in_project(project_id)
+        for agent in agents:
+            if agent.status in ("created", "offline"):
+                self.set_agent_status(agent, "active")
+        return project_id, agents
+
+    async def stop_agent(self, agent_id: str) -> None:
+        worker = self.workers.pop(agent_id, None)
+        if worker is not None:
+            await worker.stop()
+
+    def set_agent_status(self, agent: AgentState, status: str) -> None:
+        """In memory at once; persisted on change, at most once a second per agent."""
+        agent.status = status
+        now = time.monotonic()
+        if status != agent.persisted_status and now - agent.persisted_at >= STATUS_PERSIST_INTERVAL_S:
+            agent.persisted_status = status
+            agent.persisted_at = now
+            self.store.write_nowait(self.repo.agent_status_op(agent.id, status))
+
+    async def run_accounted(self, agent_id: str, coro: Coroutine[Any, Any, T]) -> T:
+        return await coro
+
+    def on_record_changed(self, kind: str, record_id: str) -> None:
+        """Event-based invalidation hook (cache layers subscribe when caching is on)."""
+
+    # -- decisions and cache (switchable; plain paths here) -----------------------------------
+    def decide_route(self, agent: AgentState, verb: str, work: Work) -> str:
+        if verb in SIMPLE_VERBS:
+            return "query"
+        if verb == "handoff":
+            return "handoff"
+        if verb == "analyze":
+            return "analysis"
+        return "think"
+
+    def cache_key(self, agent_id: str, command: str, parameters: dict[str, Any]) -> str:
+        return f"{agent_id}|{command}|{dumps(parameters) if parameters else ''}"
+
+    async def cache_get(self, agent_id: str, key: str) -> dict[str, Any] | None:
+        return None
+
+    async def cache_put(self, agent_id: str, key: str, value: dict[str, Any]) -> None:
+        return None
+
+    # -- command acknowledgment (the hot path) ------------------------------------------------
+    async def submit_command(
+        self,
+        agent: AgentState,
+        command: str,
+        parameters: dict[str, Any],
+        context: dict[str, Any],
+        timeout_s: float,
+        priority: int,
+        wait: bool,
+        nbytes: int,
+    ) -> tuple[str, asyncio.Future[dict[str, Any]] | None]:
+        """Validate capacity, persist (group commit), enqueue. Returns after the row is durable."""
+        mailbox = agent.mailbox
+        try:
+            mailbox.reserve()
+        except MailboxFull:
+            self.bus.stats.rejected += 1
+            raise overloaded(
+                f"agent {agent.id} mailbox is full ({mailbox.capacity} queued); retry later",
+                self.settings.agents.retry_after_s,
+            ) from None
+        exec_id = new_execution_id()
+        payload = {"parameters": parameters, "context": context, "timeout": timeout_s}
+        row = {
+            "id": exec_id,
+            "type": "command",
+            "project_id": agent.project_id,
+            "agent_id": agent.id,
+            "workflow_id": None,
+            "command": command,
+            "payload": dumps(payload),
+            "priority": priority,
+            "status": "queued",
+            "progress": 0,
+            "result": None,
+            "error": None,
+            "owner": self.owner,
+            "created_at": time.time(),
+            "start_time": None,
+            "end_time": None,
+        }
+        try:
+            await self.store.write(self.repo.execution_insert_op(row))
+        except Exception as exc:
+            mailbox.release()
+            raise ApiError(
+                503,
+                "service_unavailable",
+                f"could not persist the command: {type(exc).__name__}",
+                headers={"Retry-After": "1"},
+            ) from exc
+        future = asyncio.get_running_loop().create_future() if wait else None
+        work = Work(
+            "command",
+            agent.id,
+            command,
+            parameters,
+            context,
+            priority,
+            timeout_s,
+            exec_id,
+            future=future,
+            nbytes=nbytes,
+        )
+        mailbox.put_reserved(work, priority)
+        mailbox.bytes_held += nbytes
+        self.bus.stats.sent[priority] += 1
+        return exec_id, future
+
+    def record_start(self, exec_id: str, started: float) -> None:
+        self.store.write_nowait(self.repo.execution_start_op(exec_id, started))
+
+    def record_finish(
+        self, exec_id: str, agent_id: str, priority: int, status: str, result: Any, error: str | None
+    ) -> None:
+        now = time.time()
+        self.store.write_nowait(
+            self.repo.execution_finish_op(exec_id, status, result, error, now),
+            self.repo.message_op(
+                agent_id, "result" if status == "completed" else "error", priority, exec_id, result
+            ),
+        )
+
+    # -- restart recovery --------------------------------------------------------------------
+    def _owner_alive(self, owner: str | None) -> bool:
+        if owner is None:
+            return False
+        if owner == self.owner:
+            return True
+        pid_text = owner.split(":", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            return False
+        try:
+            os.kill(int(pid_text), 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+    async def recover(self) -> None:
+        """Acknowledged work from a dead process: queued commands resume, the rest fail with a reason."""
+        rows = await self.repo.unfinished_executions()
+        for owner in {r["owner"] for r in rows}:
+            if self._owner_alive(owner):
+                continue
+            await self.repo.fail_interrupted(owner, "runtime restarted while this execution was processing")
+            await self.repo.claim_executions(owner, self.owner)
+        failures = []
+        for row in await self.repo.unfinished_executions():
+            if row["owner"] != self.owner or row["status"] != "queued":
+                continue
+            agent = self.registry.by_id(row["agent_id"] or "")
+            if row["type"] != "command" or agent is None:
+                reason = (
+                    "workflow interrupted by a restart"
+                    if row["type"] == "workflow"
+                    else "agent no longer exists"
+                )
+                failures.append(
+                    self.repo.execution_finish_op(row["id"], "failed", None, reason, time.time(), 0)
+                )
+                continue
+            payload = loads(row["payload"]) or {}
+            work = Work(
+                "command",
+                agent.id,
+                row["command"] or "",
+                payload.get("parameters") or {},
+                payload.get("context") or {},
+                row["priority"],
+                float(payload.get("timeout") or 30),
+                row["id"],
+            )
+            agent.mailbox.force_put(work, row["priority"])
+        if failures:
+            await self.store.write(*failures)
+
+    # -- health ------------------------------------------------------------------------------
+    async def _probe_backend_loop(self) -> None:
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            while True:
+                try:
+                    resp = await client.get(self.model.base_url + "/health")
+                    ok = resp.status_code == 200
+                    self.backend_probe = {
+                        "status": "ok" if ok else "error",
+                        "message": f"HTTP {resp.status_code}",
+                    }
+                except httpx.HTTPError as exc:
+                    self.backend_probe = {"status": "error", "message": f"unreachable: {type(exc).__name__}"}
+                await asyncio.sleep(2.0)
+
+    async def health(self) -> dict[str, Any]:
+        components: dict[str, dict[str, Any]] = {}
+        try:
+            await asyncio.wait_for(self.store.ping(), timeout=1.0)
+            components["db"] = {"status": "ok", "message": self.store.dialect}
+        except Exception as exc:
+            components["db"] = {"status": "error", "message": f"{type(exc).__name__}: {exc}"[:200]}
+        breaker = self.model.breaker.state
+        backend = dict(self.backend_probe)
+        backend["breaker"] = breaker
+        if breaker != "closed" and backend["status"] == "ok":
+            backend["status"] = "degraded"
+            backend["message"] = f"circuit {breaker}"
+        components["model_backend"] = backend
+        components["bus"] = self._bus_health()
+        components["writer"] = {"status": "ok", "pending": self.store.writer.pending()}
+        return {
+            "status": _overall(components),
+            "version": __version__,
+            "uptime": int(time.time() - self.started),
+            "components": components,
+        }
+
+    def _bus_health(self) -> dict[str, Any]:
+        depth = self.registry.total_depth()
+        cap = self.settings.agents.mailbox_capacity
+        worst = max((len(a.mailbox) for a in self.registry), default=0)
+        status = "degraded" if worst >= 0.9 * cap else "ok"
+        return {
+            "status": status,
+            "message": f"{depth} queued across {len(self.registry)} agents",
+            "queueDepth": depth,
+            "rejected": self.bus.stats.rejected,
+        }
+
+
+def _overall(components: dict[str, dict[str, Any]]) -> str:
+    if components["db"]["status"] != "ok":
+        return "unhealthy"
+    if any(c.get("status") not in ("ok",) for c in components.values()):
+        return "degraded"
+    return "healthy"

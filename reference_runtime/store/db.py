@@ -1,0 +1,325 @@
+"""The store: one async engine, a group-commit writer, and parameterized read helpers.
+
+Every write goes through :class:`GroupCommitWriter`: callers await a future that resolves only
+after the transaction holding their row has committed, so a 202 is never sent for a command
+that is not on disk. Concurrent writers share one transaction (group commit); with the
+``batching`` switch off each write gets its own transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Executable, event, func, select, text
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from . import schema
+
+QueryObserver = Callable[[float, str], None]
+DelayHook = Callable[[], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class WriteOp:
+    key: str  # ops with the same key share one executemany
+    stmt: Executable
+    params: dict[str, Any]
+    future: asyncio.Future[None] | None = None
+
+
+@dataclass
+class StoreStats:
+    connections_opened: int = 0
+    transactions: int = 0
+    writes: int = 0
+    batch_sizes: list[int] = field(default_factory=list)
+
+    def record_batch(self, size: int) -> None:
+        self.transactions += 1
+        self.writes += size
+        if len(self.batch_sizes) < 10_000:  # bounded: only used by tests and benches
+            self.batch_sizes.append(size)
+
+
+#: Fixed-shape ops are grouped into one executemany each, in this order (inserts before the
+#: updates that may target the same row). Ops with other keys run afterwards in arrival order.
+KEY_ORDER = {
+    k: i
+    for i, k in enumerate(
+        (
+            "project_ins",
+            "agent_ins",
+            "wf_ins",
+            "ho_ins",
+            "exec_ins",
+            "exec_start",
+            "exec_progress",
+            "exec_finish",
+            "msg_ins",
+            "audit_ins",
+            "agent_status",
+        )
+    )
+}
+
+
+def plan_batch(ops: Sequence[WriteOp]) -> list[tuple[Executable, list[dict[str, Any]]]]:
+    """Group a batch into as few statements as possible.
+
+    A ``processing`` mark whose ``finish`` is in the same batch is dropped: it would be
+    overwritten in the same transaction anyway.
+    """
+    finished = {op.params["b_id"] for op in ops if op.key == "exec_finish"}
+    grouped: dict[str, list[WriteOp]] = {}
+    tail: list[WriteOp] = []
+    for op in ops:
+        if op.key == "exec_start" and op.params["b_id"] in finished:
+            continue
+        if op.key in KEY_ORDER:
+            grouped.setdefault(op.key, []).append(op)
+        else:
+            tail.append(op)
+    plan = [
+        (g[0].stmt, [o.params for o in g])
+        for _, g in sorted(grouped.items(), key=lambda kv: KEY_ORDER[kv[0]])
+    ]
+    plan.extend((op.stmt, [op.params]) for op in tail)
+    return plan
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL + NORMAL survives a process kill (only an OS crash can lose the last commits).
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=OFF")
+    cur.close()
+
+
+def make_engine(url: str, pooling: bool, pool_min: int, pool_max: int, idle_timeout_s: float) -> AsyncEngine:
+    """Pooling on: the guide's pool (min 5, max 20, recycle at the idle timeout, pre-ping).
+    Pooling off: a brand-new connection for every checkout."""
+    kwargs: dict[str, Any] = {}
+    if pooling:
+        kwargs.update(
+            pool_size=pool_min,
+            max_overflow=max(0, pool_max - pool_min),
+            pool_recycle=idle_timeout_s,
+            pool_pre_ping=True,
+            pool_timeout=30,
+        )
+    else:
+        kwargs["poolclass"] = NullPool
+    engine = create_async_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+class GroupCommitWriter:
+    """Single writer task; drains whatever is queued into one transaction."""
+
+    def __init__(self, store: Store, max_batch: int) -> None:
+        self._store = store
+        self._max_batch = max(1, max_batch)
+        self._queue: asyncio.Queue[WriteOp] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="group-commit-writer")
+
+    async def stop(self) -> None:
+        # Flush what is queued so nothing acknowledged is dropped at shutdown.
+        while not self._queue.empty():
+            await asyncio.sleep(0.01)
+            if self._task is None or self._task.done():
+                break
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def submit(self, op: WriteOp) -> None:
+        self._queue.put_nowait(op)
+
+    async def write(self, ops: Sequence[WriteOp]) -> None:
+        loop = asyncio.get_running_loop()
+        futures = []
+        for op in ops:
+            op.future = loop.create_future()
+            futures.append(op.future)
+            self._queue.put_nowait(op)
+        await asyncio.gather(*futures)
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._store.commit_ops(batch)
+            except Exception as exc:  # isolate a bad op so the others still commit
+                await self._commit_one_by_one(batch, exc)
+                continue
+            for op in batch:
+                if op.future is not None and not op.future.done():
+                    op.future.set_result(None)
+
+    async def _commit_one_by_one(self, batch: list[WriteOp], first_exc: Exception) -> None:
+        for op in batch:
+            try:
+                await self._store.commit_ops([op])
+            except Exception as exc:
+                if op.future is not None and not op.future.done():
+                    op.future.set_exception(exc)
+            else:
+                if op.future is not None and not op.future.done():
+                    op.future.set_result(None)
+
+
+class Store:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pooling: bool = True,
+        group_commit: bool = True,
+        indexes: bool = True,
+        pool_min: int = 5,
+        pool_max: int = 20,
+        idle_timeout_s: float = 300.0,
+        max_batch: int = 512,
+    ) -> None:
+        self.url = url
+        self.indexes = indexes
+        self.pooling = pooling
+        self._writer_conn: AsyncConnection | None = None
+        self.engine = make_engine(url, pooling, pool_min, pool_max, idle_timeout_s)
+        self.stats = StoreStats()
+        self.query_observer: QueryObserver | None = None
+        self.delay_hook: DelayHook | None = None
+        self.writer = GroupCommitWriter(self, max_batch if group_commit else 1)
+        event.listen(self.engine.sync_engine, "connect", self._on_connect)
+        event.listen(self.engine.sync_engine, "before_cursor_execute", self._before_exec)
+        event.listen(self.engine.sync_engine, "after_cursor_execute", self._after_exec)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    # -- instrumentation ---------------------------------------------------------------------
+    def _on_connect(self, _dbapi: Any, _record: Any) -> None:
+        self.stats.connections_opened += 1
+
+    def _before_exec(self, conn: Any, _cur: Any, _stmt: str, _p: Any, _ctx: Any, _many: bool) -> None:
+        conn.info["mb_t0"] = time.perf_counter()
+
+    def _after_exec(self, conn: Any, _cur: Any, stmt: str, _p: Any, _ctx: Any, _many: bool) -> None:
+        t0 = conn.info.pop("mb_t0", None)
+        if t0 is not None and self.query_observer is not None:
+            self.query_observer(time.perf_counter() - t0, stmt)
+
+    async def _delay(self) -> None:
+        if self.delay_hook is not None:
+            await self.delay_hook()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(schema.metadata.create_all)
+            await self._apply_indexes(conn)
+        self.writer.start()
+
+    async def _apply_indexes(self, conn: AsyncConnection) -> None:
+        for name, table, cols in schema.GUIDE_INDEXES:
+            if self.indexes:
+                # Names are constants from schema.py, never user input.
+                await conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(cols)})"))
+            else:
+                await conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+
+    async def close(self) -> None:
+        await self.writer.stop()
+        await self._drop_writer_conn()
+        await self.engine.dispose()
+
+    # -- writes ------------------------------------------------------------------------------
+    async def commit_ops(self, ops: Sequence[WriteOp]) -> None:
+        await self._delay()
+        if self._writer_conn is None or self._writer_conn.closed:
+            # The writer keeps its own connection when pooling is on: no checkout, pre-ping
+            # and reset per transaction (each is a thread hop with aiosqlite).
+            self._writer_conn = await self.engine.connect() if self.pooling else None
+        conn_cm = contextlib.nullcontext(self._writer_conn) if self._writer_conn else self.engine.connect()
+        try:
+            async with conn_cm as conn, conn.begin():
+                for stmt, params in plan_batch(ops):
+                    await conn.execute(stmt, params if len(params) > 1 else params[0])
+        except Exception:
+            await self._drop_writer_conn()
+            raise
+        self.stats.record_batch(len(ops))
+
+    async def _drop_writer_conn(self) -> None:
+        conn, self._writer_conn = self._writer_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def write(self, *ops: WriteOp) -> None:
+        await self.writer.write(ops)
+
+    def write_nowait(self, *ops: WriteOp) -> None:
+        """Fire-and-forget write (status updates); ordering with awaited writes is kept."""
+        for op in ops:
+            self.writer.submit(op)
+
+    # -- reads -------------------------------------------------------------------------------
+    async def fetch_all(self, stmt: Executable) -> list[Any]:
+        await self._delay()
+        async with self.engine.connect() as conn:
+            result = await conn.execute(stmt)
+            return list(result.fetchall())
+
+    async def fetch_one(self, stmt: Executable) -> Row[Any] | None:
+        await self._delay()
+        async with self.engine.connect() as conn:
+            result = await conn.execute(stmt)
+            return result.first()
+
+    async def scalar(self, stmt: Executable) -> Any:
+        await self._delay()
+        async with self.engine.connect() as conn:
+            return (await conn.execute(stmt)).scalar()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(select(1))
+
+    async def explain(self, stmt: Executable) -> list[str]:
+        """SQLite ``EXPLAIN QUERY PLAN`` text for a statement (tests, benches)."""
+        compiled = stmt.compile(self.engine.sync_engine, compile_kwargs={"literal_binds": True})  # type: ignore[attr-defined]
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))).fetchall()
+        return [str(r[-1]) for r in rows]
+
+    async def count(self, table: Any, *where: Any) -> int:
+        stmt = select(func.count()).select_from(table)
+        for clause in where:
+            stmt = stmt.where(clause)
+        return int(await self.scalar(stmt) or 0)
+
+
+def rows_to_dicts(rows: Iterable[Row[Any]]) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in rows]

@@ -1,0 +1,82 @@
+"""Handoff protocol against the real runtime: ack, validation, loop detection, audit log."""
+
+from __future__ import annotations
+
+import httpx
+
+from .helpers import make_agent, make_project
+
+
+def _setup(api: httpx.Client) -> tuple[str, list[str]]:
+    pid = str(make_project(api)["id"])
+    ids = [
+        str(make_agent(api, pid, name=f"h{i}", role=r)["id"]) for i, r in enumerate(("analyst", "pm", "po"))
+    ]
+    return pid, ids
+
+
+def test_handoff_accepted_with_audit_trail(api: httpx.Client) -> None:
+    pid, (a, b, _) = _setup(api)
+    resp = api.post(
+        f"/v1/projects/{pid}/handoffs",
+        json={
+            "from": a,
+            "to": b,
+            "itemId": "item-1",
+            "context": {"ticket": "T-1"},
+            "priority": "P1",
+            "requiredFields": ["ticket"],
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    ack = resp.json()
+    assert ack["status"] == "accepted" and ack["receiver"] == b
+    record = api.get(f"/v1/projects/{pid}/handoffs/{ack['handoff_id']}").json()
+    assert record["status"] == "completed" and record["priority"] == "P1"
+    events = [e["event"] for e in record["audit"]]
+    assert events == ["handoff.initiated", "handoff.acknowledged", "handoff.completed"]
+
+
+def test_incomplete_context_is_rejected(api: httpx.Client) -> None:
+    pid, (a, b, _) = _setup(api)
+    ack = api.post(
+        f"/v1/projects/{pid}/handoffs",
+        json={
+            "from": a,
+            "to": b,
+            "itemId": "item-2",
+            "context": {},
+            "requiredFields": ["ticket"],
+        },
+    ).json()
+    assert ack["status"] == "rejected" and "ticket" in ack["message"]
+
+
+def test_loop_detected_on_third_handoff_of_same_item(api: httpx.Client) -> None:
+    pid, (a, b, c) = _setup(api)
+    url = f"/v1/projects/{pid}/handoffs"
+    assert api.post(url, json={"from": a, "to": b, "itemId": "loop"}).json()["status"] == "accepted"
+    assert api.post(url, json={"from": b, "to": c, "itemId": "loop"}).json()["status"] == "accepted"
+    third = api.post(url, json={"from": c, "to": a, "itemId": "loop"})
+    assert third.status_code == 409
+    body = third.json()
+    assert body["error"] == "handoff_loop" and body["details"]["previousHandoffs"] == 2
+
+
+def test_handoff_command_between_agents(api: httpx.Client) -> None:
+    pid, (a, b, _) = _setup(api)
+    resp = api.post(
+        f"/v1/projects/{pid}/agents/{a}/execute",
+        json={"command": "*handoff pm", "parameters": {"to": "pm", "itemId": "cmd-item"}},
+    )
+    body = resp.json()
+    assert body["status"] == "success", body
+    assert body["output"]["status"] == "accepted" and body["output"]["receiver"] == b
+
+
+def test_handoff_validation_errors(api: httpx.Client) -> None:
+    pid, (a, b, _) = _setup(api)
+    url = f"/v1/projects/{pid}/handoffs"
+    assert api.post(url, json={"from": a, "to": a, "itemId": "x"}).status_code == 400
+    assert api.post(url, json={"from": a, "to": "ghost", "itemId": "x"}).status_code == 404
+    assert api.post(url, json={"from": a, "to": b, "itemId": "x", "priority": "P9"}).status_code == 400
