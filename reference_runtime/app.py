@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -26,8 +27,41 @@ PUBLIC_PATHS = frozenset({"/v1/health"})
 _HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
 
 
+class _Disconnected(Exception):
+    pass
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes", {"limitBytes": limit})
+
+
+async def _read_body(receive: Receive, headers: Headers, limit: int) -> bytes:
+    declared = headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiError(400, "bad_request", "invalid Content-Length header")
+        if int(declared) > limit:
+            raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(
+                413, "payload_too_large", f"request body exceeds {limit} bytes", {"limitBytes": limit}
+            )
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
 class Gate:
-    """Pure ASGI (no BaseHTTPMiddleware overhead): API key check + connection count."""
+    """Pure ASGI (no BaseHTTPMiddleware overhead): API key check, connection count, and a
+    fast path for the command-ack endpoint that skips Starlette's routing and Request objects."""
 
     def __init__(self, app: ASGIApp, checker: KeyChecker, rt: Runtime) -> None:
         self.app = app
@@ -38,17 +72,46 @@ class Gate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["path"] not in PUBLIC_PATHS:
+        path: str = scope["path"]
+        headers = Headers(scope=scope)
+        if path not in PUBLIC_PATHS:
             try:
-                self.checker.check(Headers(scope=scope))
+                self.checker.check(headers)
             except ApiError as exc:
                 await error_response(exc)(scope, receive, send)
                 return
         self.rt.active_connections += 1
         try:
-            await self.app(scope, receive, send)
+            parts = path.split("/")
+            if (
+                scope["method"] == "POST"
+                and len(parts) == 7
+                and parts[6] == "execute"
+                and parts[4] == "agents"
+            ):
+                await self._execute(scope, receive, send, headers, parts[3], parts[5])
+            else:
+                await self.app(scope, receive, send)
         finally:
             self.rt.active_connections -= 1
+
+    async def _execute(
+        self, scope: Scope, receive: Receive, send: Send, headers: Headers, project_id: str, agent_id: str
+    ) -> None:
+        try:
+            raw = await _read_body(receive, headers, self.rt.settings.max_body_bytes)
+            status, body = await agents.execute_core(
+                self.rt, project_id, agent_id, raw, headers.get("prefer", "")
+            )
+            response: Response = Response(orjson.dumps(body), status, media_type="application/json")
+        except _Disconnected:
+            return
+        except ApiError as exc:
+            response = error_response(exc)
+        except Exception as exc:  # same contract as the app: JSON body, never a bare 500
+            log.exception("unhandled error", exc_info=exc)
+            response = error_response(ApiError(500, "internal_error", "unexpected server error"))
+        await response(scope, receive, send)
 
 
 async def _api_error(_request: Request, exc: Exception) -> Response:

@@ -61,6 +61,7 @@ def _serve_sockets(app: Any, sock: socket.socket) -> None:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        proxy_headers=False,  # loopback service; skip the per-request proxy-header middleware
         log_level="warning",
         lifespan="on",
         timeout_graceful_shutdown=5,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,11 +16,16 @@ from .common import (
     json_response,
     opt_obj,
     opt_str_list,
+    parse_json_object,
     path_id,
+    read_body,
     read_json,
     req_str,
     runtime,
 )
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
 
 MAX_TIMEOUT_S = 3600
 
@@ -111,44 +116,48 @@ def _timeout(body: dict[str, Any]) -> int:
     return value
 
 
-def _wants_async(request: Request, body: dict[str, Any]) -> bool:
+def _wants_async(prefer: str, body: dict[str, Any]) -> bool:
     flag = body.get("async", False)
     if not isinstance(flag, bool):
         raise bad_request("'async' must be a boolean", {"field": "async"})
-    return flag or "respond-async" in request.headers.get("prefer", "").lower()
+    return flag or "respond-async" in prefer.lower()
 
 
-async def execute_command(request: Request) -> Response:
-    """Validate, persist (group commit), enqueue, then 202 — or wait for the result (200)."""
-    rt = runtime(request)
-    agent = _agent(request)
-    body, nbytes = await read_json(request)
+async def execute_core(
+    rt: Runtime, project_id: str, agent_id: str, raw: bytes, prefer: str
+) -> tuple[int, dict[str, Any]]:
+    """Validate, persist (group commit), enqueue; 202 — or wait for the result (200).
+
+    Shared by the Starlette route and the ASGI fast path in ``app.Gate``.
+    """
+    agent = rt.registry.get(project_id, agent_id)
+    if agent is None:
+        raise not_found("agent", agent_id[:128])
+    body = parse_json_object(raw)
     command = req_str(body, "command", max_len=10_000)
     parameters = opt_obj(body, "parameters") or {}
     context = opt_obj(body, "context") or {}
     timeout = _timeout(body)
-    is_async = _wants_async(request, body)
+    is_async = _wants_async(prefer, body)
     try:
         priority = parse_priority(body.get("priority"))
     except ValueError as exc:
         raise bad_request(str(exc), {"field": "priority"}) from None
     exec_id, future = await rt.submit_command(
-        agent, command, parameters, context, float(timeout), priority, not is_async, nbytes
+        agent, command, parameters, context, float(timeout), priority, not is_async, len(raw)
     )
     if future is None:
-        return json_response({"executionId": exec_id, "status": "queued"}, 202)
+        return 202, {"executionId": exec_id, "status": "queued"}
     try:
         outcome = await asyncio.wait_for(asyncio.shield(future), timeout=timeout)
     except TimeoutError:
-        return json_response(
-            {
-                "executionId": exec_id,
-                "command": command,
-                "status": "timeout",
-                "error": f"no result within {timeout}s; poll /v1/executions/{exec_id}",
-                "duration": timeout * 1000,
-            }
-        )
+        return 200, {
+            "executionId": exec_id,
+            "command": command,
+            "status": "timeout",
+            "error": f"no result within {timeout}s; poll /v1/executions/{exec_id}",
+            "duration": timeout * 1000,
+        }
     resp: dict[str, Any] = {
         "executionId": exec_id,
         "command": command,
@@ -158,4 +167,13 @@ async def execute_command(request: Request) -> Response:
     }
     if outcome.get("error"):
         resp["error"] = outcome["error"]
-    return json_response(resp)
+    return 200, resp
+
+
+async def execute_command(request: Request) -> Response:
+    rt = runtime(request)
+    pid = path_id(request, "project_id", "project", uuid_format=True)
+    aid = path_id(request, "agent_id", "agent")
+    raw = await read_body(request, rt.settings.max_body_bytes)
+    status, body = await execute_core(rt, pid, aid, raw, request.headers.get("prefer", ""))
+    return json_response(body, status)

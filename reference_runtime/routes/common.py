@@ -53,17 +53,21 @@ async def read_json(request: Request, *, required: bool = True) -> tuple[dict[st
     """Parse a JSON object body; returns (body, size in bytes)."""
     # Content-Type is not enforced: curl -d sends form-urlencoded; the body itself must be JSON.
     raw = await read_body(request, runtime(request).settings.max_body_bytes)
-    if not raw.strip():
-        if required:
-            raise bad_request("request body is required (JSON object)")
+    if not raw.strip() and not required:
         return {}, 0
+    return parse_json_object(raw), len(raw)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        raise bad_request("request body is required (JSON object)")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise bad_request(f"malformed JSON: {exc}") from None
     if not isinstance(body, dict):
         raise bad_request("request body must be a JSON object")
-    return body, len(raw)
+    return body
 
 
 def opt_str(body: dict[str, Any], key: str, *, max_len: int = 10_000, min_len: int = 0) -> str | None:
