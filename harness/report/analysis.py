@@ -63,6 +63,17 @@ class Banner:
     failed: list[RuleResult] = field(default_factory=list)
     warned: list[RuleResult] = field(default_factory=list)
 
+    @property
+    def items(self) -> list[tuple[RuleResult, str | None]]:
+        """Failed then warned rules, each hint shown only the first time it appears."""
+        shown: set[str] = set()
+        out: list[tuple[RuleResult, str | None]] = []
+        for rule in self.failed + self.warned:
+            hint = rule.hint if rule.hint and rule.hint not in shown else None
+            shown.add(rule.hint or "")
+            out.append((rule, hint))
+        return out
+
 
 @dataclass(frozen=True)
 class ProfileView:

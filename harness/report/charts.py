@@ -64,12 +64,12 @@ def _escape_mathtext(label: str) -> str:
     return label.replace("$", r"\$")
 
 
-def _figure(height: float = 2.6, columns: int = 1, right: float = 0.985) -> tuple[Figure, list[Axes]]:
+def _figure(height: float = 2.6, columns: int = 1, right: float = 0.975) -> tuple[Figure, list[Axes]]:
     # Fixed margins instead of constrained layout: layout solving doubled the drawing time.
     # Figure without pyplot: no global figure registry, and pyplot's import cost is avoided.
     fig = Figure(figsize=(8.2, height))
     axes = fig.subplots(1, columns)
-    fig.subplots_adjust(left=0.075, right=right, top=1 - 0.32 / height, bottom=0.47 / height, wspace=0.22)
+    fig.subplots_adjust(left=0.088, right=right, top=1 - 0.32 / height, bottom=0.47 / height, wspace=0.22)
     return fig, list(np.atleast_1d(axes))
 
 
@@ -238,7 +238,7 @@ def resources_chart(series: Series) -> str | None:
     cpu, rss = series.get("cpu_percent"), series.get("rss_mb")
     if cpu is None and rss is None:
         return None
-    fig, (ax,) = _figure(right=0.92 if cpu is not None and rss is not None else 0.985)
+    fig, (ax,) = _figure(right=0.915 if cpu is not None and rss is not None else 0.975)
     t, label = _time_axis(series.t)
     handles = []
     if cpu is not None:

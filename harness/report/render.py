@@ -15,7 +15,7 @@ from harness.report import analysis, charts
 from harness.verdict.data import measured_window_start
 from harness.verdict.gate import GateConfigError, evaluate_run
 from harness.verdict.model import RuleResult, Verdict, load_verdict
-from harness.verdict.outputs import _where_text
+from harness.verdict.outputs import where_text
 
 REPORT_FILE = "report.html"
 TEMPLATES = Path(__file__).with_name("templates")
@@ -38,7 +38,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["where"] = lambda result: _where_text(result) if isinstance(result, RuleResult) else ""
+    env.filters["where"] = lambda result: where_text(result) if isinstance(result, RuleResult) else ""
     env.globals["css"] = Markup((TEMPLATES / "report.css").read_text(encoding="utf-8"))
     return env
 

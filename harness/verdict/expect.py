@@ -83,7 +83,7 @@ def expect_rules(scenario: dict[str, Any]) -> list[RuleSpec]:
                     id=f"expect.{scope}.{key}",
                     rule=rule,
                     origin="scenario-expect",
-                    section="expect",
+                    section="Scenario expectations",
                     title=f"Scenario expects {key} ({scope})",
                     required=True,
                 )
@@ -99,7 +99,7 @@ def gate_rules(scenario: dict[str, Any]) -> list[RuleSpec]:
             id=f"gates[{i}]",
             rule=parse_rule(str(text)),
             origin="scenario-gates",
-            section="gates",
+            section="Scenario gates",
             required=True,
         )
         for i, text in enumerate(gates)

@@ -43,7 +43,9 @@ def collect_rules(run: RunData, checklist: Checklist, cli_rules: list[str]) -> l
         raise GateConfigError(f"scenario {run.manifest.scenario_name!r}: {exc}") from exc
     for index, text in enumerate(cli_rules):
         try:
-            specs.append(RuleSpec(f"rule[{index}]", parse_rule(text), "cli", "command line", required=True))
+            specs.append(
+                RuleSpec(f"rule[{index}]", parse_rule(text), "cli", "Command-line rules", required=True)
+            )
         except RuleError as exc:
             raise GateConfigError(f"--rule: {exc}") from exc
     return specs

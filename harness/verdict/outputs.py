@@ -14,7 +14,7 @@ def _measured_vs_threshold(result: RuleResult) -> str:
     return f"measured {measured}, threshold {result.threshold_display}"
 
 
-def _where_text(result: RuleResult) -> str:
+def where_text(result: RuleResult) -> str:
     where = result.where
     parts = []
     if result.operation:
@@ -53,7 +53,7 @@ def _testcase(suite: ET.Element, result: RuleResult) -> None:
         suite, "testcase", classname=f"gate.{result.section or result.origin}", name=result.text
     )
     detail = _measured_vs_threshold(result)
-    where = _where_text(result)
+    where = where_text(result)
     body = "\n".join(
         x for x in (detail, where, result.reason or "", f"hint: {result.hint}" if result.hint else "") if x
     )
@@ -104,5 +104,5 @@ def _row(result: RuleResult) -> str:
     hint = result.hint if result.status in ("fail", "warn") else ""
     return (
         f"| {_STATUS_LABEL[result.status]} | `{_cell(result.text)}` | {_cell(measured)} | "
-        f"{_cell(result.threshold_display)} | {_cell(_where_text(result))} | {_cell(hint)} |"
+        f"{_cell(result.threshold_display)} | {_cell(where_text(result))} | {_cell(hint)} |"
     )

@@ -17,6 +17,12 @@ def render(run: Path, tmp_path: Path) -> str:
     return render_report(copy).read_text(encoding="utf-8")
 
 
+@pytest.fixture(scope="module")
+def good_html(report_runs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The 'good' run's report, rendered once for the tests that only read it."""
+    return render(report_runs["good"], tmp_path_factory.mktemp("good-report"))
+
+
 class _Tags(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
@@ -32,8 +38,8 @@ def tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
     return parser.tags
 
 
-def test_report_has_every_section_and_chart(report_runs: dict[str, Path], tmp_path: Path) -> None:
-    html = render(report_runs["good"], tmp_path)
+def test_report_has_every_section_and_chart(good_html: str) -> None:
+    html = good_html
     for section in ("verdict", "operations", "charts", "checklist", "profiles", "context", "not-measured"):
         assert f'id="{section}"' in html
     for chart in ("throughput", "latency", "distribution", "errors", "resources", "runtime"):
@@ -43,8 +49,8 @@ def test_report_has_every_section_and_chart(report_runs: dict[str, Path], tmp_pa
     assert html.count("<svg") == 6
 
 
-def test_report_is_self_contained(report_runs: dict[str, Path], tmp_path: Path) -> None:
-    html = render(report_runs["good"], tmp_path)
+def test_report_is_self_contained(good_html: str) -> None:
+    html = good_html
     for tag, attrs in tags(html):
         for name in ("src", "href"):
             value = attrs.get(name) or ""
@@ -100,10 +106,8 @@ def test_scenario_name_and_error_message_are_escaped(report_runs: dict[str, Path
     assert html.count("&lt;script&gt;alert") >= 2
 
 
-def test_profiles_section_tolerates_partial_hotspot_rows(
-    report_runs: dict[str, Path], tmp_path: Path
-) -> None:
-    html = render(report_runs["good"], tmp_path)
+def test_profiles_section_tolerates_partial_hotspot_rows(good_html: str) -> None:
+    html = good_html
     profiles = html[html.index('id="profiles"') : html.index('id="context"')]
     assert "hog" in profiles and "reference_runtime/faults.py:42" in profiles and "61.0%" in profiles
     assert "&lt;lambda&gt;" in profiles and "12.5%" in profiles
