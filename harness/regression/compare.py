@@ -301,6 +301,7 @@ def _window_metric(
     base_windows: np.ndarray,
     new_windows: np.ndarray,
     statistic: Callable[[np.ndarray], float],
+    batch_statistic: Callable[[np.ndarray], np.ndarray],
     per_window: Callable[[np.ndarray], np.ndarray],
     s: CompareSettings,
     higher_is_worse: bool,
@@ -309,7 +310,7 @@ def _window_metric(
     vb = statistic(base_windows) if len(base_windows) else None
     vn = statistic(new_windows) if len(new_windows) else None
     interval = stats.block_bootstrap_change_ci(
-        base_windows, new_windows, statistic, confidence=s.confidence, n_boot=min(s.n_boot, 1000), seed=s.seed
+        base_windows, new_windows, batch_statistic, confidence=s.confidence, n_boot=s.n_boot, seed=s.seed
     )
     p_value = stats.mann_whitney_p(per_window(base_windows), per_window(new_windows))
     return _metric(
@@ -345,6 +346,7 @@ def rate_metric(base: RunSet, new: RunSet, operation: str | None, s: CompareSett
         windows(base),
         windows(new),
         lambda w: float(np.mean(w)) if w.size else math.nan,
+        lambda batch: batch.mean(axis=1),
         lambda w: w,
         s,
         higher_is_worse=False,
@@ -362,6 +364,13 @@ def _cpu_windows(run: RunData) -> np.ndarray | None:
     rows = _trim_edges(rows)
     kept: np.ndarray = rows[np.isfinite(rows[:, 0]) & (rows[:, 1] > 0)]
     return kept
+
+
+def _cpu_ms_per_request_batch(batch: np.ndarray) -> np.ndarray:
+    """Replicates (replicate, second, [cpu_s, requests]) -> CPU-ms per request per replicate."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: np.ndarray = batch[..., 0].sum(axis=1) * 1000.0 / batch[..., 1].sum(axis=1)
+    return out
 
 
 def _cpu_ms_per_request(rows: np.ndarray) -> float:
@@ -386,6 +395,7 @@ def cpu_metric(base: RunSet, new: RunSet, s: CompareSettings) -> MetricCompariso
         wb,
         wn,
         _cpu_ms_per_request,
+        _cpu_ms_per_request_batch,
         lambda rows: rows[:, 0] * 1000.0 / rows[:, 1],
         s,
         higher_is_worse=True,

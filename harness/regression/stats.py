@@ -91,23 +91,25 @@ def _interval(replicates: FloatArray, confidence: float) -> Interval:
 
 
 def block_bootstrap_change_ci(
-    base_blocks: list[FloatArray] | FloatArray,
-    new_blocks: list[FloatArray] | FloatArray,
-    statistic: Callable[[FloatArray], float],
+    base_blocks: FloatArray,
+    new_blocks: FloatArray,
+    batch_statistic: Callable[[FloatArray], FloatArray],
     *,
     confidence: float,
     n_boot: int,
     seed: int,
 ) -> Interval | None:
-    """Interval of the relative change of ``statistic`` resampling whole blocks (e.g. seconds).
+    """Interval of the relative change of a statistic, resampling whole blocks (e.g. seconds).
 
-    Each element of ``*_blocks`` is one block (a 1-D array, or a row of a 2-D array); a replicate
-    draws as many blocks as there are, with replacement, and applies ``statistic`` to the rows
-    stacked together. Keeping blocks whole keeps the autocorrelation inside a second.
+    ``*_blocks`` has one row per block (1-D: one value per block; 2-D: several columns kept
+    together, such as CPU seconds and requests of the same second). A replicate draws as many
+    blocks as there are, with replacement; ``batch_statistic`` maps an array of replicates
+    (shape ``(replicates, blocks, ...)``) to one value per replicate. Keeping blocks whole keeps
+    the autocorrelation inside a second.
     """
     rng = np.random.default_rng(seed)
-    rb = _block_replicates(base_blocks, statistic, n_boot, rng)
-    rn = _block_replicates(new_blocks, statistic, n_boot, rng)
+    rb = _block_replicates(base_blocks, batch_statistic, n_boot, rng)
+    rn = _block_replicates(new_blocks, batch_statistic, n_boot, rng)
     if rb is None or rn is None:
         return None
     valid = np.isfinite(rb) & np.isfinite(rn) & (rb != 0)
@@ -116,23 +118,27 @@ def block_bootstrap_change_ci(
     return _interval(rn[valid] / rb[valid] - 1.0, confidence)
 
 
+#: Elements materialised per chunk of replicates (bounds memory for day-long runs).
+_CHUNK_ELEMENTS = 2_000_000
+
+
 def _block_replicates(
-    blocks: list[FloatArray] | FloatArray,
-    statistic: Callable[[FloatArray], float],
+    blocks: FloatArray,
+    batch_statistic: Callable[[FloatArray], FloatArray],
     n_boot: int,
     rng: np.random.Generator,
 ) -> FloatArray | None:
     count = len(blocks)
     if count == 0:
         return None
-    out = np.empty(n_boot)
-    for i in range(n_boot):
-        picks = rng.integers(0, count, size=count)
-        if isinstance(blocks, np.ndarray):
-            out[i] = statistic(blocks[picks])
-        else:
-            out[i] = statistic(np.concatenate([blocks[j] for j in picks]))
-    return out
+    per_replicate = max(1, blocks.size)
+    chunk = max(1, _CHUNK_ELEMENTS // per_replicate)
+    parts = []
+    for start in range(0, n_boot, chunk):
+        size = min(chunk, n_boot - start)
+        picks = rng.integers(0, count, size=(size, count))
+        parts.append(np.asarray(batch_statistic(blocks[picks]), dtype=float))
+    return np.concatenate(parts)
 
 
 def mann_whitney_p(base: FloatArray, new: FloatArray) -> float | None:

@@ -30,7 +30,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
             SyntheticSpec(
                 scenario="steady_state",
                 ops=OPS,
-                duration_s=10,
+                duration_s=6,
                 seed=1000 + i,
                 latency_scale=1.2 if i >= STEP_AT else 1.0,
                 git_commit=f"c{i:02d}abcdef",

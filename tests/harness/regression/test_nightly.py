@@ -23,7 +23,7 @@ def synthetic_runner(night: int, slow_steps: set[str]):
         spec = SyntheticSpec(
             scenario=f"{step}_scenario",
             seed=night * 10 + len(step),
-            duration_s=20,
+            duration_s=12,
             latency_scale=1.25 if step in slow_steps else 1.0,
             rss_growth_mb_per_h=2000.0 if step == "endurance" else 0.0,
             git_commit=f"commit{night}",
