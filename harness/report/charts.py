@@ -110,10 +110,10 @@ def _stage_bands(ax: Axes, series: Series, scale: float) -> None:
         if len(series.stages) <= 12 and rate is not None:
             ax.annotate(
                 f"{rate:g}/s",
-                xy=((start + end) / 2 / scale, 1.0),
+                xy=((start + end) / 2 / scale, 0.98),
                 xycoords=("data", "axes fraction"),
                 ha="center",
-                va="bottom",
+                va="top",
                 fontsize=7,
                 color=MUTED,
             )
@@ -198,7 +198,8 @@ def percentile_chart(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> str | 
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("percentile (HDR histogram, log scale of 1 / (1 − p))")
     ax.set_ylabel("latency (ms)")
-    _legend_above(ax, ncols=5)
+    # Curves rise to the right: the lower right corner is where they are not.
+    ax.legend(loc="lower right", ncols=2, frameon=True, framealpha=0.9, edgecolor="none")
     return to_svg(fig)
 
 

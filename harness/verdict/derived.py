@@ -22,6 +22,8 @@ BREAK_ACHIEVED_SHARE = 0.9
 BREAK_ERROR_RATE = 0.01
 #: ...or its median per-second p95 exceeds the scenario's expected p95 (default: the guide's 2 s).
 DEFAULT_P95_LIMIT_MS = 2000.0
+#: Growth slopes over shorter runs mostly measure start-up (imports, caches warming), not leaks.
+MIN_GROWTH_RUN_S = 600
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,12 @@ def measure_derived(rule: Rule, run: RunData) -> Measurement:
 
 
 def _resource_slope(run: RunData, column: str, missing: str) -> Measurement:
+    duration = run.summary.duration_s if run.summary else 0.0
+    if duration < MIN_GROWTH_RUN_S:
+        return Measurement(
+            None,
+            f"the run ({duration:.0f} s) is too short to estimate growth (needs >= {MIN_GROWTH_RUN_S} s)",
+        )
     stats = run.summary.resources.get(column) if run.summary else None
     if stats is None or stats.slope_per_h is None:
         return Measurement(None, run.not_measured_reason(column, column.removesuffix("_mb")) or missing)

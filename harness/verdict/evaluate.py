@@ -20,7 +20,7 @@ import numpy as np
 from harness.verdict.data import RunData
 from harness.verdict.derived import Measurement, measure_derived
 from harness.verdict.format import format_value
-from harness.verdict.metrics import LATENCY_SUMMARY_KEY, Source
+from harness.verdict.metrics import LATENCY_SUMMARY_KEY, Kind, Source
 from harness.verdict.model import RuleResult, Verdict
 from harness.verdict.rules import Rule, RuleSpec
 from harness.verdict.series import monitor_column, window_values
@@ -180,7 +180,9 @@ def evaluate_rule(
         threshold=threshold,
         threshold_display=_threshold_display(rule, threshold),
         measured=measurement.value,
-        measured_display=None if measurement.value is None else format_value(kind, measurement.value),
+        measured_display=None
+        if measurement.value is None
+        else format_value(kind, measurement.value, per_hour=_per_hour(rule, threshold)),
         severity=rule.severity,
         required=spec.required,
         status=status,  # type: ignore[arg-type]
@@ -199,6 +201,10 @@ def _threshold(rule: Rule, baseline: RunData | None) -> tuple[float | None, str 
     if reference.value is None:
         return None, f"the baseline run {baseline.manifest.run_id} has no value: {reference.reason}"
     return rule.baseline_factor * reference.value, None
+
+
+def _per_hour(rule: Rule, threshold: float | None) -> bool:
+    return rule.definition.kind is Kind.RATE and threshold is not None and 0 < threshold < 0.1
 
 
 def _threshold_display(rule: Rule, threshold: float | None) -> str:

@@ -26,9 +26,12 @@ def format_ms(value: float) -> str:
     return f"{_sig(value / 3_600_000)} h"
 
 
-def format_value(kind: Kind, value: float | None) -> str:
+def format_value(kind: Kind, value: float | None, per_hour: bool = False) -> str:
+    """``per_hour``: show a rate per hour (when the threshold is one, e.g. workflows/hour)."""
     if value is None or not math.isfinite(value):
         return "—"
+    if kind is Kind.RATE and per_hour:
+        return f"{_sig(value * 3600)}/h"
     if kind is Kind.TIME:
         return format_ms(value)
     if kind is Kind.RATIO:

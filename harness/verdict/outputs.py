@@ -89,7 +89,7 @@ def summary_markdown(verdict: Verdict) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     optional_missing = [r for r in verdict.rules if r.status == "not-measured" and not r.required]
-    shown = [r for r in verdict.rules if r not in optional_missing]
+    shown = _unique_rows([r for r in verdict.rules if r not in optional_missing])
     order = {"fail": 0, "not-measured": 1, "warn": 2, "pass": 3}
     lines += [_row(r) for r in sorted(shown, key=lambda r: order[r.status])]
     if optional_missing:
@@ -97,6 +97,18 @@ def summary_markdown(verdict: Verdict) -> str:
         lines += [f"- `{_cell(r.text)}`: {_cell(r.reason)}" for r in optional_missing]
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def _unique_rows(results: list[RuleResult]) -> list[RuleResult]:
+    """The same rule from the checklist, the scenario and --rule gives one row, not three."""
+    seen: set[tuple[str, str, str | None]] = set()
+    unique = []
+    for result in results:
+        key = (result.text, result.status, result.measured_display)
+        if key not in seen:
+            seen.add(key)
+            unique.append(result)
+    return unique
 
 
 def _row(result: RuleResult) -> str:

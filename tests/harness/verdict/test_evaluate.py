@@ -40,7 +40,8 @@ def test_warn_severity_reports_warn_not_fail(runs: dict[str, Path]) -> None:
         ("no_runtime_metrics", "cache_hit_rate(l1) >= 80%", "no cache_hit_rate_l1"),
         ("good", "p95(complex_analysis) < 30s", "did not run"),
         ("good", "p95 <= 2x baseline", "no baseline"),
-        ("good", "storage_growth < 1GB/day", "storage_mb"),
+        ("good", "storage_growth < 1GB/day", "too short"),
+        ("good", "rss_growth < 50MB/h", "too short"),
         ("good", "rss_per_agent < 100MB", "agents"),
         ("good", "recovery_time < 2min", "not a spike run"),
         ("good", "breaking_point >= 100", "not a stress run"),
@@ -136,3 +137,24 @@ def test_scenario_expect_and_gates_become_required_rules(runs: dict[str, Path], 
     assert all(s.required for s in specs)
     verdict = evaluate(RunData(runs["good"]), specs)
     assert verdict.status == "pass", [r for r in verdict.rules if r.status != "pass"]
+
+
+def test_rss_growth_on_a_long_enough_run(tmp_path: Path) -> None:
+    from harness.synthetic import SyntheticSpec, make_run
+
+    leaking = make_run(
+        tmp_path, SyntheticSpec(run_id="leak", rate=2, duration_s=700, rss_growth_mb_per_h=200)
+    )
+    result = one(leaking, "rss_growth < 50MB/h")
+    assert result.status == "fail"
+    assert result.measured == pytest.approx(200, rel=0.05)
+    assert one(leaking, "storage_growth < 1GB/day").reason == (
+        "the monitor records no storage size (column storage_mb)"
+    )
+
+
+def test_small_rate_thresholds_display_per_hour(runs: dict[str, Path]) -> None:
+    result = one(runs["good"], "rate(handoff) >= 100/h")
+    assert result.status == "pass"
+    assert result.measured_display is not None and result.measured_display.endswith("/h")
+    assert result.threshold_display == ">= 100/h"

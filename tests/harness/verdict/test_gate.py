@@ -127,3 +127,12 @@ def test_baseline_rule_via_gate(runs: dict[str, Path], tmp_path: Path) -> None:
     assert code == 1
     verdict = load_verdict(run)
     assert verdict is not None and verdict.baseline_run == "good"
+
+
+def test_summary_markdown_lists_a_repeated_rule_once(runs: dict[str, Path], tmp_path: Path) -> None:
+    # The guide checklist has the same rule: two results, one row (but two JUnit testcases).
+    run = copy_run(runs["slow"], tmp_path)
+    gate_run(run, checklist=None, rules=["p95(command_ack) < 100ms"], baseline=None)
+    assert (run / "summary.md").read_text().count("`p95(command_ack) < 100ms`") == 1
+    names = [c.get("name") for c in ET.parse(run / "junit.xml").getroot().iter("testcase")]
+    assert names.count("p95(command_ack) < 100ms") == 2
