@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,16 +15,19 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import KeyChecker
 from .config import Settings
 from .errors import ApiError, error_response
-from .routes import agents, projects, system, workflows
+from .routes import admin, agents, projects, system, workflows
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 PUBLIC_PATHS = frozenset({"/v1/health"})
+#: Not subject to the request-path faults (CPU hog, leak), so faults can always be observed and cleared.
+FAULT_EXEMPT = frozenset({"/v1/health", "/v1/metrics/prometheus", "/v1/admin/faults", "/v1/admin/stats"})
+EXECUTE_ROUTE = "/v1/projects/{project_id}/agents/{agent_id}/execute"
 _HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
 
 
@@ -80,8 +84,21 @@ class Gate:
             except ApiError as exc:
                 await error_response(exc)(scope, receive, send)
                 return
-        self.rt.active_connections += 1
+        rt = self.rt
+        rt.active_connections += 1
+        started = time.perf_counter()
+        status = 500
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        route = "unmatched"
         try:
+            if path not in FAULT_EXEMPT:
+                rt.faults.on_request()  # CPU hog + memory leak faults live on the request path
             parts = path.split("/")
             if (
                 scope["method"] == "POST"
@@ -89,11 +106,14 @@ class Gate:
                 and parts[6] == "execute"
                 and parts[4] == "agents"
             ):
-                await self._execute(scope, receive, send, headers, parts[3], parts[5])
+                route = EXECUTE_ROUTE
+                await self._execute(scope, receive, send_tracked, headers, parts[3], parts[5])
             else:
-                await self.app(scope, receive, send)
+                await self.app(scope, receive, send_tracked)
+                route = getattr(scope.get("route"), "path", "unmatched")
         finally:
-            self.rt.active_connections -= 1
+            rt.active_connections -= 1
+            rt.observe_request(scope["method"], route, status, time.perf_counter() - started)
 
     async def _execute(
         self, scope: Scope, receive: Receive, send: Send, headers: Headers, project_id: str, agent_id: str
@@ -158,6 +178,11 @@ def routes() -> list[Route]:
         Route("/v1/metrics", system.metrics, methods=["GET"]),
         Route("/v1/health", system.health, methods=["GET"]),
         Route("/v1/admin/mother-box/activate", system.activate, methods=["POST"]),
+        Route("/v1/metrics/prometheus", admin.prometheus, methods=["GET"]),
+        Route("/v1/admin/faults", admin.get_faults, methods=["GET"]),
+        Route("/v1/admin/faults", admin.set_faults, methods=["POST"]),
+        Route("/v1/admin/faults", admin.clear_faults, methods=["DELETE"]),
+        Route("/v1/admin/stats", admin.stats, methods=["GET"]),
     ]
 
 

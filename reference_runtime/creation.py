@@ -98,7 +98,7 @@ class TeamCreator:
     async def _call(self, report: CreationReport, prompt: str, tokens: int, kind: str) -> str:
         report.model_calls += 1
         report.tokens_requested += tokens
-        reply = await self.rt.model.complete(prompt, max_tokens=tokens, kind=kind)
+        reply = await self.rt.model_call(prompt, tokens, kind)
         return reply.text
 
     async def create(self, project: dict[str, Any], roles: list[str]) -> CreationReport:
@@ -125,8 +125,16 @@ class TeamCreator:
     def _research_step(
         self, report: CreationReport, project: dict[str, Any], step: str
     ) -> Callable[[], Awaitable[str]]:
-        prompt = f"{step.replace('_', ' ')} for a team in domain {project['domain']!r}: {project['name']}"
-        return lambda: self._call(report, prompt, FULL_TOKENS, step)
+        """Research is domain knowledge: cached (L2 shared, L3 on disk) per domain and step."""
+        domain = str(project["domain"])
+        prompt = f"{step.replace('_', ' ')} for a team in domain {domain!r}"
+
+        async def run() -> str:
+            key = f"research:{domain.lower()}:{step}"
+            text = await self.rt.cache.get_or_load(key, lambda: self._call(report, prompt, FULL_TOKENS, step))
+            return str(text)
+
+        return run
 
     def _agent_factory(
         self, report: CreationReport, project: dict[str, Any], role: str, research: str

@@ -171,7 +171,7 @@ class HandoffManager:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         work = Work("handoff", target.id, "*handoff-receive", message, {}, priority, timeout_s, future=future)
         try:
-            self.rt.bus.send(work)
+            self.rt.bus.send(work, sender=str(message["header"]["from"]))
         except MailboxFull:
             return None
         try:

@@ -143,6 +143,7 @@ class ModelClient:
         self.failures = 0
         self.retries = 0
         self.clients_opened = 0
+        self.pool_waits = 0
         self.last_error: str | None = None
         self.last_ok: float | None = None
 
@@ -236,6 +237,8 @@ class ModelClient:
 
     async def _post(self, payload: bytes) -> tuple[str, int]:
         headers = {"content-type": "application/json"}
+        if self._slots.locked():
+            self.pool_waits += 1  # all connections for this service busy
         async with self._slots:
             if self._client is not None:
                 resp = await self._client.post("/v1/chat/completions", content=payload, headers=headers)

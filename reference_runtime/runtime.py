@@ -21,12 +21,17 @@ from .agents.mailbox import MailboxFull
 from .agents.registry import AgentState, Registry, Work
 from .agents.team import TeamDefinition, load_team
 from .agents.worker import SIMPLE_VERBS, AgentWorker
-from .bus import Bus
-from .config import Settings
+from .batching import Batcher, BatchPolicy
+from .bus import Bus, ChannelPool
+from .cache import CacheConfig, LayeredCache, default_cache_dir
+from .config import SWITCH_NAMES, Settings
+from .decisions import Decision, DecisionRequest, default_engine
 from .errors import ApiError, overloaded
-from .model_client import ModelClient
-from .store import Repo, Store
+from .faults import FaultInjector
+from .model_client import BreakerOpen, ModelClient, ModelReply
+from .store import Repo, Store, WriteOp
 from .store.repo import dumps, loads
+from .telemetry import Telemetry, normalize_faults
 
 T = TypeVar("T")
 STATUS_PERSIST_INTERVAL_S = 1.0
@@ -56,7 +61,38 @@ class Runtime:
         self.repo = Repo(self.store)
         self.model = ModelClient(model_url, settings.model_client, pooling=sw.pooling)
         self.registry = Registry(settings.agents.mailbox_capacity)
-        self.bus = Bus(self.registry)
+        ag = settings.agents
+        self.channels = ChannelPool(ag.inter_agent_pool_size, sw.pooling, ag.inter_agent_health_check_s)
+        self.bus = Bus(self.registry, self.channels)
+        self.faults = FaultInjector(normalize_faults(settings.faults))
+        self.telemetry = Telemetry(sw)
+        self.metrics = self.telemetry.metrics
+        self.cache = LayeredCache(
+            CacheConfig.from_settings(
+                settings.cache, enabled=sw.caching, l3_dir=default_cache_dir(settings.state_dir)
+            )
+        )
+        self.decisions = default_engine(
+            precomputed=sw.precomputed_decisions,
+            early_termination=sw.early_termination,
+            confidence_threshold=settings.decisions.confidence_threshold,
+        )
+        b = settings.batching
+        self.status_batcher: Batcher[WriteOp] = Batcher(
+            self._flush_status,
+            BatchPolicy(b.status_batch_size, b.status_max_wait_ms / 1000),
+            enabled=sw.batching,
+            name="status",
+            on_flush=lambda n: self.metrics.record_batch("status", n),
+        )
+        self.metrics_batcher: Batcher[tuple[str, str, int, float]] = Batcher(
+            self._flush_observations,
+            BatchPolicy(b.metrics_batch_size, b.metrics_max_wait_ms / 1000),
+            enabled=True,
+            name="metrics",
+            on_flush=lambda n: self.metrics.record_batch("metrics", n),
+        )
+        self._wire_hooks()
         self.workers: dict[str, AgentWorker] = {}
         self.team: TeamDefinition = load_team()
         self.backend_probe: dict[str, Any] = {"status": "unknown", "message": "not probed yet"}
@@ -72,6 +108,28 @@ class Runtime:
         self.workflows = WorkflowEngine(self)
         self.creator = TeamCreator(self)
 
+    def _wire_hooks(self) -> None:
+        m = self.metrics
+        self.store.query_observer = lambda secs, stmt: m.observe_db_query(stmt, secs)
+        self.store.delay_hook = self.faults.add_db_latency
+        self.store.on_batch = lambda n: m.record_batch("db_writes", n)
+        self.model.around_attempt = self.faults.around_model
+        self.model.on_call = lambda secs, err, retries: m.record_model_call(secs, error=err, retries=retries)
+        self.model.breaker.on_change = m.set_breaker_state
+        self.repo.on_change = self.on_record_changed
+        m.bind_cache_stats(lambda: self.cache.stats().layers)
+        m.accounting.add_memory_source("cache", self.cache.bytes_by_agent)
+        m.accounting.add_memory_source("mailbox", lambda: {a.id: a.mailbox.bytes_held for a in self.registry})
+
+    def on_handoff_event(self, kind: str) -> None:
+        counter = {
+            "initiated": self.metrics.handoffs_initiated,
+            "acked": self.metrics.handoffs_acked,
+            "failed": self.metrics.handoffs_failed,
+            "loops_broken": self.metrics.handoff_loops_broken,
+        }[kind]
+        counter.inc()
+
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         await self.store.open()
@@ -79,7 +137,14 @@ class Runtime:
         for row in await self.repo.all_agents():
             self.start_agent(self.registry.add_from_row(row))
         await self.recover()
+        self.faults.start()
         self._background.append(asyncio.create_task(self._probe_backend_loop(), name="backend-probe"))
+        interval = self.settings.decisions.refresh_interval_s
+        self._background.append(asyncio.create_task(self.decisions.run_refresh(interval), name="decisions"))
+        if self.settings.archive.enabled:
+            from .archive import run_scheduled
+
+            self._background.append(asyncio.create_task(run_scheduled(self), name="archive"))
 
     async def stop(self) -> None:
         for task in self._background:
@@ -88,8 +153,32 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._background, *self._tasks, return_exceptions=True)
         await asyncio.gather(*(w.stop() for w in self.workers.values()), return_exceptions=True)
+        await self.faults.stop()
+        await self.status_batcher.close()
+        await self.metrics_batcher.close()
         await self.model.close()
         await self.store.close()
+        self.cache.close()
+
+    # -- batching sinks ----------------------------------------------------------------------
+    async def _flush_status(self, ops: list[WriteOp]) -> None:
+        """Status updates reach the group-commit writer as one batch (one transaction)."""
+        self.store.write_nowait(*ops)
+
+    async def _flush_observations(self, items: list[tuple[str, str, int, float]]) -> None:
+        observe = self.metrics.observe_request
+        for method, route, status, secs in items:
+            observe(method, route, status, secs)
+
+    def observe_request(self, method: str, route: str, status: int, secs: float) -> None:
+        if self.settings.switches.batching:
+            self.metrics_batcher.put_nowait((method, route, status, secs))
+        else:
+            self.metrics.observe_request(method, route, status, secs)
+
+    def write_status(self, *ops: WriteOp) -> None:
+        for op in ops:
+            self.status_batcher.put_nowait(op)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Background task that is kept referenced and cancelled at shutdown."""
@@ -204,15 +293,19 @@ class Runtime:
         if status != agent.persisted_status and now - agent.persisted_at >= STATUS_PERSIST_INTERVAL_S:
             agent.persisted_status = status
             agent.persisted_at = now
-            self.store.write_nowait(self.repo.agent_status_op(agent.id, status))
+            self.write_status(self.repo.agent_status_op(agent.id, status))
 
     async def run_accounted(self, agent_id: str, coro: Coroutine[Any, Any, T]) -> T:
-        return await coro
+        """CPU time of every synchronous step of the handler is charged to the agent."""
+        return await self.metrics.accounting.run(agent_id, coro)
 
     def on_record_changed(self, kind: str, record_id: str) -> None:
-        """Event-based invalidation hook (cache layers subscribe when caching is on)."""
+        """Event-based invalidation: a changed record drops every cache entry tagged with it."""
+        self.cache.on_record_changed(kind, record_id)
+        if kind == "agent":
+            self.cache.drop_agent(record_id)
 
-    # -- decisions and cache (switchable; plain paths here) -----------------------------------
+    # -- decisions, cache and model calls ------------------------------------------------------
     def decide_route(self, agent: AgentState, verb: str, work: Work) -> str:
         if verb in SIMPLE_VERBS:
             return "query"
@@ -222,14 +315,30 @@ class Runtime:
             return "analysis"
         return "think"
 
-    def cache_key(self, agent_id: str, command: str, parameters: dict[str, Any]) -> str:
-        return f"{agent_id}|{command}|{dumps(parameters) if parameters else ''}"
+    def route_decision(self, work: Work) -> Decision:
+        """Which specialist profile handles the command (precomputed table or evaluated)."""
+        decision = self.decisions.decide(DecisionRequest(work.command, work.parameters))
+        self.telemetry.decisions.labels(decision.source).inc()
+        if decision.rules_examined:
+            self.telemetry.decision_rules.inc(decision.rules_examined)
+        return decision
 
-    async def cache_get(self, agent_id: str, key: str) -> dict[str, Any] | None:
-        return None
+    async def model_call(self, prompt: str, max_tokens: int, kind: str, wait_s: float = 30.0) -> ModelReply:
+        """A model call that waits out an open breaker (bounded) instead of failing at once,
+        so acknowledged work completes automatically once the backend recovers."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return await self.model.complete(prompt, max_tokens=max_tokens, kind=kind)
+            except BreakerOpen:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+                await asyncio.sleep(min(left, max(0.05, self.model.breaker.retry_after_s())))
 
-    async def cache_put(self, agent_id: str, key: str, value: dict[str, Any]) -> None:
-        return None
+    async def cached_read(self, key: str, loader: Any, tags: tuple[str, ...]) -> Any:
+        """Read path through L2/L3 (shared), invalidated by record tags."""
+        return await self.cache.get_or_load(key, loader, tags=tags)
 
     # -- command acknowledgment (the hot path) ------------------------------------------------
     async def submit_command(
@@ -244,6 +353,20 @@ class Runtime:
         nbytes: int,
     ) -> tuple[str, asyncio.Future[dict[str, Any]] | None]:
         """Validate capacity, persist (group commit), enqueue. Returns after the row is durable."""
+        async with self.faults.slowdown("ack"):
+            return await self._submit(agent, command, parameters, context, timeout_s, priority, wait, nbytes)
+
+    async def _submit(
+        self,
+        agent: AgentState,
+        command: str,
+        parameters: dict[str, Any],
+        context: dict[str, Any],
+        timeout_s: float,
+        priority: int,
+        wait: bool,
+        nbytes: int,
+    ) -> tuple[str, asyncio.Future[dict[str, Any]] | None]:
         mailbox = agent.mailbox
         try:
             mailbox.reserve()
@@ -399,11 +522,19 @@ class Runtime:
         components["model_backend"] = backend
         components["bus"] = self._bus_health()
         components["writer"] = {"status": "ok", "pending": self.store.writer.pending()}
+        faults = self.faults.snapshot()
+        components["faults"] = {
+            "status": "degraded" if faults["active"] else "ok",
+            "message": ", ".join(faults["active"]) or "no faults injected",
+        }
         return {
             "status": _overall(components),
             "version": __version__,
             "uptime": int(time.time() - self.started),
             "components": components,
+            "switches": {n: getattr(self.settings.switches, n) for n in SWITCH_NAMES},
+            "profile": self.settings.profile,
+            "faults": faults,
         }
 
     def _bus_health(self) -> dict[str, Any]:

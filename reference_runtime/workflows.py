@@ -264,7 +264,7 @@ class WorkflowEngine:
         work = Work("step", agent.id, plan.action, params, ctx, 2, 30.0, future=future)
         for _ in range(MAILBOX_RETRIES):
             try:
-                self.rt.bus.send(work)
+                self.rt.bus.send(work, sender="workflow-engine")
                 break
             except MailboxFull:
                 await asyncio.sleep(0.05)

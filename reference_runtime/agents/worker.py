@@ -123,13 +123,14 @@ class AgentWorker:
         if not verb:
             raise CommandFailed("empty command")
         route = self.rt.decide_route(self.agent, verb, work)
-        if route == "query":
-            return self.simple_query(verb)
-        if route == "handoff":
-            return await self.rt.handoffs.from_command(self.agent, work)
-        if route == "analysis":
-            return await self.complex_analysis(work)
-        return await self.think(work)
+        async with self.rt.faults.slowdown(route):  # named code path for the slowdown fault
+            if route == "query":
+                return self.simple_query(verb)
+            if route == "handoff":
+                return await self.rt.handoffs.from_command(self.agent, work)
+            if route == "analysis":
+                return await self.complex_analysis(work)
+            return await self.think(work)
 
     def simple_query(self, verb: str) -> dict[str, Any]:
         agent = self.agent
@@ -147,40 +148,60 @@ class AgentWorker:
         }
 
     async def think(self, work: Work) -> dict[str, Any]:
+        """One model call, through the cache: L1 (this agent) then L2/L3 (agents sharing the role)."""
         agent = self.agent
-        key = self.rt.cache_key(agent.id, work.command, work.parameters)
-        cached = await self.rt.cache_get(agent.id, key)
-        if cached is not None:
-            return {**cached, "cached": True}
-        prompt = _prompt(agent, work)
-        reply = await self.rt.model.complete(prompt, max_tokens=256, kind="command")
-        output = {
-            "agent": agent.name,
-            "response": reply.text[:400],
-            "model": {"attempts": reply.attempts, "ms": round(reply.seconds * 1000, 2)},
+        decision = self.rt.route_decision(work)
+        params = (
+            orjson.dumps(work.parameters, option=orjson.OPT_SORT_KEYS).decode() if work.parameters else ""
+        )
+        key = f"think:{agent.role.lower()}:{decision.target}:{work.command.strip()}:{params}"
+        loaded = False
+
+        async def load() -> dict[str, Any]:
+            nonlocal loaded
+            loaded = True
+            reply = await self.rt.model_call(_prompt(agent, work, decision.target), 256, "command")
+            return {
+                "response": reply.text[:400],
+                "model": {"attempts": reply.attempts, "ms": round(reply.seconds * 1000, 2)},
+            }
+
+        tags = (f"agent:{agent.id}", f"project:{agent.project_id}")
+        result = await self.rt.cache.get_or_load(key, load, agent_id=agent.id, tags=tags)
+        if not loaded:
+            self.rt.telemetry.model_cache.inc()
+        routing = {
+            "target": decision.target,
+            "confidence": round(decision.confidence, 4),
+            "source": decision.source,
         }
-        await self.rt.cache_put(agent.id, key, output)
-        return output
+        return {"agent": agent.name, **result, "cached": not loaded, "routing": routing}
 
     async def complex_analysis(self, work: Work) -> dict[str, Any]:
         agent = self.agent
         history = await self.rt.repo.recent_messages(agent.id, self.rt.settings.agents.history_window)
         stats = analyze_history(history)  # real CPU work over stored history
-        plan = await self.rt.model.complete(
-            f"Plan an analysis of: {work.command}\nTop terms: {stats['topTerms'][:10]}",
-            max_tokens=128,
-            kind="plan",
+        decision = self.rt.route_decision(work)
+        terms = stats["topTerms"][:10]
+        plan = await self.rt.model_call(
+            f"Plan a {decision.target} analysis of {work.command}: {terms}", 128, "plan"
         )
-        summary = await self.rt.model.complete(
-            f"Summarize findings for {agent.name}: {plan.text[:200]}", max_tokens=256, kind="summary"
+        summary = await self.rt.model_call(
+            f"Summarize findings for {agent.name}: {plan.text[:200]}", 256, "summary"
         )
-        return {"agent": agent.name, "history": stats, "plan": plan.text[:200], "summary": summary.text[:400]}
+        return {
+            "agent": agent.name,
+            "history": stats,
+            "plan": plan.text[:200],
+            "summary": summary.text[:400],
+            "routing": {"target": decision.target, "source": decision.source},
+        }
 
 
-def _prompt(agent: AgentState, work: Work) -> str:
+def _prompt(agent: AgentState, work: Work, specialty: str) -> str:
     persona = orjson.dumps(agent.personality).decode()[:500]
     params = orjson.dumps(work.parameters).decode()[:1000] if work.parameters else "{}"
-    head = f"You are {agent.name}, {agent.role}. Persona: {persona}"
+    head = f"You are {agent.name}, {agent.role} ({specialty} profile). Persona: {persona}"
     return f"{head}\nCommand: {work.command}\nParameters: {params}"
 
 

@@ -39,7 +39,9 @@ def _validate_requirements(body: dict[str, Any]) -> dict[str, Any]:
     return req
 
 
-async def project_view(request: Request, row: dict[str, Any]) -> dict[str, Any]:
+async def project_view(
+    request: Request, row: dict[str, Any], workflow_ids: list[str] | None = None
+) -> dict[str, Any]:
     rt = runtime(request)
     agents = [a.summary() for a in rt.registry.in_project(row["id"])]
     return {
@@ -53,7 +55,7 @@ async def project_view(request: Request, row: dict[str, Any]) -> dict[str, Any]:
         "createdAt": iso(row["created_at"]),
         "updatedAt": iso(row["updated_at"]),
         "agents": agents,
-        "workflows": await rt.repo.workflow_ids(row["id"]),
+        "workflows": workflow_ids if workflow_ids is not None else await rt.repo.workflow_ids(row["id"]),
     }
 
 
@@ -107,7 +109,19 @@ async def _get_row(request: Request) -> dict[str, Any]:
 
 
 async def get_project(request: Request) -> Response:
-    return json_response(await project_view(request, await _get_row(request)))
+    """Simple query path: served through the shared cache layers, invalidated on change."""
+    rt = runtime(request)
+    pid = path_id(request, "project_id", "project", uuid_format=True)
+
+    async def load() -> dict[str, Any] | None:
+        row = await rt.repo.get_project(pid)
+        return None if row is None else {"row": row, "workflows": await rt.repo.workflow_ids(pid)}
+
+    cached = await rt.cached_read(f"project:{pid}", load, (f"project:{pid}",))
+    if cached is None:
+        raise not_found("project", pid)
+    view = await project_view(request, cached["row"], cached["workflows"])
+    return json_response(view)
 
 
 async def update_project(request: Request) -> Response:

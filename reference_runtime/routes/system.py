@@ -13,6 +13,7 @@ from ..errors import bad_request, iso, not_found
 from ..store.repo import loads
 from .common import json_response, path_id, runtime
 
+FINISHED = ("completed", "failed", "cancelled")
 PERIODS = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
 _PROCESS = psutil.Process()
 
@@ -20,9 +21,14 @@ _PROCESS = psutil.Process()
 async def get_execution(request: Request) -> Response:
     rt = runtime(request)
     eid = path_id(request, "execution_id", "execution")
-    row = await rt.repo.get_execution(eid)
+    key = f"execution:{eid}"
+    row = await rt.cache.get(key)
     if row is None:
-        raise not_found("execution", eid)
+        row = await rt.repo.get_execution(eid)
+        if row is None:
+            raise not_found("execution", eid)
+        if row["status"] in FINISHED:  # finished executions never change: cache them
+            await rt.cache.set(key, row, tags=(f"execution:{eid}",))
     body: dict[str, Any] = {
         "id": row["id"],
         "type": row["type"],

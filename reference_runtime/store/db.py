@@ -23,7 +23,8 @@ from sqlalchemy.pool import NullPool
 from . import schema
 
 QueryObserver = Callable[[float, str], None]
-DelayHook = Callable[[], Awaitable[None]]
+#: Called after each DB call with its elapsed seconds (fault injection adds latency here).
+DelayHook = Callable[[float], Awaitable[Any]]
 
 
 @dataclass(slots=True)
@@ -37,6 +38,7 @@ class WriteOp:
 @dataclass
 class StoreStats:
     connections_opened: int = 0
+    pool_waits: int = 0
     transactions: int = 0
     writes: int = 0
     batch_sizes: list[int] = field(default_factory=list)
@@ -204,6 +206,8 @@ class Store:
         self.url = url
         self.indexes = indexes
         self.pooling = pooling
+        self.pool_max = pool_max
+        self.on_batch: Callable[[int], None] | None = None
         self._writer_conn: AsyncConnection | None = None
         self.engine = make_engine(url, pooling, pool_min, pool_max, idle_timeout_s)
         self.stats = StoreStats()
@@ -230,9 +234,9 @@ class Store:
         if t0 is not None and self.query_observer is not None:
             self.query_observer(time.perf_counter() - t0, stmt)
 
-    async def _delay(self) -> None:
+    async def _delay(self, started: float) -> None:
         if self.delay_hook is not None:
-            await self.delay_hook()
+            await self.delay_hook(time.perf_counter() - started)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
@@ -256,7 +260,7 @@ class Store:
 
     # -- writes ------------------------------------------------------------------------------
     async def commit_ops(self, ops: Sequence[WriteOp]) -> None:
-        await self._delay()
+        started = time.perf_counter()
         if self._writer_conn is None or self._writer_conn.closed:
             # The writer keeps its own connection when pooling is on: no checkout, pre-ping
             # and reset per transaction (each is a thread hop with aiosqlite).
@@ -270,6 +274,9 @@ class Store:
             await self._drop_writer_conn()
             raise
         self.stats.record_batch(len(ops))
+        if self.on_batch is not None:
+            self.on_batch(len(ops))
+        await self._delay(started)
 
     async def _drop_writer_conn(self) -> None:
         conn, self._writer_conn = self._writer_conn, None
@@ -280,28 +287,52 @@ class Store:
     async def write(self, *ops: WriteOp) -> None:
         await self.writer.write(ops)
 
+    async def run_transaction(self, steps: Sequence[tuple[Executable, Any]]) -> None:
+        """Background jobs (archival): several statements (executemany allowed) atomically."""
+        async with self.engine.begin() as conn:
+            for stmt, params in steps:
+                await conn.execute(stmt, params)
+
     def write_nowait(self, *ops: WriteOp) -> None:
         """Fire-and-forget write (status updates); ordering with awaited writes is kept."""
         for op in ops:
             self.writer.submit(op)
 
     # -- reads -------------------------------------------------------------------------------
+    def _connect(self) -> Any:
+        pool = self.engine.pool
+        checked_out = getattr(pool, "checkedout", None)
+        if self.pooling and checked_out is not None and checked_out() >= self.pool_max:
+            self.stats.pool_waits += 1  # every pooled connection busy: this checkout waits
+        return self.engine.connect()
+
     async def fetch_all(self, stmt: Executable) -> list[Any]:
-        await self._delay()
-        async with self.engine.connect() as conn:
-            result = await conn.execute(stmt)
-            return list(result.fetchall())
+        started = time.perf_counter()
+        async with self._connect() as conn:
+            rows = list((await conn.execute(stmt)).fetchall())
+        await self._delay(started)
+        return rows
 
     async def fetch_one(self, stmt: Executable) -> Row[Any] | None:
-        await self._delay()
-        async with self.engine.connect() as conn:
-            result = await conn.execute(stmt)
-            return result.first()
+        started = time.perf_counter()
+        async with self._connect() as conn:
+            row: Row[Any] | None = (await conn.execute(stmt)).first()
+        await self._delay(started)
+        return row
 
     async def scalar(self, stmt: Executable) -> Any:
-        await self._delay()
-        async with self.engine.connect() as conn:
-            return (await conn.execute(stmt)).scalar()
+        started = time.perf_counter()
+        async with self._connect() as conn:
+            value = (await conn.execute(stmt)).scalar()
+        await self._delay(started)
+        return value
+
+    def pool_status(self) -> tuple[int, int]:
+        """(in use, idle) connections of the DB pool."""
+        pool = self.engine.pool
+        in_use = getattr(pool, "checkedout", lambda: 0)()
+        idle = getattr(pool, "checkedin", lambda: 0)()
+        return int(in_use), int(idle)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -57,6 +58,12 @@ _AGENT_STATUS = (
 class Repo:
     def __init__(self, store: Store) -> None:
         self.store = store
+        #: Event-based cache invalidation: called with (kind, id) after a record changes.
+        self.on_change: Callable[[str, str], None] | None = None
+
+    def _changed(self, kind: str, record_id: str) -> None:
+        if self.on_change is not None:
+            self.on_change(kind, record_id)
 
     # -- projects ----------------------------------------------------------------------------
     async def insert_project(self, row: dict[str, Any]) -> None:
@@ -66,6 +73,7 @@ class Repo:
         values = {**values, "updated_at": time.time()}
         stmt = update(s.projects).where(s.projects.c.id == project_id).values(**values)
         await self.store.write(WriteOp(f"project_upd:{id(stmt)}", stmt, {}))
+        self._changed("project", project_id)
 
     async def delete_project(self, project_id: str) -> None:
         ops = [
@@ -74,6 +82,7 @@ class Repo:
             WriteOp("d3", delete(s.projects).where(s.projects.c.id == project_id), {}),
         ]
         await self.store.write(*ops)
+        self._changed("project", project_id)
 
     async def get_project(self, project_id: str) -> dict[str, Any] | None:
         row = await self.store.fetch_one(select(s.projects).where(s.projects.c.id == project_id))
@@ -111,6 +120,7 @@ class Repo:
     async def update_agent(self, agent_id: str, values: dict[str, Any]) -> None:
         stmt = update(s.agents).where(s.agents.c.id == agent_id).values(**values)
         await self.store.write(WriteOp(f"agent_upd:{id(stmt)}", stmt, {}))
+        self._changed("agent", agent_id)
 
     def agent_status_op(self, agent_id: str, status: str) -> WriteOp:
         return WriteOp(
@@ -119,6 +129,7 @@ class Repo:
 
     async def delete_agent(self, agent_id: str) -> None:
         await self.store.write(WriteOp("agent_del", delete(s.agents).where(s.agents.c.id == agent_id), {}))
+        self._changed("agent", agent_id)
 
     async def get_agent(self, project_id: str, agent_id: str) -> dict[str, Any] | None:
         stmt = select(s.agents).where(s.agents.c.id == agent_id, s.agents.c.project_id == project_id)
@@ -219,6 +230,7 @@ class Repo:
     # -- workflows ---------------------------------------------------------------------------
     async def insert_workflow(self, row: dict[str, Any]) -> None:
         await self.store.write(WriteOp("wf_ins", s.workflows.insert(), row))
+        self._changed("project", str(row["project_id"]))
 
     async def get_workflow(self, project_id: str, workflow_id: str) -> dict[str, Any] | None:
         stmt = select(s.workflows).where(

@@ -114,6 +114,20 @@ audit = Table(
     Column("data", Text, nullable=False),
 )
 
+
+def _tier_copy(source: Table, name: str) -> Table:
+    """Same columns, no autoincrement: archived rows keep their original ids."""
+    cols = [
+        Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable, autoincrement=False)
+        for c in source.columns
+    ]
+    return Table(name, metadata, *cols)
+
+
+#: Warm tier (7-30 days): rows moved out of the hot tables by the archival job.
+messages_warm = _tier_copy(messages, "messages_warm")
+executions_warm = _tier_copy(executions, "executions_warm")
+
 #: The guide's required indexes, plus supporting ones for the read paths; created only when the
 #: ``indexes`` switch is on (off = no secondary indexes, dropped if an earlier run made them).
 #: Kept as DDL specs rather than ``Index`` objects so ``create_all`` does not make them implicitly.

@@ -1,0 +1,139 @@
+"""Glue between the runtime and the observability / fault-injection components.
+
+- :func:`normalize_faults` accepts the documented request shapes of ``POST /v1/admin/faults``
+  (``{"cpu_hog": {"enabled": true, "ms": 5}, "memory_leak": {"bytes_per_request": 65536},
+  "model_latency_ms": 200, "db_latency_ms": 50, "model_error_rate": 0.5,
+  "slowdown": {"path": "think", "percent": 10}, "stall": {"ms": 1000, "every_s": 10}}``) as well
+  as the native :class:`reference_runtime.faults.FaultSettings` shape, and returns the native one.
+- :class:`Telemetry` owns the per-app Prometheus registry: the metric set from
+  ``observability.create_metrics`` plus switch/fault gauges, and refreshes scrape-time values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from .config import SWITCH_NAMES, Switches
+from .faults import FaultConfigError
+from .observability import RuntimeMetrics, create_metrics, render
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+#: Code paths that the ``slowdown`` fault can target.
+SLOW_PATHS = ("ack", "query", "think", "analysis", "handoff", "workflow_step", "creation")
+_FAULT_KEYS = (
+    "db_latency",
+    "model_latency",
+    "model_error_rate",
+    "slowdown",
+    "leak_bytes_per_request",
+    "cpu_hog",
+    "stall",
+)
+
+
+def _latency(value: Any, name: str) -> dict[str, Any]:
+    if isinstance(value, bool) or not isinstance(value, int | float | dict):
+        raise FaultConfigError(f"invalid faults: {name} must be a number of ms or an object")
+    return {"fixed_ms": float(value)} if isinstance(value, int | float) else dict(value)
+
+
+def _enabled(spec: dict[str, Any]) -> bool:
+    flag = spec.pop("enabled", True)
+    if not isinstance(flag, bool):
+        raise FaultConfigError("invalid faults: 'enabled' must be a boolean")
+    return flag
+
+
+def normalize_faults(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Map the documented aliases onto FaultSettings keys; unknown keys are an error."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in ("model_latency_ms", "db_latency_ms"):
+            out[key.removesuffix("_ms")] = _latency(value, key)
+        elif key in ("model_latency", "db_latency"):
+            out[key] = _latency(value, key)
+        elif key == "memory_leak":
+            spec = dict(value) if isinstance(value, dict) else {"bytes_per_request": value}
+            on = _enabled(spec)
+            out["leak_bytes_per_request"] = spec.get("bytes_per_request", 0) if on else 0
+        elif key in ("cpu_hog", "stall") and isinstance(value, dict):
+            spec = dict(value)
+            out[key] = spec if _enabled(spec) else {}
+        elif key == "slowdown" and isinstance(value, dict) and "path" in value:
+            spec = dict(value)
+            on = _enabled(spec)
+            out["slowdown"] = {str(spec["path"]): spec.get("percent", 0) if on else 0}
+        elif key in _FAULT_KEYS:
+            out[key] = value
+        else:
+            raise FaultConfigError(f"invalid faults: unknown fault {key!r}")
+    return out
+
+
+class Telemetry:
+    """Per-app registry (not the global one, so tests can run several apps in one process)."""
+
+    def __init__(self, switches: Switches) -> None:
+        self.registry = CollectorRegistry()
+        self.metrics: RuntimeMetrics = create_metrics(self.registry)
+        r = self.registry
+        self.switch_enabled = Gauge(
+            "motherbox_switch_enabled", "Optimization switch state (1 = on)", ["switch"], registry=r
+        )
+        for name in SWITCH_NAMES:
+            self.switch_enabled.labels(name).set(1 if getattr(switches, name) else 0)
+        self.fault_active = Gauge(
+            "motherbox_fault_active", "Injected fault active (1 = on)", ["fault"], registry=r
+        )
+        self.decisions = Counter("motherbox_decisions", "Routing decisions by source", ["source"], registry=r)
+        self.decision_rules = Counter("motherbox_decision_rules_examined", "Rules evaluated", registry=r)
+        self.model_cache = Counter("motherbox_command_cache", "Command results served from cache", registry=r)
+        self.channels_opened = Gauge("motherbox_inter_agent_channels_opened", "Channels opened", registry=r)
+        self.db_connections_opened = Gauge(
+            "motherbox_db_connections_opened", "DB connections opened", registry=r
+        )
+        self.model_clients_opened = Gauge(
+            "motherbox_model_clients_opened", "Model HTTP clients opened", registry=r
+        )
+        self._db_waits_seen = 0
+        self._model_waits_seen = 0
+        self.refreshers: list[Callable[[], None]] = []
+
+    def render(self, rt: Runtime) -> tuple[bytes, str]:
+        self.refresh(rt)
+        return render(self.registry)
+
+    def refresh(self, rt: Runtime) -> None:
+        """Scrape-time values: queue depths, pools, faults, counters kept elsewhere."""
+        m = self.metrics
+        m.set_queue_depths(rt.registry.depths())
+        in_use, idle = rt.store.pool_status()
+        m.set_pool("db", in_use, idle)
+        m.set_pool("model", rt.model.pool_in_use(), rt.model.pool_idle())
+        m.set_pool("inter_agent", rt.channels.in_use, rt.channels.idle)
+        self._sync_waits(rt)
+        active = set(rt.faults.settings.active_names())
+        for name in ("db_latency", "model_latency", "model_error_rate", "memory_leak", "cpu_hog", "stall"):
+            self.fault_active.labels(name).set(1 if name in active else 0)
+        for name in active:
+            if name.startswith("slowdown:"):
+                self.fault_active.labels(name).set(1)
+        self.channels_opened.set(rt.channels.opened)
+        self.db_connections_opened.set(rt.store.stats.connections_opened)
+        self.model_clients_opened.set(rt.model.clients_opened)
+        m.set_breaker_state(rt.model.breaker.state)
+
+    def _sync_waits(self, rt: Runtime) -> None:
+        db_waits = rt.store.stats.pool_waits
+        if db_waits > self._db_waits_seen:
+            self.metrics.pool_waits.labels("db").inc(db_waits - self._db_waits_seen)
+            self._db_waits_seen = db_waits
+        model_waits = rt.model.pool_waits
+        if model_waits > self._model_waits_seen:
+            self.metrics.pool_waits.labels("model").inc(model_waits - self._model_waits_seen)
+            self._model_waits_seen = model_waits
