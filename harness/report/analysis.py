@@ -424,11 +424,18 @@ def _find_file(ref: str, run_dir: Path) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
-def _share_text(value: Any) -> str:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return "—"
-    percent = value * 100.0 if value <= 1.0 else float(value)
-    return f"{percent:.1f}%"
+#: Hotspot share keys, in order of preference: (key, True when the value is already a percent).
+_SELF_KEYS = (("self_percent", True), ("self_pct", True), ("own_percent", True), ("self_share", False))
+_TOTAL_KEYS = (("total_percent", True), ("total_pct", True), ("total_share", False), ("cumulative", False))
+
+
+def _share_text(row: dict[str, Any], keys: tuple[tuple[str, bool], ...]) -> str:
+    """A hotspot share as a percent; ``*_percent`` keys hold percents, ``*_share`` fractions."""
+    for key, is_percent in keys:
+        value = row.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return f"{float(value) if is_percent else float(value) * 100.0:.1f}%"
+    return "—"
 
 
 def _first(row: dict[str, Any], *keys: str) -> Any:
@@ -452,12 +459,8 @@ def _hotspot_rows(data: Any, limit: int = 15) -> list[dict[str, str]]:
             {
                 "function": str(_first(row, "function", "name", "frame") or "?"),
                 "location": str(location or "—"),
-                "self": _share_text(
-                    _first(row, "self_share", "self_percent", "self_pct", "self", "own_percent")
-                ),
-                "total": _share_text(
-                    _first(row, "total_share", "total_percent", "total_pct", "total", "cumulative")
-                ),
+                "self": _share_text(row, _SELF_KEYS),
+                "total": _share_text(row, _TOTAL_KEYS),
             }
         )
     return out
@@ -467,24 +470,40 @@ def _memory_view(data: Any) -> tuple[list[Fact], list[dict[str, str]]]:
     if not isinstance(data, dict):
         return [], []
     facts = [
-        Fact(str(k).replace("_", " "), _scalar_text(v))
+        Fact(_label(str(k)), _scalar_text(v))
         for k, v in data.items()
-        if isinstance(v, int | float | str) and not isinstance(v, bool) and k != "schema_version"
+        if isinstance(v, int | float | str)
+        and not isinstance(v, bool)
+        and k not in ("schema_version", "kind")
     ]
     sites_raw: list[Any] = next(
         (data[k] for k in ("top_sites", "sites", "growth_sites", "top") if isinstance(data.get(k), list)), []
     )
+    rows = [site for site in sites_raw[:10] if isinstance(site, dict)]
+    # A few readable columns when the profiler names them; otherwise every scalar field.
+    preferred = [k for k in ("function", "location", "mb", "allocations") if any(k in r for r in rows)]
     sites = [
-        {str(k): _scalar_text(v) for k, v in site.items() if isinstance(v, int | float | str)}
-        for site in sites_raw[:10]
-        if isinstance(site, dict)
+        {
+            str(k): _scalar_text(v)
+            for k, v in ({k: site.get(k, "") for k in preferred} if preferred else site).items()
+            if isinstance(v, int | float | str)
+        }
+        for site in rows
     ]
     return facts, sites
 
 
+def _label(key: str) -> str:
+    """``peak_memory_mb`` -> ``peak memory (MB)``."""
+    for suffix, unit in (("_mb_per_h", "MB/h"), ("_mb", "MB"), ("_bytes", "bytes"), ("_percent", "%")):
+        if key.endswith(suffix):
+            return f"{key.removesuffix(suffix).replace('_', ' ')} ({unit})"
+    return key.replace("_", " ")
+
+
 def _scalar_text(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 

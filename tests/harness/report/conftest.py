@@ -33,21 +33,43 @@ def inject_error_kind(run_dir: Path, kind: str) -> None:
 
 
 def add_profiles(run_dir: Path) -> None:
-    """A CPU profile with a partly-filled hotspot table, and a memory profile that failed."""
+    """CPU and memory profiles in harness.profiling's format (some rows partial), and a failed one."""
     profile_dir = run_dir / "profile"
     profile_dir.mkdir()
-    hotspots = [
-        {
-            "function": "hog",
-            "file": "reference_runtime/faults.py",
-            "line": 42,
-            "self_share": 0.61,
-            "total_share": 0.7,
-        },
-        {"function": "<lambda>"},  # missing keys must not break the table
-        {"name": "handle", "self_percent": 12.5},
-    ]
+    hotspots = {  # the shape harness.profiling writes, with rows missing keys
+        "schema_version": 1,
+        "kind": "motherbox-perf/hotspots",
+        "hotspots": [
+            {
+                "function": "hog",
+                "file": "reference_runtime/faults.py",
+                "line": 42,
+                "self_percent": 61.0,
+                "total_percent": 70.0,
+            },
+            {"function": "<lambda>"},  # missing keys must not break the table
+            {"name": "handle", "self_share": 0.125},
+            {"function": "tiny", "location": "x.py:1", "self_percent": 0.5},
+        ],
+    }
     (profile_dir / "hotspots.json").write_text(json.dumps(hotspots))
+    memory = {
+        "schema_version": 1,
+        "kind": "motherbox-perf/memory",
+        "peak_memory_mb": 321.5,
+        "rss_growth_mb_per_h": 12.0,
+        "top_sites": [
+            {
+                "function": "leak",
+                "file": "f.py",
+                "line": 3,
+                "location": "f.py:3",
+                "mb": 45.2,
+                "allocations": 900,
+            }
+        ],
+    }
+    (profile_dir / "memory.json").write_text(json.dumps(memory))
     (profile_dir / "profile.speedscope.json").write_text("{}")
     manifest = rundir.load_manifest(run_dir)
     profiles = {
@@ -55,7 +77,8 @@ def add_profiles(run_dir: Path) -> None:
             status="ok",
             files={"hotspots": "profile/hotspots.json", "speedscope": "profile/profile.speedscope.json"},
         ),
-        "memory": rundir.ProfileRecord(status="failed", reason="memray is not installed"),
+        "memory": rundir.ProfileRecord(status="ok", files={"memory": "profile/memory.json"}),
+        "scalene": rundir.ProfileRecord(status="failed", reason="scalene is not installed"),
     }
     rundir.write_model(run_dir / rundir.MANIFEST_FILE, manifest.model_copy(update={"profiles": profiles}))
 

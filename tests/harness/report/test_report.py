@@ -111,7 +111,9 @@ def test_profiles_section_tolerates_partial_hotspot_rows(good_html: str) -> None
     profiles = html[html.index('id="profiles"') : html.index('id="context"')]
     assert "hog" in profiles and "reference_runtime/faults.py:42" in profiles and "61.0%" in profiles
     assert "&lt;lambda&gt;" in profiles and "12.5%" in profiles
-    assert "memray is not installed" in profiles
+    assert "0.5%" in profiles  # a percent below 1 stays a percent
+    assert "peak memory (MB)" in profiles and "321.5" in profiles and "f.py:3" in profiles
+    assert "scalene is not installed" in profiles
     assert 'href="profile/profile.speedscope.json"' in profiles
 
 
