@@ -144,16 +144,21 @@ def _unique_texts(results: list[RuleResult]) -> list[RuleResult]:
 def build_banner(verdict: Verdict | None, manifest: rundir.Manifest) -> Banner:
     failed = _unique_texts([r for r in verdict.rules if r.text in verdict.failed]) if verdict else []
     warned = _unique_texts([r for r in verdict.rules if r.status == "warn"]) if verdict else []
-    if manifest.status != "complete" or (verdict is not None and verdict.incomplete):
-        reason = manifest.abort_reason or "the run did not finish"
-        return Banner("incomplete", "Incomplete run", f"Run {manifest.status}: {reason}.", failed, warned)
-    if verdict is None:
-        return Banner("unknown", "Not evaluated", "No verdict for this run.", [], [])
-    counts = verdict.counts
+    counts = verdict.counts if verdict else None
     detail = (
         f"{counts['pass']} passed · {counts['fail']} failed · {_plural(counts['warn'], 'warning')} · "
         f"{counts['not-measured']} not measured"
+        if counts
+        else ""
     )
+    if manifest.status != "complete" or (verdict is not None and verdict.incomplete):
+        reason = manifest.abort_reason or "the run did not finish"
+        partial = f" The numbers cover what was collected: {detail}." if detail else ""
+        return Banner(
+            "incomplete", "Incomplete run", f"Run {manifest.status}: {reason}.{partial}", failed, warned
+        )
+    if verdict is None:
+        return Banner("unknown", "Not evaluated", "No verdict for this run.", [], [])
     if verdict.status == "fail":
         return Banner("fail", f"Failed — {_plural(len(failed), 'gate')}", detail, failed, warned)
     if verdict.status == "warn":
