@@ -80,7 +80,7 @@ def _charts(data: analysis.ReportData) -> list[Chart]:
             "Throughput: achieved vs target",
             "Completed requests per second against the scheduled rate; shaded bands are load stages.",
             charts.throughput_chart(series) if series else None,
-            no_series,
+            "timeseries.csv has no rate column" if series else no_series,
         ),
         chart(
             "latency",
@@ -88,7 +88,7 @@ def _charts(data: analysis.ReportData) -> list[Chart]:
             "Per-second p50/p95/p99/max, measured from the "
             "intended send time (coordinated omission corrected).",
             charts.latency_chart(series) if series else None,
-            no_series,
+            "no request completed in the measured window" if series else no_series,
         ),
         chart(
             "distribution",
