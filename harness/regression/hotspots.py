@@ -38,6 +38,14 @@ def _first(row: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return next((row[k] for k in keys if k in row and row[k] is not None), None)
 
 
+def _frame_name(row: dict[str, Any]) -> str | None:
+    """``function (file)`` as the profiling stage names frames; the bare name when no file is given."""
+    name = _first(row, _NAME_KEYS)
+    if name is None:
+        return None
+    return f"{name} ({row['file']})" if row.get("file") else str(name)
+
+
 def hotspot_shares(run_set: RunSet) -> dict[str, float]:
     """Mean share (percent) of each frame across the run set's CPU hotspot tables."""
     totals: dict[str, float] = {}
@@ -53,9 +61,9 @@ def hotspot_shares(run_set: RunSet) -> dict[str, float]:
                 continue
             tables += 1
             for row in _rows(data):
-                name, share = _first(row, _NAME_KEYS), _first(row, _SHARE_KEYS)
+                name, share = _frame_name(row), _first(row, _SHARE_KEYS)
                 if name is not None and isinstance(share, int | float):
-                    totals[str(name)] = totals.get(str(name), 0.0) + float(share)
+                    totals[name] = totals.get(name, 0.0) + float(share)
     return {name: value / tables for name, value in totals.items()} if tables else {}
 
 
