@@ -96,6 +96,8 @@ def measure_windowed(rule: Rule, run: RunData, threshold: float) -> tuple[Measur
     """(measurement, broken): the worst window and whether the windowed rule is broken."""
     assert rule.window is not None
     width = max(1, round(rule.window.seconds))
+    if run.timeseries is None:
+        return Measurement(None, "timeseries.csv is missing (the run did not finish)"), False
     if run.seconds < width:
         reason = f"the run ({run.seconds} s) is shorter than the window ({width} s)"
         return Measurement(None, reason), False

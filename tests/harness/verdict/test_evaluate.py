@@ -158,3 +158,13 @@ def test_small_rate_thresholds_display_per_hour(runs: dict[str, Path]) -> None:
     assert result.status == "pass"
     assert result.measured_display is not None and result.measured_display.endswith("/h")
     assert result.threshold_display == ">= 100/h"
+
+
+def test_windowed_rule_without_timeseries(runs: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    copy = Path(shutil.copytree(runs["good"], tmp_path / "good"))
+    (copy / "timeseries.csv").unlink()
+    result = one(copy, "p99 < 1s within 10s")
+    assert result.status == "not-measured" and "timeseries.csv is missing" in (result.reason or "")
+    assert one(copy, "p99 < 1s").status == "pass"  # whole-run values come from summary.json
