@@ -146,7 +146,7 @@ def harness_rps(url: str, users: int, seconds: float, warm: float, tmp: Path) ->
 
 
 def bench_capacity(tmp: Path, quick: bool) -> dict[str, Any]:
-    users, seconds, warm, rounds = 20, (8.0 if quick else 15.0), 2.0, (2 if quick else 3)
+    users, seconds, warm, rounds = 20, (8.0 if quick else 10.0), 2.0, (2 if quick else 3)
     raw, ours = [], []
     with serve("fixed", cpu=SERVER_CPU) as url:
         for _ in range(rounds):  # interleaved: drift on the shared machine hits both sides alike
@@ -223,7 +223,7 @@ def blocking_client_overhead_ms(url: str, n: int = 200) -> float:
 def bench_accuracy(tmp: Path, quick: bool) -> dict[str, Any]:
     import pandas as pd
 
-    rate, duration = 50, (20 if quick else 40)
+    rate, duration = 50, (20 if quick else 30)
     with serve("fixed", delay_ms=20, cpu=SERVER_CPU) as url:
         overhead = blocking_client_overhead_ms(url)
     with serve("mixed", fast_ms=20, slow_ms=200, cpu=SERVER_CPU) as url:

@@ -36,6 +36,8 @@ from harness.load.plan import (
 )
 from harness.load.schedule import schedule_from
 from harness.monitor import Monitor
+from harness.profiling.session import ProfilerSet
+from harness.rundir import ProfileRecord
 from harness.scenario import ResolvedScenario, ScenarioError, load_scenario, resolve
 from harness.target import ManagedRuntime, TargetError, check_allowed, free_port, wait_reachable
 
@@ -67,8 +69,10 @@ class RunOptions:
     allow_remote: bool = False
     runtime_config: str | None = None
     gate: bool = False
-    profile: list[str] = field(default_factory=list)
+    profile: list[str] = field(default_factory=list)  # cpu, memory, scalene (else the scenario's block)
     profile_pid: int | None = None
+    profile_overrides: dict[str, Any] = field(default_factory=dict)  # rate, gil, idle, native
+    profiles_dir: Path | None = None
     cli: list[str] = field(default_factory=list)
     quiet: bool = False
     console: Console | None = None
@@ -289,7 +293,7 @@ class Run:
         self.runtime: ManagedRuntime | None = None
         self.monitor: Monitor | None = None
         self.drivers: Drivers | None = None
-        self.profilers: Any = None
+        self.profilers: ProfilerSet | None = None
         self.not_measured: list[rundir.NotMeasured] = []
 
     def fail(self, code: int, message: str) -> RunResult:
@@ -329,6 +333,7 @@ class Run:
         work = run_dir / ".work"
         work.mkdir(parents=True)
         started_at = now_iso()
+        self._make_profilers(resolved, run_id, managed=url is None)
         try:
             url, managed_key = self._start_target(url, run_dir)
         except TargetError as exc:
@@ -355,7 +360,7 @@ class Run:
             with progress:
                 self.drivers = Drivers(work / "plan.json", work, o, progress.update)
                 self.drivers.start()
-                self._start_profilers(run_id, resolved)
+                self._attach_profilers(run_id)
                 status, reason = self._wait(resolved)
         except KeyboardInterrupt:
             status, reason = "aborted", "interrupted (Ctrl-C)"
@@ -369,6 +374,10 @@ class Run:
             target_info = self._target_info(url)
             if self.runtime is not None:
                 self.runtime.stop()
+            if self.profilers is not None:
+                self.profilers.after_target_stopped()
+        if self.profilers is not None and status == "complete":
+            self._memory_pass(resolved, run_dir)
         return self._finalize(resolved, run_id, run_dir, started_at, status, reason, context, target_info)
 
     # -------------------------------------------------------- pieces
@@ -384,37 +393,114 @@ class Run:
             wait_reachable(url, health, timeout_s=10.0)
             return url, None
         config = self.o.runtime_config or load_scenario(self.o.scenario_path).target.runtime_config
-        prefix, env = self._launch_prefix(run_dir)
+        launcher, env = self.profilers.main_launcher(managed=True) if self.profilers else (None, {})
         self.runtime = ManagedRuntime(
-            config=config, log_path=run_dir / "target.log", command_prefix=prefix, extra_env=env
+            config=config, log_path=run_dir / "target.log", launcher=launcher, extra_env=env
         )
         if not self.o.quiet:
             self.console.print("starting the reference runtime ...", highlight=False)
         self.runtime.start()
         return self.runtime.url, self.runtime.api_key()
 
-    def _launch_prefix(self, run_dir: Path) -> tuple[list[str], dict[str, str]]:
-        """Profilers that must launch the runtime themselves (memray, scalene) wrap its command."""
-        if not self.o.profile:
-            return [], {}
-        from harness.profiling import session
+    # -------------------------------------------------------- profiling (issue 5)
 
-        profilers = session.ProfilerSet(self.o.profile, run_dir.name, self.o, self.console)
-        self.profilers = profilers
-        return profilers.launch_prefix()
+    def _make_profilers(self, resolved: ResolvedScenario, run_id: str, managed: bool) -> None:
+        from harness.profiling.session import wanted_kinds
 
-    def _start_profilers(self, run_id: str, resolved: ResolvedScenario) -> None:
-        if self.profilers is None and (self.o.profile and self.o.profile_pid):
-            from harness.profiling import session
+        spec = resolved.scenario.profile.model_copy(update=self.o.profile_overrides)
+        kinds = wanted_kinds(self.o.profile, spec)
+        if kinds:
+            self.profilers = ProfilerSet(kinds, run_id, spec, self.console, self.o.profiles_dir)
+            if "memory" in kinds and not managed:
+                self.profilers.skip("memory", "memray must launch the target: only with the managed runtime")
+            if "cpu" in kinds and not managed and self.o.profile_pid is None:
+                self.profilers.skip("cpu", "external target: pass --pid PID to profile it")
 
-            self.profilers = session.ProfilerSet(self.o.profile, run_id, self.o, self.console)
-        if self.profilers is not None:
-            pid = self.runtime.pid if self.runtime is not None else self.o.profile_pid
-            self.profilers.attach(pid, resolved)
+    def _attach_profilers(self, run_id: str) -> None:
+        if self.profilers is None or "cpu" in self.profilers.records:
+            return
+        pid = self.runtime.pid if self.runtime is not None else self.o.profile_pid
+        self.profilers.attach(pid, run_id)
 
     def _stop_profilers(self) -> None:
         if self.profilers is not None:
             self.profilers.stop_attached()
+
+    def _memory_pass(self, resolved: ResolvedScenario, run_dir: Path) -> None:
+        """A second pass of the scenario with the runtime under memray (timings discarded)."""
+        assert self.profilers is not None
+        if "memory" not in self.profilers.kinds or "memory" in self.profilers.records:
+            return
+        memray = self.profilers.memory_pass()
+        if memray is None:
+            return
+        if not self.o.quiet:
+            self.console.print("memory pass: the scenario again with the runtime under memray ...")
+        config = self.o.runtime_config or resolved.scenario.target.runtime_config
+        spec = self.profilers.spec
+        length = spec.memory_duration or min(resolved.duration_s, 60.0)
+        if length < resolved.duration_s:  # memray slows the target: a shorter pass of the same mix
+            resolved = resolve(resolved.scenario, duration_s=length, source=resolved.source)
+        runtime = ManagedRuntime(
+            config=config,
+            log_path=memray.out_dir / "target.log",
+            launcher=memray.launcher(),
+            extra_env=memray.env(),
+            startup_timeout_s=180,
+        )
+        monitor: Monitor | None = None
+        drivers: Drivers | None = None
+        failure = None
+        try:
+            runtime.start()
+            headers = {
+                **resolved.scenario.target.headers,
+                **api_key_headers(resolved.scenario, runtime.api_key(), self.o.scenario_path.parent),
+            }
+            context = run_setup(resolved, runtime.url, headers)
+            work = run_dir / ".work-memory"
+            work.mkdir(parents=True, exist_ok=True)
+            ops = build_ops(resolved, context, headers)
+            plan = build_plan(
+                resolved,
+                run_id=run_dir.name + "-memory",
+                target_url=runtime.url,
+                ops=ops,
+                work_dir=work,
+                csv_prefix=None,
+            )
+            rundir.write_json_atomic(work / "plan.json", plan)
+            assert runtime.pid is not None
+            monitor = Monitor(pids=[runtime.pid], interval_s=1.0)
+            monitor.start()
+            drivers = Drivers(work / "plan.json", work, self.o, lambda msg: None)
+            drivers.start()
+            limit = resolved.duration_s + float(resolved.scenario.load.drain) + 120
+            if not drivers.wait(limit):
+                failure = "memory pass: load generator did not finish in time"
+        except (TargetError, SetupError) as exc:
+            failure = f"memory pass: {exc}"
+        except KeyboardInterrupt:
+            failure = "memory pass interrupted"
+        finally:
+            if drivers is not None:
+                drivers.kill()
+            if monitor is not None:
+                monitor.stop()
+            runtime.stop(timeout_s=60)  # memray finalises its capture on exit
+            shutil.rmtree(run_dir / ".work-memory", ignore_errors=True)
+        if failure is not None:
+            self.console.print(f"[yellow]warning:[/] {failure}", highlight=False)
+        if drivers is None:  # the pass never got to load the target
+            self.profilers.record("memory", ProfileRecord(status="failed", reason=failure))
+            return
+        rss = None
+        if monitor is not None and monitor.rows:
+            rss = ([r["ts"] for r in monitor.rows], [r["rss_mb"] for r in monitor.rows])
+        record = memray.report(rss)
+        if failure is not None:
+            record = record.model_copy(update={"reason": "; ".join(x for x in (record.reason, failure) if x)})
+        self.profilers.record("memory", record)
 
     def _start_monitor(self, resolved: ResolvedScenario, url: str, headers: dict[str, str]) -> None:
         spec = resolved.scenario.monitor
@@ -542,7 +628,7 @@ class Run:
         if self.monitor is not None:
             for metric, why in self.monitor.not_measured.items():
                 self.not_measured.append(rundir.NotMeasured(metric=metric, reason=why))
-        profiles = self.profilers.records() if self.profilers is not None else {}
+        profiles = dict(self.profilers.records) if self.profilers is not None else {}
         manifest = rundir.Manifest(
             run_id=run_id,
             scenario_name=resolved.scenario.name,

@@ -20,6 +20,11 @@ from urllib.parse import urlsplit
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 
+def runtime_module() -> str:
+    """The module whose ``main()`` serves the reference runtime (tests substitute a stand-in)."""
+    return os.environ.get("HARNESS_RUNTIME_MODULE", "reference_runtime.cli")
+
+
 class TargetError(Exception):
     """The target cannot be used (refused, unreachable, failed to start)."""
 
@@ -84,7 +89,7 @@ class ManagedRuntime:
 
     config: str | None = None
     log_path: Path | None = None
-    command_prefix: list[str] = field(default_factory=list)  # e.g. a profiler launching the runtime
+    launcher: list[str] | None = None  # replaces ``python -c ...``: e.g. memray/scalene + a script
     extra_env: dict[str, str] = field(default_factory=dict)
     startup_timeout_s: float = 60.0
     port: int = 0
@@ -102,12 +107,13 @@ class ManagedRuntime:
 
     def command(self) -> list[str]:
         assert self.state_dir is not None
-        launcher = "import sys; from reference_runtime.cli import main; sys.exit(main())"
-        cmd = [sys.executable, "-c", launcher, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        code = f"import sys; from {runtime_module()} import main; sys.exit(main())"
+        base = self.launcher if self.launcher else [sys.executable, "-c", code]
+        cmd = [*base, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         cmd += ["--state-dir", str(self.state_dir)]
         if self.config:
             cmd += ["--config", self.config]
-        return [*self.command_prefix, *cmd]
+        return cmd
 
     def start(self) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="motherbox-perf-state-")

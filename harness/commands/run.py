@@ -48,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--profile", help="comma list of profilers: cpu,memory,scalene")
     parser.add_argument("--pid", type=int, help="profile/monitor this PID (a target started elsewhere)")
+    parser.add_argument("--profile-rate", type=int, help="py-spy sampling rate in Hz (default 100)")
+    parser.add_argument("--profile-gil", action="store_true", help="py-spy: only threads holding the GIL")
+    parser.add_argument("--profile-idle", action="store_true", help="py-spy: include idle threads")
+    parser.add_argument("--profile-native", action="store_true", help="py-spy/memray: native frames")
+    parser.add_argument("--profiles-dir", type=Path, help="profile outputs folder (default profiles/)")
     parser.add_argument("--gate", action="store_true", help="evaluate gates at the end (exit 1 if one fails)")
     parser.add_argument("--baseline", help="baseline run for gates / '2x baseline' rules (or 'auto')")
     parser.add_argument("--repeat", type=int, default=1, help="run N times, interleaved with cool-downs")
@@ -103,6 +108,18 @@ def options_from(args: argparse.Namespace, console: Console) -> RunOptions:
     )
     if args.reports_dir is not None:
         options.reports_dir = args.reports_dir
+    options.profiles_dir = args.profiles_dir
+    overrides: dict[str, object] = {}
+    if args.profile_rate:
+        overrides["rate"] = args.profile_rate
+    for flag in ("gil", "idle", "native"):
+        if getattr(args, f"profile_{flag}"):
+            overrides[flag] = True
+    if args.profile_native:
+        overrides["memory_native"] = True
+    options.profile_overrides = overrides
+    if options.profile_pid is not None and options.target is None:
+        raise ValueError("--pid profiles a target started elsewhere: give its --target URL too")
     return options
 
 
@@ -159,6 +176,11 @@ def print_summary(console: Console, result: RunResult) -> None:
     )
     if manifest.abort_reason:
         console.print(f"[yellow]aborted:[/] {manifest.abort_reason}")
+    for kind, record in manifest.profiles.items():
+        console.print(f"profile {kind}: {record.status}" + (f" ({record.reason})" if record.reason else ""))
+        for name, path in record.files.items():
+            if name in ("speedscope", "flamegraph", "hotspots", "leaks_flamegraph", "memory", "scalene"):
+                console.print(f"  {name:17} {path}", highlight=False)
     console.print(f"run folder: {result.run_dir}")
 
 

@@ -154,6 +154,8 @@ class Profile(Strict):
     native: bool = False
     subprocesses: bool = True
     memory_native: bool = False
+    memory_temporal: bool = False  # full memray capture: + temporal flamegraph, slow reports
+    memory_duration: Duration | None = None  # memory pass length (default: min(scenario, 60 s))
 
 
 def _check_expect_value(key: str, value: Any) -> None:

@@ -1,0 +1,205 @@
+"""Memory profiling with memray: a separate pass with the runtime launched under ``memray run``.
+
+memray slows the target, so its pass never shares timings with the measured (CPU) pass. Outputs:
+peak and leaks flamegraphs, ``memory.stats.json`` (peak, allocation count, top allocators at the
+high-water mark and top leaked sites) and ``memory.json`` (peak, RSS growth rate in MB/h with R²,
+and the allocation sites still holding memory at exit, largest first: with a leak, the leaking
+site tops the list; import-time allocations are left out, they are not growth).
+
+By default the capture is ``--aggregate`` (PYTHONMALLOC=malloc, so every allocation and free is
+seen): small and reported in seconds. ``temporal=True`` records every allocation instead, which
+adds the temporal flamegraph and ``memray stats --json`` but makes reports take minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from harness.profiling.tools import LAUNCHER, display_path, executable, tail
+from harness.rundir import ProfileRecord
+
+SCHEMA_VERSION = 1
+#: Frames from these paths are plumbing, not the allocation site a developer would fix.
+_PLUMBING = ("/memray/", "<frozen ", "/asyncio/", "/concurrent/", "/threading.py", "/selectors.py")
+
+
+class MemrayPass:
+    def __init__(
+        self, out_dir: Path, *, native: bool = False, follow_fork: bool = True, temporal: bool = False
+    ) -> None:
+        self.out_dir = out_dir
+        self.native, self.follow_fork, self.temporal = native, follow_fork, temporal
+        self.capture = out_dir / "memray.bin"
+        self.log = out_dir / "memray.log"
+
+    def available(self) -> str | None:
+        """None when memray can run, else the reason it cannot."""
+        if executable("memray") is None:
+            return "memray is not installed"
+        return None
+
+    def launcher(self) -> list[str]:
+        binary = executable("memray")
+        assert binary is not None
+        cmd = [binary, "run", "--output", str(self.capture), "--force", "--quiet"]
+        if self.native:
+            cmd.append("--native")
+        if self.follow_fork:
+            cmd.append("--follow-fork")
+        if not self.temporal:
+            cmd.append("--aggregate")
+        return [*cmd, str(LAUNCHER)]
+
+    @staticmethod
+    def env() -> dict[str, str]:
+        # pymalloc hides frees from memray; the leaks view needs the system allocator
+        return {"PYTHONMALLOC": "malloc"}
+
+    def report(self, rss: tuple[list[float], list[float]] | None) -> ProfileRecord:
+        if not self.capture.is_file():
+            return ProfileRecord(status="failed", reason=f"memray wrote no capture: {tail(self.log)}")
+        files: dict[str, Path] = {"capture": self.capture}
+        binary = executable("memray")
+        assert binary is not None
+        jobs = {
+            "flamegraph": ["flamegraph", "--force", "-o", str(self.out_dir / "memory.flamegraph.html")],
+            "leaks_flamegraph": [
+                "flamegraph",
+                "--leaks",
+                "--force",
+                "-o",
+                str(self.out_dir / "memory.leaks.html"),
+            ],
+        }
+        if self.temporal:
+            jobs["temporal_flamegraph"] = [
+                "flamegraph",
+                "--temporal",
+                "--force",
+                "-o",
+                str(self.out_dir / "memory.temporal.html"),
+            ]
+            stats_out = str(self.out_dir / "memray.stats.json")
+            jobs["memray_stats"] = ["stats", "--json", "--force", "-o", stats_out]
+        problems = []
+        with open(self.log, "ab") as log:
+            for name, args in jobs.items():
+                out = subprocess.run(
+                    [binary, *args, str(self.capture)], stdout=log, stderr=subprocess.STDOUT, timeout=600
+                )
+                target = Path(args[args.index("-o") + 1])
+                if out.returncode == 0 and target.is_file():
+                    files[name] = target
+                else:
+                    problems.append(f"memray {args[0]} {name} failed ({out.returncode})")
+        summary, stats = self.summarize(rss)
+        memory_json = self.out_dir / "memory.json"
+        memory_json.write_text(json.dumps(summary, indent=2) + "\n")
+        files["memory"] = memory_json
+        stats_json = self.out_dir / "memory.stats.json"
+        stats_json.write_text(json.dumps(stats, indent=2) + "\n")
+        files["stats"] = stats_json
+        reason = "; ".join(problems) if problems else None
+        return ProfileRecord(status="ok", reason=reason, files={k: display_path(v) for k, v in files.items()})
+
+    def summarize(self, rss: tuple[list[float], list[float]] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        from memray import FileReader
+
+        reader = FileReader(str(self.capture))
+        try:
+            meta = reader.metadata
+            sites = leak_sites(reader.get_leaked_allocation_records(merge_threads=True))
+            peak = reader.get_high_watermark_allocation_records(merge_threads=True)
+            peak_sites = leak_sites(peak, imports=True)
+            stats: dict[str, Any] = {
+                "schema_version": SCHEMA_VERSION,
+                "kind": "motherbox-perf/memray-stats",
+                "peak_memory_bytes": int(meta.peak_memory),
+                "total_allocations": int(meta.total_allocations),
+                "python_allocator": str(meta.python_allocator),
+                "top_allocators_at_peak": peak_sites[:20],
+                "top_leaked_at_exit": sites[:20],
+            }
+            out: dict[str, Any] = {
+                "schema_version": SCHEMA_VERSION,
+                "kind": "motherbox-perf/memory",
+                "peak_memory_mb": round(meta.peak_memory / 1e6, 3),
+                "total_allocations": int(meta.total_allocations),
+                "leaked_at_exit_mb": round(sum(s["bytes"] for s in sites) / 1e6, 3),
+            }
+        finally:
+            reader.close()
+        out.update(growth(rss))
+        out["top_sites"] = sites[:15]
+        return out, stats
+
+
+def _site(stack: list[tuple[str, str, int]]) -> tuple[str, str, int] | None:
+    for function, file, line in stack:
+        if not any(p in file for p in _PLUMBING):
+            return function, file, line
+    return stack[0] if stack else None
+
+
+def _import_time(stack: list[tuple[str, str, int]]) -> bool:
+    return any(fn == "<module>" or "importlib" in file for fn, file, _ in stack)
+
+
+def leak_sites(records: Any, *, imports: bool = False) -> list[dict[str, Any]]:
+    """Aggregate allocations by their allocation site, largest first (import-time ones left out)."""
+    by_site: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0])
+    for record in records:
+        try:
+            stack = record.stack_trace(max_stacks=12)
+        except Exception:  # a record without a Python stack (native-only)
+            continue
+        frames = list(stack)
+        if not imports and _import_time(frames):
+            continue
+        site = _site(frames)
+        if site is None:
+            continue
+        entry = by_site[site]
+        entry[0] += int(record.size)
+        entry[1] += int(record.n_allocations)
+    rows: list[dict[str, Any]] = [
+        {
+            "function": function,
+            "file": file,
+            "line": line,
+            "location": f"{file}:{line}",
+            "bytes": size,
+            "mb": round(size / 1e6, 3),
+            "allocations": count,
+        }
+        for (function, file, line), (size, count) in by_site.items()
+    ]
+    rows.sort(key=lambda r: -int(r["bytes"]))
+    return rows
+
+
+def growth(rss: tuple[list[float], list[float]] | None) -> dict[str, Any]:
+    """Least-squares RSS slope (MB/h) and R² from the monitored series (ts, rss_mb)."""
+    if rss is None:
+        return {"rss_growth_mb_per_h": None, "rss_growth_r2": None}
+    import numpy as np
+
+    ts, mb = np.asarray(rss[0], dtype=float), np.asarray(rss[1], dtype=float)
+    keep = np.isfinite(ts) & np.isfinite(mb)
+    ts, mb = ts[keep], mb[keep]
+    if len(ts) < 3 or float(np.ptp(ts)) <= 0:
+        return {"rss_growth_mb_per_h": None, "rss_growth_r2": None}
+    slope, intercept = np.polyfit(ts - ts[0], mb, 1)
+    fitted = slope * (ts - ts[0]) + intercept
+    ss_tot = float(((mb - mb.mean()) ** 2).sum())
+    r2 = 1.0 - float(((mb - fitted) ** 2).sum()) / ss_tot if ss_tot > 0 else 0.0
+    return {
+        "rss_start_mb": round(float(mb[0]), 3),
+        "rss_end_mb": round(float(mb[-1]), 3),
+        "rss_growth_mb_per_h": round(float(slope) * 3600.0, 3),
+        "rss_growth_r2": round(r2, 4),
+    }

@@ -1,0 +1,53 @@
+import json
+import xml.etree.ElementTree as ET
+
+from harness.profiling.collapsed import diff_hotspots, hotspot_table, parse_collapsed, to_speedscope, to_svg
+from harness.profiling.memory import growth
+
+RAW = """\
+process 1:"python app.py";main (app.py:10);handle (app.py:20);cpu_hog_burn (faults.py:75) 60
+process 1:"python app.py";main (app.py:10);handle (app.py:21);parse (app.py:40) 30
+process 1:"python app.py";main (app.py:10);handle (app.py:20);cpu_hog_burn (faults.py:76) 10
+bad line without count
+"""
+
+
+def test_hotspots_by_self_and_total():
+    stacks = parse_collapsed(RAW)
+    table = hotspot_table(stacks)
+    assert table["total_samples"] == 100
+    top = table["hotspots"][0]
+    assert (top["function"], top["file"], top["line"]) == ("cpu_hog_burn", "faults.py", 75)
+    assert top["self_percent"] == 70.0 and top["total_percent"] == 70.0
+    by_total = {r["function"]: r["total_percent"] for r in table["by_total"]}
+    assert by_total["main"] == 100.0 and by_total["handle"] == 100.0
+    assert "process 1" not in json.dumps(table["hotspots"])  # process frames are not functions
+
+
+def test_speedscope_and_svg_are_well_formed():
+    stacks = parse_collapsed(RAW)
+    doc = to_speedscope(stacks, "run")
+    profile = doc["profiles"][0]
+    assert profile["type"] == "sampled" and sum(profile["weights"]) == 100
+    assert all(0 <= i < len(doc["shared"]["frames"]) for s in profile["samples"] for i in s)
+    root = ET.fromstring(to_svg(stacks, "CPU <run>"))
+    rects = root.findall("{http://www.w3.org/2000/svg}g/{http://www.w3.org/2000/svg}rect")
+    assert len(rects) >= 5
+    titles = [t.text for t in root.iter("{http://www.w3.org/2000/svg}title")]
+    assert any("cpu_hog_burn" in (t or "") for t in titles)
+
+
+def test_diff_lists_growth_first():
+    before = hotspot_table(parse_collapsed("main (a.py:1);work (a.py:2) 90\nmain (a.py:1);hog (b.py:3) 10\n"))
+    after = hotspot_table(parse_collapsed("main (a.py:1);work (a.py:2) 40\nmain (a.py:1);hog (b.py:3) 60\n"))
+    rows = diff_hotspots(before, after)
+    assert rows[0]["function"].startswith("hog") and rows[0]["delta_percent"] == 50.0
+    assert rows[1]["function"].startswith("work") and rows[1]["delta_percent"] == -50.0
+
+
+def test_rss_growth_slope_and_r2():
+    ts = [float(t) for t in range(60)]
+    mb = [100.0 + t / 60.0 for t in ts]  # +1 MB per minute
+    out = growth((ts, mb))
+    assert abs(out["rss_growth_mb_per_h"] - 60.0) < 0.01 and out["rss_growth_r2"] > 0.999
+    assert growth(None)["rss_growth_mb_per_h"] is None
