@@ -162,6 +162,12 @@ def latency_chart(series: Series) -> str | None:
     return to_svg(fig)
 
 
+def _line_style(values: np.ndarray, color: str) -> dict[str, Any]:
+    """Sparse series (gaps where a second had no value) get markers, or lone points vanish."""
+    sparse = bool(np.isnan(values).any())
+    return {"color": color, "lw": 1.3, "marker": "o" if sparse else None, "markersize": 2.5}
+
+
 def _legend_above(ax: Axes, **kwargs: object) -> None:
     """Legends sit above the plot area, right-aligned, so they never hide data."""
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.2, **kwargs)  # type: ignore[arg-type]
@@ -277,23 +283,26 @@ def runtime_chart(series: Series) -> str | None:
     t, label = _time_axis(series.t)
     queue_ax, cache_ax = axes
     if queue is not None:
-        queue_ax.plot(t, queue, color=PALETTE[2], lw=1.3)
-        queue_ax.set_ylim(bottom=0)
+        queue_ax.plot(t, queue, **_line_style(queue, PALETTE[2]))
+        top = max(1.0, float(np.nanmax(queue)) * 1.1)
+        queue_ax.set_ylim(-0.03 * top, top)  # an idle queue is a flat 0, kept off the axis line
     else:
         queue_ax.text(
             0.5, 0.5, "queue depth not measured", transform=queue_ax.transAxes, ha="center", color=MUTED
         )
     queue_ax.set_title("queue depth", loc="left", color=INK)
-    queue_ax.set_xlabel(label)
     for (name, values), color in zip(caches_present, [INK, *PALETTE], strict=False):
-        cache_ax.plot(t, values * 100.0, lw=1.3, color=color, label=name)
+        cache_ax.plot(t, values * 100.0, label=name, **_line_style(values, color))
     if not caches_present:
         cache_ax.text(
             0.5, 0.5, "cache hit rates not measured", transform=cache_ax.transAxes, ha="center", color=MUTED
         )
-    cache_ax.set_ylim(0, 100)
+    cache_ax.set_ylim(-4, 104)  # lines at 0% and 100% stay visible
     cache_ax.set_title("cache hit rate (%)", loc="left", color=INK)
-    cache_ax.set_xlabel(label)
+    for ax in axes:
+        ax.set_xlabel(label)
+        if t.size:
+            ax.set_xlim(float(t.min()), float(t.max()))
     if caches_present:
-        cache_ax.legend(loc="lower right", ncols=2)
+        cache_ax.legend(loc="lower right", ncols=2, frameon=True, framealpha=0.9, edgecolor="none")
     return to_svg(fig)
