@@ -80,7 +80,7 @@ class Archiver:
             stmt = select(hot).where(tcol < cutoff).order_by(tcol).limit(self.cfg.batch_size)
             if extra is not None:
                 stmt = stmt.where(extra)
-            rows = [dict(r._mapping) for r in await self.store.fetch_all(stmt)]
+            rows = _plain_rows(await self.store.fetch_all(stmt))
             if not rows:
                 return moved
             ids = [r["id"] for r in rows]
@@ -100,7 +100,7 @@ class Archiver:
         self.cold_dir.mkdir(parents=True, exist_ok=True)
         while True:
             stmt = select(warm).where(tcol < cutoff).order_by(tcol).limit(self.cfg.batch_size)
-            rows = [dict(r._mapping) for r in await self.store.fetch_all(stmt)]
+            rows = _plain_rows(await self.store.fetch_all(stmt))
             if not rows:
                 return moved
             newest = max(float(r[tcol.name]) for r in rows)
@@ -124,6 +124,11 @@ class Archiver:
             path.unlink(missing_ok=True)
             purged += 1
         return purged
+
+
+def _plain_rows(rows: list[Any]) -> list[dict[str, Any]]:
+    # Column names of the tier copies are ``quoted_name`` (a str subclass) that orjson rejects.
+    return [{str(k): v for k, v in r._mapping.items()} for r in rows]
 
 
 def _write_cold(path: Path, rows: list[dict[str, Any]]) -> None:

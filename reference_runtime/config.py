@@ -63,7 +63,9 @@ class ModelClientSettings(_Section):
     backoff_initial_s: float = 0.05
     backoff_max_s: float = 1.0
     connections_per_service: int = 10
-    breaker_failure_threshold: int = 5
+    breaker_failure_threshold: int = 5  # consecutive failed attempts
+    breaker_failure_ratio: float = 0.4  # or this share of the last `breaker_window` attempts
+    breaker_window: int = 20
     breaker_reset_s: float = 5.0
 
 

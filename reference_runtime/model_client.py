@@ -52,7 +52,7 @@ class ModelReply:
 
 
 class CircuitBreaker:
-    """Opens on 5 consecutive failures or >= 50% failures over the last 20 attempts (min 10);
+    """Opens on 5 consecutive failures or >= 40% failures over the last 20 attempts (min 10);
     after ``reset_s`` lets one trial call through (half-open)."""
 
     def __init__(
@@ -131,7 +131,13 @@ class ModelClient:
         self.base_url = base_url.rstrip("/")
         self.settings = settings
         self.pooling = pooling
-        self.breaker = CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_reset_s)
+        self.breaker = CircuitBreaker(
+            settings.breaker_failure_threshold,
+            settings.breaker_reset_s,
+            window=settings.breaker_window,
+            min_samples=max(1, settings.breaker_window // 2),
+            failure_ratio=settings.breaker_failure_ratio,
+        )
         self.timeout = httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
         self._client: httpx.AsyncClient | None = None
         # Callers wait here (cheap) rather than in httpcore's pool queue, whose bookkeeping is
@@ -144,6 +150,8 @@ class ModelClient:
         self.retries = 0
         self.clients_opened = 0
         self.pool_waits = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0  # tests: proves steps really ran concurrently
         self.last_error: str | None = None
         self.last_ok: float | None = None
 
@@ -239,6 +247,14 @@ class ModelClient:
         headers = {"content-type": "application/json"}
         if self._slots.locked():
             self.pool_waits += 1  # all connections for this service busy
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            return await self._post_slot(payload, headers)
+        finally:
+            self.in_flight -= 1
+
+    async def _post_slot(self, payload: bytes, headers: dict[str, str]) -> tuple[str, int]:
         async with self._slots:
             if self._client is not None:
                 resp = await self._client.post("/v1/chat/completions", content=payload, headers=headers)

@@ -425,13 +425,13 @@ class Runtime:
         return exec_id, future
 
     def record_start(self, exec_id: str, started: float) -> None:
-        self.store.write_nowait(self.repo.execution_start_op(exec_id, started))
+        self.write_status(self.repo.execution_start_op(exec_id, started))
 
     def record_finish(
         self, exec_id: str, agent_id: str, priority: int, status: str, result: Any, error: str | None
     ) -> None:
         now = time.time()
-        self.store.write_nowait(
+        self.write_status(
             self.repo.execution_finish_op(exec_id, status, result, error, now),
             self.repo.message_op(
                 agent_id, "result" if status == "completed" else "error", priority, exec_id, result

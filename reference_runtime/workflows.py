@@ -242,15 +242,13 @@ class WorkflowEngine:
         error = f"{len(failed)} step(s) did not complete" if failed else None
         if error:
             result["error"] = error
-        self.rt.store.write_nowait(self.rt.repo.execution_finish_op(exec_id, status, result, error, end))
+        self.rt.write_status(self.rt.repo.execution_finish_op(exec_id, status, result, error, end))
         return result
 
     def progress(self, state: _Run) -> None:
         pct = int(100 * len(state.results) / max(1, len(state.plans)))
         if pct < 100:
-            self.rt.store.write_nowait(
-                self.rt.repo.execution_progress_op(state.exec_id, min(99, max(10, pct)))
-            )
+            self.rt.write_status(self.rt.repo.execution_progress_op(state.exec_id, min(99, max(10, pct))))
 
     async def run_step(self, state: _Run, plan: StepPlan) -> dict[str, Any]:
         base = {"stepId": plan.id, "agent": plan.agent}

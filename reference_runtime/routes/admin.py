@@ -15,6 +15,7 @@ from .common import json_response, read_json, runtime
 
 async def prometheus(request: Request) -> Response:
     rt = runtime(request)
+    await rt.metrics_batcher.flush()  # batched observations are due at scrape time
     body, content_type = rt.telemetry.render(rt)
     return Response(body, media_type=content_type.split(";")[0], headers={"Content-Type": content_type})
 
@@ -78,7 +79,10 @@ async def stats(request: Request) -> Response:
             "idle": rt.channels.idle,
             "health_checks": rt.channels.health_checks,
         },
-        "bus": {"sent": rt.bus.stats.sent, "rejected": rt.bus.stats.rejected},
+        "bus": {
+            "sent": {f"P{p}": n for p, n in rt.bus.stats.sent.items()},
+            "rejected": rt.bus.stats.rejected,
+        },
         "handoffs": dict(rt.handoffs.counts),
         "agents": {
             a.id: {

@@ -234,9 +234,14 @@ class Store:
         if t0 is not None and self.query_observer is not None:
             self.query_observer(time.perf_counter() - t0, stmt)
 
-    async def _delay(self, started: float) -> None:
-        if self.delay_hook is not None:
-            await self.delay_hook(time.perf_counter() - started)
+    async def _delay(self, started: float, stmt: Any = None) -> None:
+        if self.delay_hook is None:
+            return
+        added = await self.delay_hook(time.perf_counter() - started)
+        if added and self.query_observer is not None:
+            # Injected latency is part of what callers see: report the whole call (slow-query log).
+            label = str(stmt)[:300] if stmt is not None else "COMMIT (group commit batch)"
+            self.query_observer(time.perf_counter() - started, label)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
@@ -310,21 +315,21 @@ class Store:
         started = time.perf_counter()
         async with self._connect() as conn:
             rows = list((await conn.execute(stmt)).fetchall())
-        await self._delay(started)
+        await self._delay(started, stmt)
         return rows
 
     async def fetch_one(self, stmt: Executable) -> Row[Any] | None:
         started = time.perf_counter()
         async with self._connect() as conn:
             row: Row[Any] | None = (await conn.execute(stmt)).first()
-        await self._delay(started)
+        await self._delay(started, stmt)
         return row
 
     async def scalar(self, stmt: Executable) -> Any:
         started = time.perf_counter()
         async with self._connect() as conn:
             value = (await conn.execute(stmt)).scalar()
-        await self._delay(started)
+        await self._delay(started, stmt)
         return value
 
     def pool_status(self) -> tuple[int, int]:
