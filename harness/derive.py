@@ -39,7 +39,8 @@ def write_derived_files(
         samples, window_start=window_start, duration_s=duration_s, stages=stages, monitor=monitor
     )
     with rundir.atomic_path(run_dir / rundir.TIMESERIES_FILE) as tmp:
-        timeseries.to_csv(tmp, index=False, float_format="%.6g")
+        # Full precision: ts is an epoch (10 digits before the point); rates and ms don't need more.
+        timeseries.to_csv(tmp, index=False, float_format="%.10g")
     rundir.write_model(run_dir / rundir.HISTOGRAMS_FILE, build_histograms(samples, window_start=window_start))
     rundir.write_model(run_dir / rundir.SUMMARY_FILE, summary)
     return summary

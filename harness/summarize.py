@@ -326,7 +326,7 @@ def build_histograms(samples: pd.DataFrame, *, window_start: float) -> Histogram
     order = np.argsort(seconds, kind="stable")
     seconds, lat = seconds[order], lat[order]
     uniques, starts = np.unique(seconds, return_index=True)
-    ends = [*starts[1:].tolist(), len(seconds)]
+    ends = [*starts[1:].tolist(), len(seconds)] if len(starts) else []
     for second, lo, hi in zip(uniques.tolist(), starts.tolist(), ends, strict=True):
         windows.append({"t": int(second), "latency": encode(histogram_of(lat[lo:hi]))})
     return HistogramSet(latency=latency, service=service, windows=windows)

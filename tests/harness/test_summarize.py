@@ -103,3 +103,20 @@ def test_series_stats_slope_and_fit() -> None:
 def test_histogram_ignores_nan_and_clamps() -> None:
     hist = histogram_of(np.array([np.nan, 0.0, 5.0]))
     assert hist.get_total_count() == 2
+
+
+def test_histograms_of_a_run_where_nothing_completed() -> None:
+    frame = _samples([10.0, 20.0])
+    frame["error"] = "dropped"
+    hist = build_histograms(frame, window_start=1000.0)
+    assert decode(hist.latency[rundir.OVERALL]).get_total_count() == 0
+    assert hist.windows == []
+
+
+def test_timeseries_csv_keeps_epoch_seconds(tmp_path) -> None:
+    from harness.derive import write_derived_files
+
+    start = 1_795_980_000.0
+    write_derived_files(tmp_path, "r", _samples([5.0] * 250, start=start), window_start=start, duration_s=3.0)
+    ts = rundir.load_timeseries(tmp_path)
+    assert ts["ts"].tolist() == [start, start + 1, start + 2]
