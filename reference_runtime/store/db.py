@@ -358,4 +358,9 @@ class Store:
 
 
 def rows_to_dicts(rows: Iterable[Row[Any]]) -> list[dict[str, Any]]:
-    return [dict(r._mapping) for r in rows]
+    return [row_dict(r) for r in rows]
+
+
+def row_dict(row: Any) -> dict[str, Any]:
+    """Plain-``str`` keys: SQLAlchemy's ``quoted_name`` keys are rejected by orjson (cache, JSON)."""
+    return {str(k): v for k, v in row._mapping.items()}

@@ -10,7 +10,7 @@ import orjson
 from sqlalchemy import bindparam, delete, desc, func, select, update
 
 from . import schema as s
-from .db import Store, WriteOp, rows_to_dicts
+from .db import Store, WriteOp, row_dict, rows_to_dicts
 
 UNFINISHED = ("queued", "processing")
 
@@ -86,7 +86,7 @@ class Repo:
 
     async def get_project(self, project_id: str) -> dict[str, Any] | None:
         row = await self.store.fetch_one(select(s.projects).where(s.projects.c.id == project_id))
-        return None if row is None else dict(row._mapping)
+        return None if row is None else row_dict(row)
 
     async def list_projects(
         self, status: str | None, limit: int, offset: int
@@ -134,7 +134,7 @@ class Repo:
     async def get_agent(self, project_id: str, agent_id: str) -> dict[str, Any] | None:
         stmt = select(s.agents).where(s.agents.c.id == agent_id, s.agents.c.project_id == project_id)
         row = await self.store.fetch_one(stmt)
-        return None if row is None else dict(row._mapping)
+        return None if row is None else row_dict(row)
 
     async def list_agents(self, project_id: str) -> list[dict[str, Any]]:
         stmt = (
@@ -176,7 +176,7 @@ class Repo:
 
     async def get_execution(self, exec_id: str) -> dict[str, Any] | None:
         row = await self.store.fetch_one(select(s.executions).where(s.executions.c.id == exec_id))
-        return None if row is None else dict(row._mapping)
+        return None if row is None else row_dict(row)
 
     async def unfinished_executions(self) -> list[dict[str, Any]]:
         stmt = (
@@ -237,7 +237,7 @@ class Repo:
             s.workflows.c.id == workflow_id, s.workflows.c.project_id == project_id
         )
         row = await self.store.fetch_one(stmt)
-        return None if row is None else dict(row._mapping)
+        return None if row is None else row_dict(row)
 
     async def list_workflows(self, project_id: str) -> list[dict[str, Any]]:
         stmt = (
@@ -275,7 +275,7 @@ class Repo:
 
     async def get_handoff(self, handoff_id: str) -> dict[str, Any] | None:
         row = await self.store.fetch_one(select(s.handoffs).where(s.handoffs.c.id == handoff_id))
-        return None if row is None else dict(row._mapping)
+        return None if row is None else row_dict(row)
 
     async def count_item_handoffs(self, project_id: str, item_id: str) -> int:
         return await self.store.count(
