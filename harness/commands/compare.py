@@ -32,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument(
+        "--bootstrap-unit",
+        choices=["seconds", "requests"],
+        default="seconds",
+        help="single runs: resample one-second windows (default) or individual requests",
+    )
+    parser.add_argument(
         "--no-pool-repeats", action="store_true", help="use only the named runs, not their repeats"
     )
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: the RUN folder)")
@@ -53,6 +59,7 @@ def settings_from_args(args: argparse.Namespace) -> CompareSettings:
         error_threshold=parse_fraction(args.error_threshold, "--error-threshold"),
         n_boot=args.bootstrap,
         seed=args.seed,
+        bootstrap_unit=getattr(args, "bootstrap_unit", "seconds"),
     )
 
 

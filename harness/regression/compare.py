@@ -41,6 +41,9 @@ MARKS: dict[str, str] = {
     "untested": "?",
 }
 PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
+#: Above this many requests on a side the one-second-window bootstrap (cost ~ replicates x requests)
+#: gives way to the request bootstrap (Beta shortcut, cost ~ replicates).
+WINDOW_BOOTSTRAP_MAX_SAMPLES = 200_000
 
 
 class ThresholdError(ValueError):
@@ -70,6 +73,8 @@ class CompareSettings:
     error_threshold: float = 0.001  # absolute increase of the error rate that matters (0.1 pp)
     n_boot: int = 2000
     seed: int = 0
+    #: what a single run's percentile bootstrap resamples: whole one-second windows or requests
+    bootstrap_unit: Literal["seconds", "requests"] = "seconds"
 
     @property
     def confidence(self) -> float:
@@ -210,26 +215,39 @@ def _per_run_latencies(run_set: RunSet, operation: str | None) -> list[np.ndarra
     return out
 
 
-def _percentile_interval(
-    base: RunSet,
-    new: RunSet,
-    operation: str | None,
-    b: np.ndarray,
-    n: np.ndarray,
-    q: float,
-    s: CompareSettings,
-) -> stats.Interval | None:
-    """Sample bootstrap for single runs; two-stage (runs, then samples) when there are repeats."""
+def _latencies_with_seconds(run_set: RunSet, operation: str | None) -> tuple[np.ndarray, np.ndarray]:
+    run = run_set.runs[0]
+    frame = run.samples if operation is None else run.samples[run.samples["operation"] == operation]
+    seconds = np.floor(frame["ts"].to_numpy(dtype=float) - run.window_start).astype(np.int64)
+    return frame["latency_ms"].to_numpy(dtype=float), seconds
+
+
+def percentile_intervals(
+    base: RunSet, new: RunSet, operation: str | None, b: np.ndarray, n: np.ndarray, s: CompareSettings
+) -> list[stats.Interval | None]:
+    """One interval per entry of PERCENTILES.
+
+    Repeats: two-stage bootstrap (runs, then requests). Single runs: one-second windows (default)
+    or requests (``bootstrap_unit="requests"``, the exact Beta shortcut).
+    """
+    qs = tuple(q for _, q in PERCENTILES)
+    conf, n_boot, seed = s.confidence, s.n_boot, s.seed
     if len(base.runs) > 1 or len(new.runs) > 1:
-        return stats.repeated_percentile_change_ci(
-            _per_run_latencies(base, operation),
-            _per_run_latencies(new, operation),
-            q,
-            confidence=s.confidence,
-            n_boot=s.n_boot,
-            seed=s.seed,
+        per_b, per_n = _per_run_latencies(base, operation), _per_run_latencies(new, operation)
+        return [
+            stats.repeated_percentile_change_ci(per_b, per_n, q, confidence=conf, n_boot=n_boot, seed=seed)
+            for q in qs
+        ]
+    if s.bootstrap_unit == "seconds" and max(b.size, n.size) <= WINDOW_BOOTSTRAP_MAX_SAMPLES:
+        return stats.window_percentile_change_ci(
+            _latencies_with_seconds(base, operation),
+            _latencies_with_seconds(new, operation),
+            qs,
+            confidence=conf,
+            n_boot=n_boot,
+            seed=seed,
         )
-    return stats.percentile_change_ci(b, n, q, confidence=s.confidence, n_boot=s.n_boot, seed=s.seed)
+    return [stats.percentile_change_ci(b, n, q, confidence=conf, n_boot=n_boot, seed=seed) for q in qs]
 
 
 def latency_metrics(
@@ -239,9 +257,9 @@ def latency_metrics(
     b, n = _latencies(base, operation), _latencies(new, operation)
     p_value = stats.mann_whitney_p(b, n)
     out = []
-    for label, q in PERCENTILES:
+    intervals = percentile_intervals(base, new, operation, b, n, s)
+    for (label, q), interval in zip(PERCENTILES, intervals, strict=True):
         vb, vn = stats.percentile(b, q), stats.percentile(n, q)
-        interval = _percentile_interval(base, new, operation, b, n, q, s)
         out.append(
             _metric(
                 name,

@@ -226,3 +226,61 @@ def repeated_percentile_change_ci(
     rn = _two_stage_replicates(new, q, n_boot, rng)
     valid = rb > 0
     return _interval(rn[valid] / rb[valid] - 1.0, confidence) if valid.any() else None
+
+
+def _window_percentile_replicates(
+    latencies: FloatArray, seconds: np.ndarray, qs: tuple[float, ...], n_boot: int, rng: np.random.Generator
+) -> FloatArray:
+    """Replicates (n_boot, len(qs)) of percentiles when whole one-second windows are resampled.
+
+    A replicate draws as many seconds as the run has, with replacement; a request weighs as many
+    times as its second was drawn, and the percentile is read off the weighted cumulative count of
+    the latencies in sorted order (no resorting per replicate).
+    """
+    order = np.argsort(latencies, kind="stable")
+    lat_sorted = latencies[order]
+    _, window_of = np.unique(seconds[order], return_inverse=True)
+    count = int(window_of.max()) + 1
+    out = np.empty((n_boot, len(qs)))
+    chunk = max(1, _CHUNK_ELEMENTS // max(1, lat_sorted.size))
+    for start in range(0, n_boot, chunk):
+        size = min(chunk, n_boot - start)
+        draws = rng.multinomial(count, np.full(count, 1.0 / count), size=size)
+        cumulative = np.cumsum(draws.astype(np.int32)[:, window_of], axis=1, dtype=np.int32)
+        total = cumulative[:, -1]
+        for j, q in enumerate(qs):
+            rank = np.maximum(1, np.ceil(q / 100.0 * total))
+            idx = np.minimum((cumulative < rank[:, None]).sum(axis=1), lat_sorted.size - 1)
+            out[start : start + size, j] = lat_sorted[idx]
+    return out
+
+
+def window_percentile_change_ci(
+    base: tuple[FloatArray, np.ndarray],
+    new: tuple[FloatArray, np.ndarray],
+    qs: tuple[float, ...],
+    *,
+    confidence: float,
+    n_boot: int,
+    seed: int,
+) -> list[Interval | None]:
+    """Intervals of the relative change of several percentiles, resampling one-second windows.
+
+    ``base``/``new`` are (latencies, second index of each latency). Requests of the same second share
+    its conditions (a GC pause, a noisy neighbour, a queue); resampling seconds rather than requests
+    keeps that correlation, so a burst that slowed a few seconds widens the interval instead of
+    passing for a shift of the whole run.
+    """
+    lat_b, sec_b = base
+    lat_n, sec_n = new
+    keep_b, keep_n = np.isfinite(lat_b), np.isfinite(lat_n)
+    if not keep_b.any() or not keep_n.any():
+        return [None for _ in qs]
+    rng = np.random.default_rng(seed)
+    rb = _window_percentile_replicates(lat_b[keep_b], sec_b[keep_b], qs, n_boot, rng)
+    rn = _window_percentile_replicates(lat_n[keep_n], sec_n[keep_n], qs, n_boot, rng)
+    out: list[Interval | None] = []
+    for j in range(len(qs)):
+        valid = rb[:, j] > 0
+        out.append(_interval(rn[valid, j] / rb[valid, j] - 1.0, confidence) if valid.any() else None)
+    return out

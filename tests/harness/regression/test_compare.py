@@ -177,3 +177,25 @@ def test_two_stage_interval_carries_run_to_run_noise() -> None:
     assert pooled is not None and two_stage is not None
     assert (two_stage.high - two_stage.low) > 2 * (pooled.high - pooled.low)
     assert pooled.excludes_zero() and not two_stage.excludes_zero()
+
+
+def test_window_bootstrap_widens_the_interval_when_seconds_are_correlated() -> None:
+    rng = np.random.default_rng(5)
+    seconds = np.repeat(np.arange(60), 50)
+    # Each second has its own slowdown factor (a noisy neighbour, a GC pause): requests of one
+    # second are not independent, which the request bootstrap ignores.
+    per_second = rng.lognormal(0.0, 0.15, 60)
+    base = rng.lognormal(3.0, 0.3, seconds.size) * per_second[seconds]
+    new = rng.lognormal(3.0, 0.3, seconds.size) * rng.lognormal(0.0, 0.15, 60)[seconds]
+    windows = stats.window_percentile_change_ci(
+        (base, seconds), (new, seconds), (50.0,), confidence=0.99, n_boot=1000, seed=0
+    )[0]
+    requests = stats.percentile_change_ci(base, new, 50.0, confidence=0.99, n_boot=1000, seed=0)
+    assert windows is not None and requests is not None
+    assert (windows.high - windows.low) > 1.5 * (requests.high - requests.low)
+
+
+def test_both_bootstrap_units_find_the_known_shift(base_run: Path, slower_run: Path) -> None:
+    for unit in ("seconds", "requests"):
+        result = compare_paths([base_run], [slower_run], CompareSettings(bootstrap_unit=unit))
+        assert _find(result, "p50", "command_ack").status == "regression", unit
