@@ -164,6 +164,27 @@ def real_trial(
     return judge(index, runs["a"], runs["b"], runs["a2"], settings)
 
 
+# ---------------------------------------------------------------- re-analysis of kept runs
+
+
+def trials_from_runs(folder: Path) -> dict[int, dict[str, list[Path]]]:
+    """Kept real-mode runs (``--keep``) grouped by their ``trial`` and ``role`` tags."""
+    from harness import rundir
+
+    trials: dict[int, dict[str, list[Path]]] = {}
+    for manifest in sorted(folder.glob(f"*/{rundir.MANIFEST_FILE}")):
+        try:
+            loaded = rundir.load_manifest(manifest.parent)
+        except rundir.RunDirError:
+            continue
+        tags = loaded.tags
+        if tags.get("bench") != "detection" or loaded.status != "complete":
+            continue
+        roles = trials.setdefault(int(tags["trial"]), {"a": [], "b": [], "a2": []})
+        roles[tags["role"]].append(manifest.parent)
+    return {i: r for i, r in sorted(trials.items()) if all(r.values())}
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -195,6 +216,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cooldown", type=float, default=2.0, help="real mode: seconds between runs")
     parser.add_argument("--json", type=Path, default=None, help="also write the result as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the run folders")
+    parser.add_argument(
+        "--from-runs", type=Path, default=None, help="re-analyse kept real runs in this folder"
+    )
+    parser.add_argument("--bootstrap-unit", choices=["seconds", "requests"], default="seconds")
     args = parser.parse_args(argv)
     if _seconds(args.duration) > 60:
         parser.error("--duration: runs must be at most 60 s")
@@ -204,19 +229,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = CompareSettings(
-        threshold=parse_fraction(args.threshold, "--threshold"), alpha=float(args.alpha)
+        threshold=parse_fraction(args.threshold, "--threshold"),
+        alpha=float(args.alpha),
+        bootstrap_unit=args.bootstrap_unit,
     )
-    mode = "synthetic" if args.synthetic else "real"
+    mode = "synthetic" if args.synthetic else ("real (re-analysed)" if args.from_runs else "real")
     shown = {k: v for k, v in vars(args).items() if k not in ("json", "keep")}
     result = BenchResult(mode=mode, settings={**shown, "compare": asdict(settings)})
     work = Path(tempfile.mkdtemp(prefix="detection-bench-"))
-    configs = None if args.synthetic else write_configs(work / "configs", json.loads(args.fault))
-    print(f"detection bench ({mode}): {json.dumps(result.settings)}")
+    configs = (
+        None if args.synthetic or args.from_runs else write_configs(work / "configs", json.loads(args.fault))
+    )
+    print(f"detection bench ({mode}): {json.dumps(result.settings, default=str)}")
     started = time.perf_counter()
+    kept = trials_from_runs(args.from_runs) if args.from_runs else None
     try:
-        for index in range(args.trials):
-            if configs is None:
-                trial: Trial | None = synthetic_trial(index, args, settings, work)
+        for index in range(args.trials if kept is None else len(kept)):
+            if kept is not None:
+                key = list(kept)[index]
+                roles = kept[key]
+                trial: Trial | None = judge(key, roles["a"], roles["b"], roles["a2"], settings)
+            elif configs is None:
+                trial = synthetic_trial(index, args, settings, work)
             else:
                 trial = real_trial(index, args, settings, work, configs)
             if trial is None:
@@ -246,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             "detection_rate": result.detection_rate,
             "false_alarm_rate": result.false_alarm_rate,
         }
-        args.json.write_text(json.dumps(data, indent=2))
+        args.json.write_text(json.dumps(data, indent=2, default=str))
     ok = result.trials and result.detection_rate >= 0.95 and result.false_alarm_rate <= 0.05
     return 0 if ok else 1
 
