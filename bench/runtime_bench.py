@@ -158,7 +158,7 @@ def serve_bare(portfile: str) -> None:
     config = uvicorn.Config(
         app, loop="uvloop", http="httptools", access_log=False, log_level="warning", proxy_headers=False
     )
-    asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
+    uvicorn.Server(config).run(sockets=[sock])  # uvloop, like the runtime
 
 
 # -- load generation -----------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import ctypes
 import os
@@ -67,8 +66,8 @@ def _serve_sockets(app: Any, sock: socket.socket) -> None:
         timeout_graceful_shutdown=5,
         backlog=2048,
     )
-    server = uvicorn.Server(config)
-    asyncio.run(server.serve(sockets=[sock]))
+    # Server.run builds the loop from the config (uvloop); asyncio.run would use the stdlib loop.
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 # -- model backend -----------------------------------------------------------------------------
