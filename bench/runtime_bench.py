@@ -338,6 +338,16 @@ def _setup_agents(url: str, key: str, n: int, role: str = "analyst") -> tuple[st
     return pid, ids
 
 
+def _drain(url: str, timeout_s: float = 60.0) -> None:
+    """Wait (bounded) until every mailbox is empty."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        health = httpx.get(url + "/v1/health", timeout=10).json()
+        if health["components"]["bus"]["queueDepth"] == 0:
+            return
+        time.sleep(0.25)
+
+
 def _stats(url: str, key: str) -> dict[str, Any]:
     data: dict[str, Any] = httpx.get(url + "/v1/admin/stats", headers={"X-API-Key": key}, timeout=30).json()
     return data
@@ -379,6 +389,7 @@ def bench_ack(tmp: Path, quick: bool) -> list[Row]:
                 _verdict(ratio >= 0.5),
             )
         )
+        _drain(url)  # the closed-loop phase leaves a backlog of queued commands: let it finish first
         res = run_loadgen(url, key, reqs, mode="open", rate=1000, duration=dur, conns=256)
         ok = res["statuses"].get("202", 0)
         rows.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -198,15 +199,23 @@ def create_app(settings: Settings, model_url: str, api_key: str) -> Starlette:
             await rt.stop()
 
     handlers: dict[Any, Any] = {ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected}
-    app = Starlette(routes=routes(), lifespan=lifespan, exception_handlers=handlers)
+    app = RuntimeApp(routes=routes(), lifespan=lifespan, exception_handlers=handlers)
     app.state.rt = rt
-    app.add_middleware(_GateFactory, checker=KeyChecker(api_key), rt=rt)  # type: ignore[arg-type]
+    app.gate = Gate(functools.partial(Starlette.__call__, app), KeyChecker(api_key), rt)
     return app
 
 
-class _GateFactory(Gate):
-    def __init__(self, app: ASGIApp, checker: KeyChecker, rt: Runtime) -> None:
-        super().__init__(app, checker, rt)
+class RuntimeApp(Starlette):
+    """Starlette with the Gate in front of its whole middleware stack, so the ack fast path
+    skips ServerErrorMiddleware/ExceptionMiddleware/Router entirely."""
+
+    gate: Gate | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.gate is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.gate(scope, receive, send)
 
 
 def app_from_env() -> Starlette:
