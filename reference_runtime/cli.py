@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import ctypes
 import os
@@ -159,6 +160,14 @@ def _cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+async def _init_schema(settings: Settings) -> None:
+    from .store import Store
+
+    store = Store(settings.db_url(), indexes=settings.switches.indexes)
+    await store.open()
+    await store.close()
+
+
 def _raise_interrupt(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -189,6 +198,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             flush=True,
         )
         if settings.workers > 1:
+            asyncio.run(_init_schema(settings))  # once, before N workers race to create tables
             os.environ[SETTINGS_ENV] = dump_settings(settings)
             os.environ[MODEL_URL_ENV] = model_url
             os.environ[API_KEY_ENV] = key

@@ -208,6 +208,25 @@ class Runtime:
         self.start_agent(agent)
         return agent
 
+    async def agent_lookup(self, project_id: str, agent_id: str) -> AgentState | None:
+        """With ``--workers N`` each process has its own registry: a miss may be an agent that
+        another worker created, so look in the database before answering 404."""
+        agent = self.registry.get(project_id, agent_id)
+        if agent is None and self.settings.workers > 1:
+            row = await self.repo.get_agent(project_id, agent_id)
+            if row is not None and self.registry.by_id(agent_id) is None:
+                agent = self.registry.add_from_row(row)
+                self.start_agent(agent)
+        return agent
+
+    async def sync_project(self, project_id: str) -> None:
+        """Multi-worker: adopt the project's agents created by other workers."""
+        if self.settings.workers <= 1:
+            return
+        for row in await self.repo.list_agents(project_id):
+            if self.registry.by_id(row["id"]) is None:
+                self.start_agent(self.registry.add_from_row(row))
+
     async def remove_agent(self, agent_id: str) -> None:
         agent = self.registry.remove(agent_id)
         if agent is not None:

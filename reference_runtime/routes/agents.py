@@ -46,10 +46,10 @@ async def _project_exists(request: Request) -> str:
     return pid
 
 
-def _agent(request: Request) -> AgentState:
+async def _agent(request: Request) -> AgentState:
     pid = path_id(request, "project_id", "project", uuid_format=True)
     aid = path_id(request, "agent_id", "agent")
-    agent = runtime(request).registry.get(pid, aid)
+    agent = await runtime(request).agent_lookup(pid, aid)
     if agent is None:
         raise not_found("agent", aid)
     return agent
@@ -57,6 +57,7 @@ def _agent(request: Request) -> AgentState:
 
 async def list_agents(request: Request) -> Response:
     pid = await _project_exists(request)
+    await runtime(request).sync_project(pid)
     return json_response({"agents": [a.to_api() for a in runtime(request).registry.in_project(pid)]})
 
 
@@ -76,12 +77,12 @@ async def create_agent(request: Request) -> Response:
 
 
 async def get_agent(request: Request) -> Response:
-    return json_response(_agent(request).to_api())
+    return json_response((await _agent(request)).to_api())
 
 
 async def update_agent(request: Request) -> Response:
     rt = runtime(request)
-    agent = _agent(request)
+    agent = await _agent(request)
     body, _ = await read_json(request)
     values: dict[str, Any] = {}
     personality = _personality(body)
@@ -101,7 +102,7 @@ async def update_agent(request: Request) -> Response:
 
 async def delete_agent(request: Request) -> Response:
     rt = runtime(request)
-    agent = _agent(request)
+    agent = await _agent(request)
     await rt.remove_agent(agent.id)
     rt.on_record_changed("agent", agent.id)
     return Response(status_code=204)
@@ -130,7 +131,7 @@ async def execute_core(
 
     Shared by the Starlette route and the ASGI fast path in ``app.Gate``.
     """
-    agent = rt.registry.get(project_id, agent_id)
+    agent = await rt.agent_lookup(project_id, agent_id)
     if agent is None:
         raise not_found("agent", agent_id[:128])
     body = parse_json_object(raw)

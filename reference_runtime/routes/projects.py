@@ -43,6 +43,7 @@ async def project_view(
     request: Request, row: dict[str, Any], workflow_ids: list[str] | None = None
 ) -> dict[str, Any]:
     rt = runtime(request)
+    await rt.sync_project(row["id"])
     agents = [a.summary() for a in rt.registry.in_project(row["id"])]
     return {
         "id": row["id"],

@@ -89,6 +89,7 @@ async def execute_workflow(request: Request) -> Response:
     wf = await rt.repo.get_workflow(pid, wid)
     if wf is None:
         raise not_found("workflow", wid)
+    await rt.sync_project(pid)
     body, _ = await read_json(request, required=False)
     wf_input = opt_obj(body, "input") or {}
     flag = body.get("async", False)
@@ -105,6 +106,7 @@ async def create_handoff(request: Request) -> Response:
     """Extension (not in the spec): ``POST /v1/projects/{id}/handoffs``."""
     rt = runtime(request)
     pid = await _project(request)
+    await rt.sync_project(pid)
     body, _ = await read_json(request)
     sender = rt.registry.find(pid, req_str(body, "from", max_len=200))
     receiver = rt.registry.find(pid, req_str(body, "to", max_len=200))
