@@ -72,7 +72,7 @@ def test_repeats_are_pooled_and_their_p95_spread_reported(tmp_path: Path) -> Non
                     seed=s,
                     run_id=f"{name}{i}",
                     latency_scale=scale,
-                    duration_s=20,
+                    duration_s=10,
                     rss_start_mb=rss + i,
                     tags={"repeat_group": name, "repeat": str(i)},
                 ),
