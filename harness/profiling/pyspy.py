@@ -20,7 +20,7 @@ from harness.rundir import ProfileRecord
 @dataclass
 class PySpyOptions:
     rate: int = 100
-    subprocesses: bool = True
+    subprocesses: bool = False
     gil: bool = False
     idle: bool = False
     native: bool = False

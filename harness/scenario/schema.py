@@ -152,7 +152,9 @@ class Profile(Strict):
     gil: bool = False
     idle: bool = False
     native: bool = False
-    subprocesses: bool = True
+    subprocesses: bool = (
+        False  # py-spy --subprocesses: costs ~6% of a core scanning /proc; on for multi-worker targets
+    )
     memory_native: bool = False
     memory_temporal: bool = False  # full memray capture: + temporal flamegraph, slow reports
     memory_duration: Duration | None = None  # memory pass length (default: min(scenario, 60 s))
