@@ -47,6 +47,7 @@ class AgentState:
     in_flight: int = 0
     processed: int = 0
     failed: int = 0
+    last_failed: bool = False
     task: asyncio.Task[None] | None = None
     persisted_status: str = "created"
     persisted_at: float = 0.0

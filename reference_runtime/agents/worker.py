@@ -81,7 +81,8 @@ class AgentWorker:
             agent.in_flight -= 1
             agent.last_active = time.time()
             if agent.in_flight == 0 and len(agent.mailbox) == 0:
-                self.rt.set_agent_status(agent, "idle")
+                # Lifecycle: active while working; idle when done, error if the last command failed.
+                self.rt.set_agent_status(agent, "error" if agent.last_failed else "idle")
 
     async def _dispatch(self, work: Work) -> None:
         if work.kind == "handoff":
@@ -108,7 +109,8 @@ class AgentWorker:
         duration_ms = int((time.monotonic() - start) * 1000)
         agent = self.agent
         agent.processed += 1
-        if status != "completed":
+        agent.last_failed = status != "completed"
+        if agent.last_failed:
             agent.failed += 1
         result = {"command": work.command, "output": output, "durationMs": duration_ms}
         if work.execution_id is not None:

@@ -192,3 +192,18 @@ def test_workflow_definition_errors(api: httpx.Client) -> None:
     ]
     for body in bad:
         _assert_error(api.post(f"/v1/projects/{pid}/workflows", json=body), 400)
+
+
+def test_agent_status_lifecycle(api: httpx.Client) -> None:
+    pid = str(make_project(api)["id"])
+    aid = make_agent(api, pid, name="lifecycle")["id"]
+    url = f"/v1/projects/{pid}/agents/{aid}/execute"
+    assert api.get(f"/v1/projects/{pid}/agents/{aid}").json()["status"] == "created"
+    failed = api.post(url, json={"command": "*handoff"}).json()  # no parameters.to: the command fails
+    assert failed["status"] == "error" and "parameters.to" in failed["error"]
+    time.sleep(0.05)
+    assert api.get(f"/v1/projects/{pid}/agents/{aid}").json()["status"] == "error"
+    assert api.post(url, json={"command": "*status"}).json()["status"] == "success"
+    time.sleep(0.05)
+    agent = api.get(f"/v1/projects/{pid}/agents/{aid}").json()
+    assert agent["status"] == "idle" and "lastActive" in agent
