@@ -54,6 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile-native", action="store_true", help="py-spy/memray: native frames")
     parser.add_argument("--profiles-dir", type=Path, help="profile outputs folder (default profiles/)")
     parser.add_argument("--gate", action="store_true", help="evaluate gates at the end (exit 1 if one fails)")
+    parser.add_argument(
+        "--report",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write report.html and reports/index.html at the end (default: on)",
+    )
     parser.add_argument("--baseline", help="baseline run for gates / '2x baseline' rules (or 'auto')")
     parser.add_argument("--repeat", type=int, default=1, help="run N times, interleaved with cool-downs")
     parser.add_argument("--cooldown", default="5s", help="pause between repeats")
@@ -194,11 +200,36 @@ def run_gate(console: Console, run_dir: Path, baseline: str | None, reports_dir:
         )
         return None
     try:
-        base = rundir.resolve_run_dir(baseline, reports_dir) if baseline else None
+        base = resolve_baseline_for(run_dir, baseline, reports_dir) if baseline else None
     except rundir.RunDirError as exc:
         console.print(f"[red]--baseline:[/] {exc}", highlight=False)
         return EXIT_USAGE
     return int(module.gate_run(run_dir, checklist=None, rules=[], baseline=base))
+
+
+def resolve_baseline_for(run_dir: Path, ref: str, reports_dir: Path) -> Path | None:
+    """``--baseline RUN`` or ``auto`` (the stored baseline of this scenario on this machine)."""
+    from harness.regression.baseline import fingerprint_of, resolve_baseline
+
+    manifest = rundir.load_manifest(run_dir)
+    return resolve_baseline(ref, manifest.scenario_name, fingerprint_of(manifest), reports_dir)
+
+
+def write_report(console: Console, run_dir: Path, reports_dir: Path) -> None:
+    """report.html for the run and a fresh reports/index.html; print where they are and the verdict."""
+    from harness.report.index import build_index
+    from harness.report.render import render_report
+
+    path = render_report(run_dir)
+    console.print(f"report: {path}", highlight=False)
+    if reports_dir.is_dir():
+        build_index(reports_dir)
+    from harness.verdict.model import load_verdict
+
+    verdict = load_verdict(run_dir)
+    if verdict is not None:
+        counts = ", ".join(f"{n} {status}" for status, n in verdict.counts.items())
+        console.print(f"verdict: {verdict.status.upper()} ({counts})", highlight=False)
 
 
 def make_console() -> Console:
@@ -234,6 +265,8 @@ def run(args: argparse.Namespace) -> int:
         if options.gate and result.run_dir is not None and run_code == EXIT_OK:
             gate_code = run_gate(console, result.run_dir, args.baseline, options.reports_dir)
             run_code = gate_code if gate_code is not None else run_code
+        if args.report and result.run_dir is not None:
+            write_report(console, result.run_dir, options.reports_dir)
         code = max(code, run_code)  # 3 aborted > 2 > 1 gate failed > 0
         if (
             run_code == EXIT_ABORTED
