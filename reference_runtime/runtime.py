@@ -7,6 +7,7 @@ the repo; nothing global.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import secrets
@@ -36,6 +37,8 @@ from .telemetry import Telemetry, normalize_faults
 
 T = TypeVar("T")
 STATUS_PERSIST_INTERVAL_S = 1.0
+MAX_CONCURRENT_CREATIONS = 16
+MAX_PENDING_CREATIONS = 500
 
 
 _BOOT = secrets.token_hex(10)  # random per process start: ids never repeat across restarts
@@ -98,6 +101,8 @@ class Runtime:
             name="metrics",
             on_flush=lambda n: self.metrics.record_batch("metrics", n),
         )
+        self._creation_slots = asyncio.Semaphore(MAX_CONCURRENT_CREATIONS)
+        self._creations_pending = 0
         self._wire_hooks()
         self.workers: dict[str, AgentWorker] = {}
         self.team: TeamDefinition = load_team()
@@ -231,12 +236,21 @@ class Runtime:
         agent = self.registry.remove(agent_id)
         if agent is not None:
             await self.stop_agent(agent_id)
+            self._forget_series(agent_id)
             await self.repo.delete_agent(agent_id)
 
     async def remove_project(self, project_id: str) -> None:
         for agent in self.registry.remove_project(project_id):
             await self.stop_agent(agent.id)
+            self._forget_series(agent.id)
         await self.repo.delete_project(project_id)
+
+    def _forget_series(self, agent_id: str) -> None:
+        """Deleted agents must not leave per-agent metric series behind (bounded cardinality)."""
+        with contextlib.suppress(KeyError):
+            self.metrics.queue_depth.remove(agent_id)
+        self.metrics.accounting.cpu_seconds.pop(agent_id, None)
+        self.cache.drop_agent(agent_id)
 
     async def create_project(self, body: dict[str, Any]) -> dict[str, Any]:
         """Persist the project, then run team creation (research + creation) in the background."""
@@ -254,19 +268,25 @@ class Runtime:
             "created_at": now,
             "updated_at": now,
         }
+        if self._creations_pending >= MAX_PENDING_CREATIONS:
+            raise overloaded("too many team creations in progress; retry later", 2, status=503)
         await self.repo.insert_project(row)
         roles = requested_roles(body.get("metadata") or {}, self.creator.library)
+        self._creations_pending += 1
         self.spawn(self._create_team(row, roles), f"create-{row['id']}")
         return row
 
     async def _create_team(self, project: dict[str, Any], roles: list[str]) -> None:
         try:
-            await self.creator.create(project, roles)
+            async with self._creation_slots:  # bounded concurrency: creation is model-call heavy
+                await self.creator.create(project, roles)
         except Exception as exc:  # recorded on the project; never crashes the app
             await self.repo.update_project(
                 project["id"],
                 {"status": "failed", "phase": f"creation failed: {type(exc).__name__}: {exc}"[:200]},
             )
+        finally:
+            self._creations_pending -= 1
 
     async def activate_team(self) -> tuple[str, list[AgentState]]:
         """Create (once) the system project holding the 10-agent team and mark every agent active."""
