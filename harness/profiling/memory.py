@@ -146,7 +146,8 @@ def _site(stack: list[tuple[str, str, int]]) -> tuple[str, str, int] | None:
 
 
 def _import_time(stack: list[tuple[str, str, int]]) -> bool:
-    return any(fn == "<module>" or "importlib" in file for fn, file, _ in stack)
+    # every import runs through importlib's frames; a script's own ``<module>`` frame does not
+    return any("importlib" in file for _, file, _ in stack)
 
 
 def leak_sites(records: Any, *, imports: bool = False) -> list[dict[str, Any]]:

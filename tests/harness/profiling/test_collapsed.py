@@ -51,3 +51,29 @@ def test_rss_growth_slope_and_r2():
     out = growth((ts, mb))
     assert abs(out["rss_growth_mb_per_h"] - 60.0) < 0.01 and out["rss_growth_r2"] > 0.999
     assert growth(None)["rss_growth_mb_per_h"] is None
+
+
+class _Record:
+    def __init__(self, size, stack):
+        self.size, self.n_allocations, self._stack = size, 1, stack
+
+    def stack_trace(self, max_stacks=12):
+        return self._stack
+
+
+def test_leak_sites_skip_import_time_but_not_the_launcher_module():
+    from harness.profiling.memory import leak_sites
+
+    launcher = ("<module>", "launch_runtime.py", 14)
+    records = [
+        _Record(5_000, [("leak_retain", "faults.py", 53), ("handle", "app.py", 9), launcher]),
+        _Record(
+            9_000,
+            [("<module>", "big.py", 1), ("_call_with_frames_removed", "<frozen importlib._bootstrap>", 241)],
+        ),
+        _Record(
+            1_000, [("_run_once", "/usr/lib/python3.11/asyncio/base_events.py", 1), ("cache", "c.py", 3)]
+        ),
+    ]
+    sites = leak_sites(records)
+    assert [s["function"] for s in sites] == ["leak_retain", "cache"]  # asyncio plumbing skipped too

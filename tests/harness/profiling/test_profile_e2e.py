@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 SCENARIO = """\
 name: fakeprof
-load: {rate: 25, duration: 6s, drain: 3s}
+load: {rate: 25, duration: 4s, drain: 2s}
 mix:
   - {name: q, path: /v1/things}
 profile: {memory_duration: 6s}
@@ -135,3 +135,41 @@ def test_no_profiler_outlives_the_run(runs):
     for run_dir in runs:
         assert f"--output {run_dir}" not in ps
     assert "tests.harness.fake_runtime" not in ps.replace(sys.argv[0], "")
+
+
+REAL = """\
+name: realprof
+load: {rate: 25, duration: 6s, drain: 5s}
+mix:
+  - {operation: simple_query}
+profile: {memory_duration: 6s}
+"""
+
+
+def test_reference_runtime_faults_show_in_both_profiles(tmp_path):
+    """The reference runtime's own fault injector: cpu_hog_burn and leak_retain top the tables."""
+    scenario = write(tmp_path, "real.yaml", REAL)
+    env = {
+        **os.environ,
+        "MOTHERBOX_FAULTS__CPU_HOG__MS": "5",
+        "MOTHERBOX_FAULTS__MEMORY_LEAK__BYTES_PER_REQUEST": "65536",
+    }
+    out = harness(
+        "run",
+        str(scenario),
+        "--profile",
+        "cpu,memory",
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        "--profiles-dir",
+        str(tmp_path / "profiles"),
+        "--quiet",
+        env=env,
+        timeout=240,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    run_dir = (tmp_path / "reports" / "latest").resolve()
+    hot = load_profile(run_dir, "cpu", "hotspots")["hotspots"][0]
+    assert (hot["function"], hot["file"]) == ("cpu_hog_burn", "reference_runtime/faults.py")
+    site = load_profile(run_dir, "memory", "memory")["top_sites"][0]
+    assert site["function"] == "leak_retain" and site["file"].endswith("reference_runtime/faults.py")
