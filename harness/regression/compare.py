@@ -250,6 +250,14 @@ def percentile_intervals(
     return [stats.percentile_change_ci(b, n, q, confidence=conf, n_boot=n_boot, seed=seed) for q in qs]
 
 
+def _bootstrap_label(base: RunSet, new: RunSet, b: np.ndarray, n: np.ndarray, s: CompareSettings) -> str:
+    if len(base.runs) > 1 or len(new.runs) > 1:
+        return "two-stage bootstrap (runs, requests)"
+    if s.bootstrap_unit == "seconds" and max(b.size, n.size) <= WINDOW_BOOTSTRAP_MAX_SAMPLES:
+        return "1 s window bootstrap"
+    return "request bootstrap"
+
+
 def latency_metrics(
     base: RunSet, new: RunSet, operation: str | None, s: CompareSettings
 ) -> list[MetricComparison]:
@@ -270,7 +278,7 @@ def latency_metrics(
                 change=stats.relative_change(vb, vn),
                 interval=interval,
                 p_value=p_value,
-                test="mann-whitney-u + bootstrap",
+                test=f"mann-whitney-u + {_bootstrap_label(base, new, b, n, s)}",
                 settings=s,
                 threshold=s.threshold,
             )
