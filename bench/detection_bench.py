@@ -185,6 +185,16 @@ def trials_from_runs(folder: Path) -> dict[int, dict[str, list[Path]]]:
     return {i: r for i, r in sorted(trials.items()) if all(r.values())}
 
 
+def grouped_trials(folders: list[Path], group: int) -> dict[int, dict[str, list[Path]]]:
+    """Trials of several kept folders, renumbered; every ``group`` consecutive trials pooled."""
+    flat = [roles for folder in folders for roles in trials_from_runs(folder).values()]
+    out: dict[int, dict[str, list[Path]]] = {}
+    for start in range(0, len(flat) - group + 1, group):
+        chunk = flat[start : start + group]
+        out[start // group] = {role: [p for roles in chunk for p in roles[role]] for role in ("a", "b", "a2")}
+    return out
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -217,7 +227,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=None, help="also write the result as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the run folders")
     parser.add_argument(
-        "--from-runs", type=Path, default=None, help="re-analyse kept real runs in this folder"
+        "--from-runs", type=Path, nargs="+", default=None, help="re-analyse kept real runs in these folders"
+    )
+    parser.add_argument(
+        "--group", type=int, default=1, help="re-analysis: pool N consecutive trials as repeats"
     )
     parser.add_argument("--bootstrap-unit", choices=["seconds", "requests"], default="seconds")
     args = parser.parse_args(argv)
@@ -242,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"detection bench ({mode}): {json.dumps(result.settings, default=str)}")
     started = time.perf_counter()
-    kept = trials_from_runs(args.from_runs) if args.from_runs else None
+    kept = grouped_trials(args.from_runs, args.group) if args.from_runs else None
     try:
         for index in range(args.trials if kept is None else len(kept)):
             if kept is not None:
