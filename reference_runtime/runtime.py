@@ -398,6 +398,8 @@ class Runtime:
         nbytes: int,
     ) -> tuple[str, asyncio.Future[dict[str, Any]] | None]:
         """Validate capacity, persist (group commit), enqueue. Returns after the row is durable."""
+        if not self.faults.settings.slowdown:  # hot path: skip the context manager when unused
+            return await self._submit(agent, command, parameters, context, timeout_s, priority, wait, nbytes)
         async with self.faults.slowdown("ack"):
             return await self._submit(agent, command, parameters, context, timeout_s, priority, wait, nbytes)
 

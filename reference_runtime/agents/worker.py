@@ -125,14 +125,19 @@ class AgentWorker:
         if not verb:
             raise CommandFailed("empty command")
         route = self.rt.decide_route(self.agent, verb, work)
+        if not self.rt.faults.settings.slowdown:
+            return await self._route(route, verb, work)
         async with self.rt.faults.slowdown(route):  # named code path for the slowdown fault
-            if route == "query":
-                return self.simple_query(verb)
-            if route == "handoff":
-                return await self.rt.handoffs.from_command(self.agent, work)
-            if route == "analysis":
-                return await self.complex_analysis(work)
-            return await self.think(work)
+            return await self._route(route, verb, work)
+
+    async def _route(self, route: str, verb: str, work: Work) -> dict[str, Any]:
+        if route == "query":
+            return self.simple_query(verb)
+        if route == "handoff":
+            return await self.rt.handoffs.from_command(self.agent, work)
+        if route == "analysis":
+            return await self.complex_analysis(work)
+        return await self.think(work)
 
     def simple_query(self, verb: str) -> dict[str, Any]:
         agent = self.agent
