@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -76,8 +76,9 @@ class Bus:
             n = agent.mailbox.put_many(items)
             accepted += n
             self.stats.rejected += len(items) - n
-            for _work, prio in items[:n]:
-                self.stats.sent[prio] += 1
+            sent = self.stats.sent
+            for prio, count in Counter(p for _w, p in items[:n]).items():
+                sent[prio] += count
         self.stats.batches += 1
         return accepted
 

@@ -59,13 +59,14 @@ class Mailbox(Generic[T]):
 
     def put_many(self, items: Iterable[tuple[T, int]]) -> int:
         """Batched delivery: one wake-up for the whole batch. Returns how many fit."""
-        n = 0
-        for item, priority in items:
-            if self.free <= 0:
-                break
-            self._queues[_slot(priority)].append(item)
-            self._size += 1
-            n += 1
+        batch = items if isinstance(items, list) else list(items)
+        room = max(0, self.free)
+        taken = batch[:room] if len(batch) > room else batch
+        queues = self._queues
+        for item, priority in taken:
+            queues[(priority - 1) if 1 <= priority <= 4 else _slot(priority)].append(item)
+        n = len(taken)
+        self._size += n
         if n:
             self._wake()
         return n
