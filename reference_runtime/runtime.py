@@ -121,6 +121,7 @@ class Runtime:
 
     def _wire_hooks(self) -> None:
         m = self.metrics
+        m.slow_query_seconds = self.settings.database.slow_query_ms / 1000
         self.store.query_observer = lambda secs, stmt: m.observe_db_query(stmt, secs)
         self.store.delay_hook = self.faults.add_db_latency
         self.store.on_batch = lambda n: m.record_batch("db_writes", n)
