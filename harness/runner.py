@@ -610,7 +610,7 @@ class Run:
         }
         if monitor_frame is not None:
             with rundir.atomic_path(run_dir / rundir.MONITOR_FILE) as tmp:
-                monitor_frame.to_csv(tmp, index=False, float_format="%.6g")
+                monitor_frame.to_csv(tmp, index=False, float_format="%.10g")
             files["monitor"] = rundir.MONITOR_FILE
         summary = write_derived_files(
             run_dir,
