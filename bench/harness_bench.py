@@ -111,11 +111,15 @@ env = Environment(user_classes=[Raw])
 runner = env.create_local_runner()
 runner.start(users, spawn_rate=users)
 locust.runners.gevent.sleep(warm)
-n0, t0 = env.stats.total.num_requests, time.time()
+import resource
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+n0, t0, c0 = env.stats.total.num_requests, time.time(), cpu()
 locust.runners.gevent.sleep(seconds)
-n1, t1 = env.stats.total.num_requests, time.time()
+n1, t1, c1 = env.stats.total.num_requests, time.time(), cpu()
 runner.quit()
-print((n1 - n0) / (t1 - t0))
+print((n1 - n0) / (t1 - t0), (n1 - n0) / (c1 - c0))
 """
 
 CAPACITY = """\
@@ -131,30 +135,89 @@ mix:
 """
 
 
-def raw_locust_rps(url: str, users: int, seconds: float, warm: float) -> float:
+def raw_locust_rps(url: str, users: int, seconds: float, warm: float) -> tuple[float, float]:
+    """(req/s of wall time, req per CPU-second of the Locust process) over the measured window."""
     cmd = [*taskset(LOAD_CPU), sys.executable, "-c", RAW_LOCUST, url, str(users), str(seconds), str(warm)]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    rps, per_cpu = out.stdout.strip().splitlines()[-1].split()
+    return float(rps), float(per_cpu)
 
 
-def harness_rps(url: str, users: int, seconds: float, warm: float, tmp: Path) -> float:
-    run_dir, _ = harness_run(CAPACITY.format(users=users, duration=warm + seconds), url, tmp, pin=True)
+class CpuWindow:
+    """CPU seconds used by the harness (CLI + Locust process) between two instants of a run."""
+
+    def __init__(self, root: int, start_after: float, seconds: float) -> None:
+        self.root, self.start_after, self.seconds = root, start_after, seconds
+        self.result: tuple[float, float, float] | None = None  # (t_a, t_b, cpu seconds)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _cpu(self) -> float:
+        procs = [psutil.Process(self.root)]
+        procs += psutil.Process(self.root).children(recursive=True)
+        total = 0.0
+        for proc in procs:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        return total
+
+    def _run(self) -> None:
+        try:
+            time.sleep(self.start_after)
+            a, ca = time.time(), self._cpu()
+            time.sleep(self.seconds)
+            b, cb = time.time(), self._cpu()
+            self.result = (a, b, cb - ca)
+        except psutil.Error:
+            self.result = None
+
+    def join(self) -> tuple[float, float, float] | None:
+        self._thread.join()
+        return self.result
+
+
+def harness_rps(url: str, users: int, seconds: float, warm: float, tmp: Path) -> tuple[float, float]:
+    """(req/s of wall time, req per CPU-second of the harness processes) over the measured window."""
+    path = tmp / f"cap{time.monotonic_ns()}.yaml"
+    path.write_text(CAPACITY.format(users=users, duration=warm + seconds + 4))
+    cmd = [*taskset(LOAD_CPU), sys.executable, "-m", "harness", "run", str(path), "--target", url]
+    cmd += ["--reports-dir", str(tmp / "reports"), "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Locust start-up (imports) takes a few seconds: measure well inside the load window
+    window = CpuWindow(proc.pid, start_after=6.0 + warm, seconds=seconds)
+    out, _ = proc.communicate(timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(out[-3000:])
+    measured = window.join()
+    run_dir = (tmp / "reports" / "latest").resolve()
     samples = rundir.load_samples(run_dir, columns=["ts"])
     t0 = float(rundir.load_manifest(run_dir).load["window_start"]) + warm
     inside = samples[(samples["ts"] >= t0) & (samples["ts"] < t0 + seconds)]
-    return len(inside) / seconds
+    per_cpu = float("nan")
+    if measured is not None:
+        a, b, cpu = measured
+        n = int(((samples["ts"] >= a) & (samples["ts"] < b)).sum())
+        per_cpu = n / cpu if cpu > 0 else float("nan")
+    return len(inside) / seconds, per_cpu
 
 
 def bench_capacity(tmp: Path, quick: bool) -> dict[str, Any]:
     users, seconds, warm, rounds = 20, (8.0 if quick else 10.0), 2.0, (2 if quick else 3)
-    raw, ours = [], []
+    raw, ours, raw_cpu, our_cpu = [], [], [], []
     with serve("fixed", cpu=SERVER_CPU) as url:
         for _ in range(rounds):  # interleaved: drift on the shared machine hits both sides alike
-            raw.append(raw_locust_rps(url, users, seconds, warm))
-            ours.append(harness_rps(url, users, seconds, warm, tmp))
+            rps, per_cpu = raw_locust_rps(url, users, seconds, warm)
+            raw.append(rps)
+            raw_cpu.append(per_cpu)
+            rps, per_cpu = harness_rps(url, users, seconds, warm, tmp)
+            ours.append(rps)
+            our_cpu.append(per_cpu)
     return {
         "raw_locust_rps": raw,
         "harness_rps": ours,
+        "raw_locust_req_per_cpu_s": raw_cpu,
+        "harness_req_per_cpu_s": our_cpu,
+        "cpu_ratio_of_medians": statistics.median(our_cpu) / statistics.median(raw_cpu),
         "ratio_of_medians": statistics.median(ours) / statistics.median(raw),
         "ratio_of_totals": sum(ours) / sum(raw),
         "median_of_round_ratios": statistics.median(o / r for o, r in zip(ours, raw, strict=True)),
