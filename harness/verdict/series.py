@@ -17,6 +17,8 @@ from harness.verdict.metrics import Source
 from harness.verdict.rules import Rule
 
 #: Sliding windows evaluated per rule at most; longer runs step by more than one second.
+#: Per-second bins (width 1, the ``for`` mode) are never thinned: a sustained breach is counted in
+#: consecutive seconds, so every second must be present.
 MAX_WINDOWS = 5000
 _PERCENTILE = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9}
 _TIMESERIES_LATENCY = {"p50": "p50_ms", "p95": "p95_ms", "p99": "p99_ms", "max": "max_ms"}
@@ -26,7 +28,7 @@ def window_starts(seconds: int, width: int) -> np.ndarray:
     count = seconds - width + 1
     if count <= 0:
         return np.empty(0, dtype=np.int64)
-    step = max(1, math.ceil(count / MAX_WINDOWS))
+    step = 1 if width == 1 else max(1, math.ceil(count / MAX_WINDOWS))
     return np.arange(0, count, step, dtype=np.int64)
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.verdict import series
 from harness.verdict.data import RunData
 from harness.verdict.evaluate import evaluate, gate_failures
 from harness.verdict.model import RuleResult
@@ -90,6 +91,18 @@ def test_for_window_needs_a_sustained_breach(runs: dict[str, Path]) -> None:
 def test_for_window_on_monitored_series(runs: dict[str, Path]) -> None:
     assert one(runs["good"], "cpu <= 20% for 10s").status == "fail"  # synthetic CPU ~35%
     assert one(runs["good"], "cpu <= 80% for 10s").status == "pass"
+
+
+def test_for_window_counts_seconds_on_long_runs(
+    runs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Runs longer than MAX_WINDOWS seconds thin the sliding windows; the per-second bins of a
+    # ``for`` rule must not be thinned, or a 40 s breach would count as 4 "seconds".
+    monkeypatch.setattr(series, "MAX_WINDOWS", 4)
+    result = one(runs["good"], "cpu <= 20% for 10s")  # synthetic CPU ~35% throughout
+    assert result.status == "fail"
+    assert result.where["longest_breach_s"] == 40
+    assert result.where["window_end_s"] - result.where["window_start_s"] == 40
 
 
 def test_error_rate_per_operation_and_window(runs: dict[str, Path]) -> None:
