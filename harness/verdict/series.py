@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from harness.summarize import DROPPED, LATE_TOLERANCE_S
 from harness.verdict.data import RunData
 from harness.verdict.metrics import Source
 from harness.verdict.rules import Rule
@@ -89,13 +90,14 @@ def _per_second_traffic(rule: Rule, run: RunData) -> dict[str, np.ndarray] | Non
     if rule.operation is not None:
         samples = samples.loc[samples["operation"] == rule.operation]
     seconds = run.seconds
-    is_dropped = samples["error"].eq("dropped").fillna(False).to_numpy(dtype=bool)
+    is_dropped = samples["error"].eq(DROPPED).fillna(False).to_numpy(dtype=bool)
     is_error = samples["error"].notna().to_numpy(dtype=bool) & ~is_dropped
     sec = samples["sec"].to_numpy()
     intended_sec = np.floor(samples["intended_start"].to_numpy(dtype=float) - run.window_start).astype(
         np.int64
     )
-    late = ((samples["start"] - samples["intended_start"]) > 0.010).to_numpy(dtype=bool) & ~is_dropped
+    lag = samples["start"] - samples["intended_start"]
+    late = (lag > LATE_TOLERANCE_S).to_numpy(dtype=bool) & ~is_dropped
 
     def per_second(idx: np.ndarray) -> np.ndarray:
         idx = idx[(idx >= 0) & (idx < seconds)]
