@@ -22,6 +22,7 @@ from .auth import KeyChecker
 from .config import Settings
 from .errors import ApiError, error_response
 from .routes import admin, agents, projects, system, workflows
+from .routes.common import too_large
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -36,17 +37,13 @@ class _Disconnected(Exception):
     pass
 
 
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes", {"limitBytes": limit})
-
-
 async def _read_body(receive: Receive, headers: Headers, limit: int) -> bytes:
     declared = headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise ApiError(400, "bad_request", "invalid Content-Length header")
         if int(declared) > limit:
-            raise _too_large(limit)
+            raise too_large(limit)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -56,9 +53,7 @@ async def _read_body(receive: Receive, headers: Headers, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise ApiError(
-                413, "payload_too_large", f"request body exceeds {limit} bytes", {"limitBytes": limit}
-            )
+            raise too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -106,6 +101,8 @@ class Gate:
                 and len(parts) == 7
                 and parts[6] == "execute"
                 and parts[4] == "agents"
+                and parts[2] == "projects"
+                and parts[1] == "v1"
             ):
                 route = EXECUTE_ROUTE
                 await self._execute(scope, receive, send_tracked, headers, parts[3], parts[5])

@@ -33,19 +33,19 @@ async def read_body(request: Request, limit: int) -> bytes:
         if not declared.isdigit():
             raise bad_request("invalid Content-Length header")
         if int(declared) > limit:
-            raise _too_large(limit)
+            raise too_large(limit)
         return await request.body()
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _too_large(limit: int) -> ApiError:
+def too_large(limit: int) -> ApiError:
     return ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes", {"limitBytes": limit})
 
 

@@ -125,6 +125,10 @@ def test_bad_input_gets_json_4xx(api: httpx.Client, server: Server) -> None:
     _assert_error(api.post(url, json={"command": "*x", "timeout": "soon"}), 400)
     _assert_error(api.post(url, content=b"x" * (1024 * 1024 + 10)), 413)
     _assert_error(api.post(f"/v1/projects/{pid}/agents/nope/execute", json={"command": "*x"}), 404)
+    # the ack fast path only takes /v1/projects/.../execute: other 7-segment paths are unrouted
+    wrong = _assert_error(api.post(f"/v2/projects/{pid}/agents/{aid}/execute", json={"command": "*x"}), 404)
+    assert wrong["message"] == "no such endpoint"
+    _assert_error(api.post(f"/v1/workflows/{pid}/agents/{aid}/execute", json={"command": "*x"}), 404)
     _assert_error(api.get("/v1/executions/exe-missing"), 404)
     _assert_error(api.get("/v1/nothing-here"), 404)
     _assert_error(api.delete("/v1/metrics"), 405)
