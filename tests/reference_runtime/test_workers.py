@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from .helpers import Server, make_agent, make_project, start_runtime
@@ -28,6 +29,13 @@ def test_two_workers_serve_the_same_agents(tmp_path: Path, backend: Server) -> N
             ]
             assert codes == [200] * 12
             assert [a["id"] for a in api.get(f"/v1/projects/{pid}/agents").json()["agents"]] == [aid]
+        # Really two serving processes (and both still alive after the traffic), not one.
+        workers = [
+            child
+            for child in psutil.Process(srv.proc.pid).children()
+            if any("spawn_main" in part for part in child.cmdline())
+        ]
+        assert len(workers) == 2 and all(w.is_running() for w in workers)
         log = (tmp_path / "runtime.log").read_text()
         assert "Traceback" not in log
     finally:
