@@ -131,6 +131,7 @@ def test_ctrl_c_writes_collected_data_and_marks_aborted(tmp_path, fast_server):
             fast_server,
             "--reports-dir",
             str(reports),
+            "--no-report",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
