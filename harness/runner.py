@@ -378,6 +378,8 @@ class Run:
                 self.profilers.after_target_stopped()
         if self.profilers is not None and status == "complete":
             self._memory_pass(resolved, run_dir)
+        elif self.profilers is not None and "memory" in self.profilers.kinds:
+            self.profilers.skip("memory", "not run: the measured pass did not complete")
         return self._finalize(resolved, run_id, run_dir, started_at, status, reason, context, target_info)
 
     # -------------------------------------------------------- pieces
