@@ -109,6 +109,7 @@ class Runtime:
         self.backend_probe: dict[str, Any] = {"status": "unknown", "message": "not probed yet"}
         self._background: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._status_timers: dict[str, asyncio.TimerHandle] = {}
         self.active_connections = 0
         # Late imports: these modules depend on Runtime for typing only.
         from .creation import TeamCreator
@@ -166,6 +167,7 @@ class Runtime:
         await asyncio.gather(*self._background, *self._tasks, return_exceptions=True)
         await asyncio.gather(*(w.stop() for w in self.workers.values()), return_exceptions=True)
         await self.faults.stop()
+        self._flush_agent_statuses()
         await self.status_batcher.close()
         await self.metrics_batcher.close()
         await self.model.close()
@@ -333,13 +335,36 @@ class Runtime:
             await worker.stop()
 
     def set_agent_status(self, agent: AgentState, status: str) -> None:
-        """In memory at once; persisted on change, at most once a second per agent."""
+        """In memory at once; persisted on change, at most once a second per agent. A change
+        inside that second is persisted when it ends (the latest status wins), never dropped."""
         agent.status = status
-        now = time.monotonic()
-        if status != agent.persisted_status and now - agent.persisted_at >= STATUS_PERSIST_INTERVAL_S:
-            agent.persisted_status = status
-            agent.persisted_at = now
-            self.write_status(self.repo.agent_status_op(agent.id, status))
+        if status == agent.persisted_status:
+            return
+        wait = STATUS_PERSIST_INTERVAL_S - (time.monotonic() - agent.persisted_at)
+        if wait <= 0:
+            self._persist_status(agent)
+        elif agent.id not in self._status_timers:
+            loop = asyncio.get_running_loop()
+            self._status_timers[agent.id] = loop.call_later(wait, self._persist_deferred_status, agent)
+
+    def _persist_status(self, agent: AgentState) -> None:
+        agent.persisted_status = agent.status
+        agent.persisted_at = time.monotonic()
+        self.write_status(self.repo.agent_status_op(agent.id, agent.status))
+
+    def _persist_deferred_status(self, agent: AgentState) -> None:
+        self._status_timers.pop(agent.id, None)
+        if agent.status != agent.persisted_status and self.registry.by_id(agent.id) is agent:
+            self._persist_status(agent)
+
+    def _flush_agent_statuses(self) -> None:
+        """Shutdown: persist every status change still waiting for its interval to end."""
+        for handle in self._status_timers.values():
+            handle.cancel()
+        self._status_timers.clear()
+        for agent in self.registry:
+            if agent.status != agent.persisted_status:
+                self._persist_status(agent)
 
     async def run_accounted(self, agent_id: str, coro: Coroutine[Any, Any, T]) -> T:
         """CPU time of every synchronous step of the handler is charged to the agent."""
