@@ -156,14 +156,22 @@ def _spike_stage(stages: list[tuple[float, float, float | None]]) -> int | None:
     return None
 
 
+def _rising_prefix(
+    stages: list[tuple[float, float, float | None]],
+) -> list[tuple[float, float, float | None]]:
+    """The leading stages whose target rate keeps rising."""
+    prefix = stages[:1]
+    for previous, stage in itertools.pairwise(stages):
+        if previous[2] is None or stage[2] is None or stage[2] <= previous[2]:
+            break
+        prefix.append(stage)
+    return prefix if prefix and prefix[0][2] is not None else []
+
+
 def _breaking_point(rule: Rule, run: RunData) -> Measurement:
-    stages = _stages(run)
-    rates = [rate for _, _, rate in stages]
+    stages = _rising_prefix(_stages(run))  # a recovery stage may follow the climb
     series = run.timeseries
-    rising = len(stages) >= 3 and all(
-        a is not None and b is not None and b > a for a, b in itertools.pairwise(rates)
-    )
-    if not rising or series is None:
+    if len(stages) < 3 or series is None:
         return Measurement(None, "not a stress run (needs >= 3 stages of rising rate)")
     limit = _expected_p95(run)
     last_good: float | None = 0.0

@@ -92,3 +92,18 @@ def test_breaking_point_of_a_stress_ramp(stress: Path) -> None:
 def test_spike_and_stress_metrics_need_their_shape(spike: Path, stress: Path) -> None:
     assert one(stress, "recovery_time < 2min").status == "not-measured"
     assert one(spike, "breaking_point >= 10").status == "not-measured"
+
+
+def test_breaking_point_is_read_from_the_climb_when_a_recovery_stage_follows(tmp_path: Path) -> None:
+    # The guide's stress shape: rising steps, then back to a low rate to watch recovery.
+    run = staged_run(
+        tmp_path,
+        "stress_recovery",
+        [(0, 10, 10), (10, 20, 20), (20, 30, 30), (30, 40, 40), (40, 60, 10)],
+        lambda t: 20.0,
+        lambda t: 0.05 if 20 <= t < 30 else 0.0,
+    )
+    result = one(run, "breaking_point >= 15 req/s")
+    assert result.status == "pass"
+    assert result.measured == pytest.approx(20, abs=1.5)
+    assert result.where["broke_at_rate"] == 30
