@@ -120,3 +120,10 @@ def test_timeseries_csv_keeps_epoch_seconds(tmp_path) -> None:
     write_derived_files(tmp_path, "r", _samples([5.0] * 250, start=start), window_start=start, duration_s=3.0)
     ts = rundir.load_timeseries(tmp_path)
     assert ts["ts"].tolist() == [start, start + 1, start + 2]
+
+
+def test_mean_is_exact_and_agrees_with_the_histogram() -> None:
+    lat = [1.0, 2.0, 3.0, 10.0]
+    pct = summarize_run("r", _samples(lat), window_start=1000.0, duration_s=1.0).overall.latency_ms
+    assert pct.mean == pytest.approx(4.0)
+    assert histogram_of(np.array(lat)).get_mean_value() / 1000.0 == pytest.approx(4.0, rel=0.002)
