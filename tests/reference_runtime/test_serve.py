@@ -15,6 +15,14 @@ from .helpers import start_runtime
 pytestmark = pytest.mark.slow
 
 
+def _alive(proc: psutil.Process) -> bool:
+    """Running and not a zombie; a child reaped between the two checks counts as gone."""
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_child_model_backend_started_and_stopped(tmp_path: Path, sig: int) -> None:
     srv = start_runtime(tmp_path, api_key=None)  # no --model-url, generated key
@@ -29,8 +37,8 @@ def test_child_model_backend_started_and_stopped(tmp_path: Path, sig: int) -> No
     srv.stop(sig)
     assert srv.proc.returncode is not None
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(c.is_running() and c.status() != "zombie" for c in children):
+    while time.monotonic() < deadline and any(_alive(c) for c in children):
         time.sleep(0.1)
-    assert not any(c.is_running() and c.status() != "zombie" for c in children)
+    assert children and not any(_alive(c) for c in children)
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{backend_port}/health", timeout=2)
