@@ -152,6 +152,9 @@ class _Run:
             self.max_concurrent = max(self.max_concurrent, self._running)
             try:
                 result = await self.engine.run_step(self, plan)
+            except Exception as exc:  # a step that dies must still complete, or the run never ends
+                error = f"internal error: {type(exc).__name__}: {exc}"[:500]
+                result = {"stepId": plan.id, "agent": plan.agent, "status": "failed", "error": error}
             finally:
                 self._running -= 1
         self._complete(plan.id, result)

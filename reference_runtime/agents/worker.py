@@ -38,6 +38,13 @@ def command_verb(command: str) -> str:
     return head[0].lstrip("*").lower() if head else ""
 
 
+def abandon(work: Work, reason: str) -> None:
+    """Resolve the waiter of work that will not run (agent stopped) as failed; nothing is
+    recorded, so a persisted execution stays queued/running for recovery after a restart."""
+    if work.future is not None and not work.future.done():
+        work.future.set_result({"status": "failed", "output": None, "error": reason, "duration": 0})
+
+
 class AgentWorker:
     def __init__(self, runtime: Runtime, agent: AgentState) -> None:
         self.rt = runtime
@@ -55,6 +62,9 @@ class AgentWorker:
         for t in list(self._tasks):
             t.cancel()
         await asyncio.gather(*([task] if task else []), *self._tasks, return_exceptions=True)
+        mailbox = self.agent.mailbox
+        while len(mailbox):  # queued work will not run here: release whoever waits on it
+            abandon(mailbox.get_nowait(), "agent stopped")
 
     async def _run(self) -> None:
         mailbox = self.agent.mailbox
@@ -99,6 +109,7 @@ class AgentWorker:
         except (CommandFailed, ModelError) as exc:
             self._finish(work, "failed", None, str(exc)[:500], start)
         except asyncio.CancelledError:
+            abandon(work, "agent stopped")  # a waiter must not wait forever; the row stays for recovery
             raise
         except Exception as exc:  # never let one command kill the worker
             self._finish(work, "failed", None, f"internal error: {type(exc).__name__}: {exc}"[:500], start)

@@ -8,6 +8,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from reference_runtime.bus import UnknownAgent
 from reference_runtime.config import load_settings
 from reference_runtime.runtime import Runtime
 
@@ -82,3 +85,54 @@ def test_pending_status_is_persisted_at_shutdown(tmp_path: Path, backend: Server
 
     pid, aid = asyncio.run(first())
     assert asyncio.run(second(pid, aid)) == "error"
+
+
+def test_waiters_are_released_when_their_agent_is_deleted(tmp_path: Path, backend: Server) -> None:
+    """Sync commands in flight or queued on a deleted agent answer (failed) instead of hanging."""
+
+    async def main() -> list[dict[str, Any]]:
+        rt = Runtime(_settings(tmp_path), backend.base_url)
+        await rt.start()
+        try:
+            _pid, aid, agent = await _agent(rt)
+            rt.faults.configure({"model_latency": {"fixed_ms": 30_000}})  # every model call hangs
+            futures = []
+            for i in range(6):  # some in flight, the rest queued behind them
+                _, fut = await rt.submit_command(agent, f"*research x{i}", {}, {}, 3600.0, 3, True, 10)
+                assert fut is not None
+                futures.append(fut)
+            await asyncio.sleep(0.2)
+            await rt.remove_agent(aid)
+            return list(await asyncio.wait_for(asyncio.gather(*futures), timeout=20))
+        finally:
+            rt.faults.configure({})
+            await rt.stop()
+
+    outcomes = asyncio.run(main())
+    assert [o["status"] for o in outcomes] == ["failed"] * 6
+    assert all(o["error"] == "agent stopped" for o in outcomes)
+
+
+def test_workflow_step_that_raises_fails_the_step_not_the_run(
+    tmp_path: Path, backend: Server, monkeypatch: Any
+) -> None:
+    async def main() -> dict[str, Any]:
+        rt = Runtime(_settings(tmp_path), backend.base_url)
+        await rt.start()
+        try:
+            pid, aid, _agent_state = await _agent(rt)
+
+            def gone(*_args: Any, **_kwargs: Any) -> None:
+                raise UnknownAgent(aid)  # deleted between the lookup and the send
+
+            monkeypatch.setattr(rt.bus, "send", gone)
+            wf = {"id": "wf-x", "steps": orjson.dumps([{"agent": aid, "action": "*status"}]), "parallel": 0}
+            _, result = await asyncio.wait_for(rt.workflows.start(pid, wf, {}, wait=True), timeout=20)
+            assert result is not None
+            return result
+        finally:
+            await rt.stop()
+
+    result = asyncio.run(main())
+    assert result["status"] == "failed"
+    assert result["steps"][0]["status"] == "failed" and "UnknownAgent" in result["steps"][0]["error"]
