@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from harness.verdict.evaluate import gate_failures
 from harness.verdict.model import RuleResult, Verdict
 
 _STATUS_LABEL = {"pass": "✅ pass", "fail": "❌ fail", "warn": "⚠️ warn", "not-measured": "➖ not measured"}
@@ -26,9 +27,7 @@ def where_text(result: RuleResult) -> str:
 
 def junit_xml(verdict: Verdict) -> str:
     """One testcase per rule: fail (and required not-measured) → <failure>, not-measured → <skipped>."""
-    failures = sum(
-        1 for r in verdict.rules if r.status == "fail" or (r.status == "not-measured" and r.required)
-    )
+    failures = len(gate_failures(verdict.rules))
     skipped = sum(1 for r in verdict.rules if r.status == "not-measured" and not r.required)
     suites = ET.Element("testsuites", name="motherbox-perf gate", tests=str(len(verdict.rules)))
     suite = ET.SubElement(
