@@ -67,13 +67,9 @@ async def list_projects(request: Request) -> Response:
         raise bad_request(f"status must be one of {list(FILTER_STATUSES)}", {"parameter": "status"})
     limit = query_int(request, "limit", 20, 1, 100)
     offset = query_int(request, "offset", 0, 0, 10_000_000)
-    rows, total = [], 0
-    for st in _FILTER_MAP[status] if status else (None,):
-        part, n = await rt.repo.list_projects(st, limit + offset, 0)
-        rows.extend(part)
-        total += n
-    rows.sort(key=lambda r: (r["created_at"], r["id"]))
-    rows = rows[offset : offset + limit]
+    # The page is cut in SQL: fetching limit + offset rows and slicing here read up to the
+    # whole table for a large offset.
+    rows, total = await rt.repo.list_projects(_FILTER_MAP[status] if status else None, limit, offset)
     counts = await rt.repo.agent_counts([r["id"] for r in rows])
     projects = [
         {

@@ -89,15 +89,17 @@ class Repo:
         return None if row is None else row_dict(row)
 
     async def list_projects(
-        self, status: str | None, limit: int, offset: int
+        self, statuses: tuple[str, ...] | None, limit: int, offset: int
     ) -> tuple[list[dict[str, Any]], int]:
+        """One page (oldest first) of the projects in any of ``statuses`` (all when None), and
+        how many there are in total."""
         stmt = select(
             s.projects.c.id, s.projects.c.name, s.projects.c.status, s.projects.c.created_at
         ).order_by(s.projects.c.created_at, s.projects.c.id)
         count_stmt = select(func.count()).select_from(s.projects)
-        if status is not None:
-            stmt = stmt.where(s.projects.c.status == status)
-            count_stmt = count_stmt.where(s.projects.c.status == status)
+        if statuses is not None:
+            stmt = stmt.where(s.projects.c.status.in_(statuses))
+            count_stmt = count_stmt.where(s.projects.c.status.in_(statuses))
         rows = rows_to_dicts(await self.store.fetch_all(stmt.limit(limit).offset(offset)))
         total = int(await self.store.scalar(count_stmt) or 0)
         return rows, total

@@ -46,6 +46,9 @@ def test_project_crud_and_pagination(api: httpx.Client) -> None:
     assert got["name"] == "crud project 0" and got["domain"] == "testing"
     page = api.get("/v1/projects", params={"limit": 2, "offset": 0}).json()
     assert page["limit"] == 2 and len(page["projects"]) == 2 and page["total"] >= 3
+    second = api.get("/v1/projects", params={"limit": 1, "offset": 1}).json()
+    assert [p["id"] for p in second["projects"]] == [page["projects"][1]["id"]]
+    assert api.get("/v1/projects", params={"offset": 10_000_000}).json()["projects"] == []
     _assert_error(api.get("/v1/projects", params={"limit": 101}), 400)
     _assert_error(api.get("/v1/projects", params={"status": "bogus"}), 400)
     upd = api.put(f"/v1/projects/{pid}", json={"name": "renamed project"})

@@ -97,3 +97,41 @@ def test_pooling_switch_changes_connections_opened(tmp_path: Path) -> None:
 
     assert asyncio.run(run(True)) <= 3
     assert asyncio.run(run(False)) >= 20
+
+
+def test_list_projects_pages_over_several_statuses_in_sql(tmp_path: Path) -> None:
+    statuses = ["initializing", "building", "completed", "failed", "discovery", "completed"]
+
+    async def run() -> None:
+        st = _store(tmp_path)
+        await st.open()
+        try:
+            repo = Repo(st)
+            for i, status in enumerate(statuses):
+                row = {
+                    "id": f"p{i}",
+                    "name": f"project {i}",
+                    "domain": "d",
+                    "status": status,
+                    "phase": "x",
+                    "requirements": "{}",
+                    "metadata": "{}",
+                    "created_at": 1000.0 + i,
+                    "updated_at": 1000.0 + i,
+                }
+                await repo.insert_project(row)
+            active = ("initializing", "discovery", "building", "validating")
+            everything, total = await repo.list_projects(active, 10, 0)
+            assert [r["id"] for r in everything] == ["p0", "p1", "p4"] and total == 3  # oldest first
+            page, total = await repo.list_projects(active, 1, 1)
+            assert [r["id"] for r in page] == ["p1"] and total == 3
+            beyond, total = await repo.list_projects(active, 5, 10)
+            assert beyond == [] and total == 3
+            done, total = await repo.list_projects(("completed",), 10, 1)
+            assert [r["id"] for r in done] == ["p5"] and total == 2
+            _, total = await repo.list_projects(None, 1, 0)
+            assert total == len(statuses)
+        finally:
+            await st.close()
+
+    asyncio.run(run())
