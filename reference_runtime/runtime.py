@@ -479,6 +479,9 @@ class Runtime:
                 f"could not persist the command: {type(exc).__name__}",
                 headers={"Retry-After": "1"},
             ) from exc
+        except BaseException:  # cancelled (client gone, shutdown): the reserved slot must not leak
+            mailbox.release()
+            raise
         future = asyncio.get_running_loop().create_future() if wait else None
         work = Work(
             "command",

@@ -136,3 +136,28 @@ def test_workflow_step_that_raises_fails_the_step_not_the_run(
     result = asyncio.run(main())
     assert result["status"] == "failed"
     assert result["steps"][0]["status"] == "failed" and "UnknownAgent" in result["steps"][0]["error"]
+
+
+def test_cancelled_ack_releases_its_mailbox_slot(tmp_path: Path, backend: Server, monkeypatch: Any) -> None:
+    async def main() -> tuple[int, int]:
+        rt = Runtime(_settings(tmp_path), backend.base_url)
+        await rt.start()
+        try:
+            _pid, _aid, agent = await _agent(rt)
+            free = agent.mailbox.free
+
+            async def never(*_args: Any) -> None:
+                await asyncio.Event().wait()
+
+            monkeypatch.setattr(rt.store, "write", never)  # the group commit never answers
+            task = asyncio.create_task(rt.submit_command(agent, "*status", {}, {}, 30.0, 3, False, 10))
+            await asyncio.sleep(0.05)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return free, agent.mailbox.free
+        finally:
+            monkeypatch.undo()
+            await rt.stop()
+
+    before, after = asyncio.run(main())
+    assert after == before
