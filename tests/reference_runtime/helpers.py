@@ -48,22 +48,30 @@ def _wait_for_file(path: Path, proc: subprocess.Popen[bytes], log: Path) -> str:
         if path.exists() and path.read_text().strip():
             return path.read_text().strip()
         time.sleep(0.05)
-    proc.kill()
+    _kill(proc)
     raise RuntimeError(f"timed out waiting for {path}:\n{log.read_text()[-3000:]}")
 
 
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """A process that failed to start is not left running (or as a zombie) behind the test."""
+    proc.kill()
+    proc.wait(timeout=10)
+
+
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Until ``url`` answers 200; kills the process when it never does."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"runtime exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"process exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            if httpx.get(url + "/v1/health", timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"runtime not healthy in time:\n{log.read_text()[-3000:]}")
+    _kill(proc)
+    raise RuntimeError(f"{url} not healthy in time:\n{log.read_text()[-3000:]}")
 
 
 def start_runtime(
@@ -94,7 +102,7 @@ def start_runtime(
         proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=fh, stderr=subprocess.STDOUT)
     port = _wait_for_file(state_dir / "port", proc, log)
     url = f"http://127.0.0.1:{port}"
-    _wait_healthy(url, proc, log)
+    _wait_healthy(url + "/v1/health", proc, log)
     key = (state_dir / "api_key").read_text().strip()
     return Server(proc, url, state_dir, key, log)
 
@@ -122,13 +130,7 @@ def start_backend(tmp: Path, *args: str) -> Server:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT)
     port = _wait_for_file(ready, proc, log)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
+    _wait_healthy(url + "/health", proc, log)
     return Server(proc, url, tmp, "", log)
 
 
