@@ -51,7 +51,11 @@ class Browser:
         )
         self.events: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
-        self.ws = self._connect()
+        try:
+            self.ws = self._connect()
+        except BaseException:  # no Chromium left running (nor its profile) when start-up fails
+            self._stop_process()
+            raise
 
     def _connect(self) -> ClientConnection:
         port_file = self.profile / "DevToolsActivePort"
@@ -132,13 +136,16 @@ class Browser:
         try:
             self._connection.__exit__(None, None, None)
         finally:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            shutil.rmtree(self.profile, ignore_errors=True)
+            self._stop_process()
+
+    def _stop_process(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.profile, ignore_errors=True)
 
     def __enter__(self) -> Browser:
         return self
