@@ -22,7 +22,7 @@ from .auth import KeyChecker
 from .config import Settings
 from .errors import ApiError, error_response
 from .routes import admin, agents, projects, system, workflows
-from .routes.common import too_large
+from .routes.common import check_declared_length, too_large
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -38,12 +38,7 @@ class _Disconnected(Exception):
 
 
 async def _read_body(receive: Receive, headers: Headers, limit: int) -> bytes:
-    declared = headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise ApiError(400, "bad_request", "invalid Content-Length header")
-        if int(declared) > limit:
-            raise too_large(limit)
+    check_declared_length(headers.get("content-length"), limit)
     chunks: list[bytes] = []
     size = 0
     while True:

@@ -27,13 +27,20 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
+def check_declared_length(declared: str | None, limit: int) -> None:
+    """400 for a Content-Length that is not a decimal number, 413 above ``limit``."""
+    if declared is None:
+        return
+    if not (declared.isascii() and declared.isdigit()):  # '²'.isdigit() is True, int('²') fails
+        raise bad_request("invalid Content-Length header")
+    if int(declared) > limit:
+        raise too_large(limit)
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
-            raise bad_request("invalid Content-Length header")
-        if int(declared) > limit:
-            raise too_large(limit)
+        check_declared_length(declared, limit)
         return await request.body()
     chunks: list[bytes] = []
     size = 0

@@ -11,6 +11,8 @@ import pytest
 from reference_runtime.agents.worker import analyze_history, command_verb
 from reference_runtime.config import load_settings
 from reference_runtime.creation import run_steps
+from reference_runtime.errors import ApiError
+from reference_runtime.routes.common import check_declared_length
 from reference_runtime.runtime import Runtime
 from reference_runtime.workflows import WorkflowDefinitionError, plan_steps
 
@@ -89,3 +91,15 @@ def test_handoff_falls_back_to_backup_when_receiver_silent(tmp_path: Path, backe
     assert ack["status"] == "accepted" and ack["attempts"] == 3
     assert events.count("handoff.retry") == 2 and "handoff.fallback" in events
     assert events[-1] == "handoff.completed"
+
+
+@pytest.mark.parametrize(("declared", "status"), [("²", 400), ("-1", 400), ("1e3", 400), ("11", 413)])
+def test_declared_content_length_is_4xx_never_500(declared: str, status: int) -> None:
+    with pytest.raises(ApiError) as caught:
+        check_declared_length(declared, 10)
+    assert caught.value.status == status
+
+
+def test_declared_content_length_within_the_limit_passes() -> None:
+    check_declared_length(None, 10)
+    check_declared_length("10", 10)
