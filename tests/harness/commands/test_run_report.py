@@ -1,9 +1,12 @@
 """`harness run --gate` ends with the report, the index and the verdict (what `make demo` shows)."""
 
+import subprocess
+import sys
+
 import pytest
 
 from harness.verdict.model import load_verdict
-from tests.harness.conftest import harness, write
+from tests.harness.conftest import ROOT, harness, write
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +26,15 @@ gates:
 def test_run_with_gate_writes_report_index_and_prints_the_verdict(tmp_path, fast_server):
     reports = tmp_path / "reports"
     scenario = write(tmp_path, "gated.yaml", SCENARIO)
-    out = harness("run", str(scenario), "--target", fast_server, "--reports-dir", str(reports), "--gate")
+    # Not through conftest.harness(), which adds --no-report to keep the other e2e runs short.
+    argv = ["run", str(scenario), "--target", fast_server, "--reports-dir", str(reports), "--gate"]
+    out = subprocess.run(
+        [sys.executable, "-m", "harness", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert out.returncode == 1, out.stdout + out.stderr  # the server's 2 ms delay breaks the 1 ms gate
     run_dir = (reports / "latest").resolve()
     verdict = load_verdict(run_dir)
