@@ -137,10 +137,12 @@ class ManagedRuntime:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise TargetError(
+                message = (
                     f"reference runtime exited with code {self.process.returncode} during start-up"
                     + self._log_tail()
                 )
+                self.stop()  # removes the temporary state folder
+                raise TargetError(message)
             if probe(self.url + "/v1/health", timeout=1.0) == 200:
                 return
             time.sleep(0.2)

@@ -2,7 +2,14 @@ import time
 
 import pytest
 
-from harness.target import TargetError, check_allowed, free_port, is_loopback, wait_reachable
+from harness.target import (
+    ManagedRuntime,
+    TargetError,
+    check_allowed,
+    free_port,
+    is_loopback,
+    wait_reachable,
+)
 
 
 @pytest.mark.parametrize(
@@ -31,3 +38,11 @@ def test_unreachable_target_fails_clearly_within_the_timeout():
 
 def test_reachable_target_answers(fast_server):
     assert wait_reachable(fast_server, "/v1/health", timeout_s=5) == 200
+
+
+def test_runtime_that_dies_during_startup_is_reported_and_leaves_no_state_folder(tmp_path):
+    log = tmp_path / "target.log"
+    runtime = ManagedRuntime(config=str(tmp_path / "missing.yaml"), log_path=log, startup_timeout_s=30)
+    with pytest.raises(TargetError, match="exited with code"):
+        runtime.start()
+    assert runtime.state_dir is not None and not runtime.state_dir.exists()
