@@ -16,7 +16,7 @@ Modes:
   the fault is set in a runtime config file (``faults:`` key, same settings as
   ``POST /v1/admin/faults``). Default fault: ``{"model_latency": {"percent": 10}}`` (+10 % on
   every model call).
-- ``--synthetic``: synthetic run folders (harness.synthetic) with latencies x (1 + slowdown) and a
+- ``--synthetic``: synthetic run folders (harness.testing.synthetic) with latencies x (1 + slowdown) and a
   run-to-run noise factor (lognormal, ``--run-noise``), the same statistics, no runtime needed.
 
 Prints the settings and the rates; ``--json FILE`` also writes them.
@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from harness.regression.compare import CompareResult, CompareSettings, compare_paths, parse_fraction
-from harness.regression.launch import RunRequest, launch
-from harness.synthetic import SyntheticSpec, make_run
+from harness.compare.compare import CompareResult, CompareSettings, compare_paths, parse_fraction
+from harness.run.launch import RunRequest, launch
+from harness.testing.synthetic import SyntheticSpec, make_run
 
 DEFAULT_SCENARIO = Path(__file__).with_name("detection_scenario.yaml")
 DEFAULT_FAULT = '{"model_latency": {"percent": 10}}'
@@ -169,7 +169,7 @@ def real_trial(
 
 def trials_from_runs(folder: Path) -> dict[int, dict[str, list[Path]]]:
     """Kept real-mode runs (``--keep``) grouped by their ``trial`` and ``role`` tags."""
-    from harness import rundir
+    from harness.contract import rundir
 
     trials: dict[int, dict[str, list[Path]]] = {}
     for manifest in sorted(folder.glob(f"*/{rundir.MANIFEST_FILE}")):

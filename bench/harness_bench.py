@@ -29,7 +29,7 @@ from typing import Any
 
 import psutil
 
-from harness import rundir
+from harness.contract import rundir
 from tests.harness.servers import serve
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,9 +20,9 @@ from typing import Any
 
 import psutil
 
-from harness import rundir
+from harness.contract import rundir
 from harness.profiling.memory import MemrayPass
-from harness.target import ManagedRuntime
+from harness.run.target import ManagedRuntime
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = """\

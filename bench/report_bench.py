@@ -43,7 +43,7 @@ def child(run_dir: Path) -> None:
 
 
 def generate(parent: Path) -> Path:
-    from harness.synthetic import SyntheticSpec, make_run
+    from harness.testing.synthetic import SyntheticSpec, make_run
 
     spec = SyntheticSpec(scenario="bench-report", rate=10_000, duration_s=100, stall_every_s=20, stall_ms=500)
     return make_run(parent, spec)

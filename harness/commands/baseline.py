@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from harness import rundir
-from harness.regression import baseline
+from harness.contract import rundir
+from harness.history import baseline
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,14 +9,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness import rundir
-from harness.regression.compare import (
+from harness.compare.compare import (
     CompareSettings,
     ThresholdError,
     compare_paths,
     parse_fraction,
     write_outputs,
 )
+from harness.contract import rundir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_table(result: object) -> None:
-    from harness.regression.compare import CompareResult
+    from harness.compare.compare import CompareResult
 
     assert isinstance(result, CompareResult)
     for w in result.warnings:

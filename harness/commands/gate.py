@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import rundir
+from harness.contract import rundir
 from harness.verdict.gate import EXIT_USAGE, gate_run
 
 

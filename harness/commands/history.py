@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.regression import changepoints
-from harness.regression.compare import ThresholdError, parse_fraction
-from harness.regression.history import METRICS, build_history, export_otava
-from harness.regression.history_report import write_history
+from harness.compare.compare import ThresholdError, parse_fraction
+from harness.history import changepoints
+from harness.history.series import METRICS, build_history, export_otava
+from harness.report.history_page import write_history
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

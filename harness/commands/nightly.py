@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from harness.commands.compare import settings_from_args
-from harness.regression.compare import ThresholdError
-from harness.regression.nightly import DEFAULT_SCALE, default_steps, estimated_seconds, run_nightly
+from harness.compare.compare import ThresholdError
+from harness.nightly.suite import DEFAULT_SCALE, default_steps, estimated_seconds, run_nightly
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

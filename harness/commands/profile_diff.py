@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from harness import rundir
+from harness.contract import rundir
 from harness.profiling.collapsed import diff_hotspots
 
 EXIT_USAGE = 2

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness import rundir
+from harness.contract import rundir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,10 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness import rundir
-from harness.regression.compare import compare_paths
+from harness.compare.compare import compare_paths
+from harness.contract import rundir
+from harness.report.roi_page import write_roi
 from harness.roi.model import CostModelError, load_cost_model
-from harness.roi.report import write_roi
 from harness.roi.roi import overall_benefits, roi_from_compare
 
 DEFAULT_SWITCH_SCENARIO = "default"  # harness/roi/switch_scenario.yaml: every operation, team creation too

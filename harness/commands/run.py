@@ -11,8 +11,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness import rundir
-from harness.runner import EXIT_ABORTED, EXIT_OK, EXIT_USAGE, RunOptions, RunResult, execute
+from harness.contract import rundir
+from harness.run.orchestrator import EXIT_ABORTED, EXIT_OK, EXIT_USAGE, RunOptions, RunResult, execute
 from harness.scenario.units import parse_duration
 
 PROFILE_KINDS = ("cpu", "memory", "scalene")
@@ -209,7 +209,7 @@ def run_gate(console: Console, run_dir: Path, baseline: str | None, reports_dir:
 
 def resolve_baseline_for(run_dir: Path, ref: str, reports_dir: Path) -> Path | None:
     """``--baseline RUN`` or ``auto`` (the stored baseline of this scenario on this machine)."""
-    from harness.regression.baseline import fingerprint_of, resolve_baseline
+    from harness.history.baseline import fingerprint_of, resolve_baseline
 
     manifest = rundir.load_manifest(run_dir)
     return resolve_baseline(ref, manifest.scenario_name, fingerprint_of(manifest), reports_dir)
@@ -242,7 +242,7 @@ def make_console() -> Console:
 def run(args: argparse.Namespace) -> int:
     console = make_console()
     if args.worker:
-        from harness.runner import run_worker
+        from harness.run.orchestrator import run_worker
 
         return run_worker(args.master_host, args.master_port)
     try:

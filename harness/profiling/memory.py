@@ -19,8 +19,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from harness.contract.rundir import ProfileRecord
 from harness.profiling.tools import LAUNCHER, display_path, executable, tail
-from harness.rundir import ProfileRecord
 
 SCHEMA_VERSION = 1
 #: Frames from these paths are plumbing, not the allocation site a developer would fix.

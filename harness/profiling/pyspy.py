@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.contract.rundir import ProfileRecord
 from harness.profiling import collapsed
 from harness.profiling.tools import display_path, executable, stop_process, tail
-from harness.rundir import ProfileRecord
 
 
 @dataclass

@@ -18,10 +18,10 @@ from typing import Any
 
 from rich.console import Console
 
+from harness.contract.rundir import ProfileRecord
 from harness.profiling.memory import MemrayPass
 from harness.profiling.pyspy import PySpyOptions, PySpyRecorder
 from harness.profiling.tools import LAUNCHER, display_path, executable, tail
-from harness.rundir import ProfileRecord
 from harness.scenario.schema import Profile
 
 KINDS = ("cpu", "memory", "scalene")

@@ -19,8 +19,8 @@ import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from harness import rundir
-from harness.summarize import DROPPED, decode
+from harness.contract import rundir
+from harness.derive.summary import DROPPED, decode
 from harness.verdict.format import format_ms, format_value
 from harness.verdict.metrics import Kind
 from harness.verdict.model import RuleResult, Verdict

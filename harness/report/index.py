@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import rundir
+from harness.contract import rundir
 from harness.report.render import REPORT_FILE, environment
 from harness.verdict.format import format_ms, format_value
 from harness.verdict.metrics import Kind

@@ -10,7 +10,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from harness import rundir
+from harness.contract import rundir
 from harness.report import analysis, charts
 from harness.verdict.data import measured_window_start
 from harness.verdict.gate import GateConfigError, evaluate_run

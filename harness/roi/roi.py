@@ -23,7 +23,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from harness.regression.compare import CompareResult, MetricComparison
+from harness.compare.compare import CompareResult, MetricComparison
 from harness.roi.model import CostModel
 
 Case = Literal["low", "point", "high"]

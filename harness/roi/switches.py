@@ -21,12 +21,12 @@ from typing import Any
 
 import yaml
 
-from harness import rundir
-from harness.regression.compare import CompareResult, MetricComparison, compare_paths
-from harness.regression.launch import RunOutcome, RunRequest, launch
-from harness.regression.repeat import interleaved_order
+from harness.compare.compare import CompareResult, MetricComparison, compare_paths
+from harness.contract import rundir
 from harness.roi.model import CostModel
 from harness.roi.roi import BenefitRow, RoiResult, overall_benefits, roi_from_compare
+from harness.run.launch import RunOutcome, RunRequest, launch
+from harness.run.repeat import interleaved_order
 
 SWITCHES: tuple[str, ...] = (
     "parallel_creation",
@@ -292,7 +292,7 @@ SWEEP_HTML = "switches.html"
 
 
 def write_sweep(result: SweepResult, roi: RoiResult | None, out_dir: Path) -> tuple[Path, Path]:
-    from harness.regression import html
+    from harness.report import html
 
     data = result.to_json()
     if roi is not None:
@@ -345,7 +345,7 @@ def run_sweep_command(args: argparse.Namespace, model: CostModel) -> int:
     )
     roi = roi_from_compare(overall, model) if overall is not None else None
     if roi is not None and overall is not None:
-        from harness.roi.report import write_roi
+        from harness.report.roi_page import write_roi
 
         write_roi(roi, result.benefits, overall, out_dir)
     json_path, html_path = write_sweep(result, roi, out_dir)

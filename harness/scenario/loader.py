@@ -132,7 +132,7 @@ class ResolvedScenario:
         return self.scenario.load.model == "open"
 
     def summary_stages(self) -> list[tuple[float, float, float | None]]:
-        """(start_s, end_s, mean target rate) per stage, as harness.summarize expects."""
+        """(start_s, end_s, mean target rate) per stage, as harness.derive.summary expects."""
         if not self.is_open:
             return [(0.0, self.duration_s, None)]
         return [(s.start_s, s.end_s, s.mean_rate) for s in self.stages]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from harness import rundir
+from harness.contract import rundir
 
 #: The sample columns any rule needs; read together once (parquet reads only these columns).
 SAMPLE_COLUMNS = ["ts", "operation", "start", "intended_start", "latency_ms", "error"]

@@ -1,7 +1,7 @@
 """Evaluate rules against a run folder → RuleResults and a Verdict.
 
 A rule whose data is missing is ``not-measured`` with the reason, never ``pass``. Whole-run values
-come from summary.json (computed once, with HdrHistograms, by harness.summarize); windowed rules
+come from summary.json (computed once, with HdrHistograms, by harness.derive.summary); windowed rules
 use timeseries.csv and the raw samples (see harness.verdict.series).
 """
 

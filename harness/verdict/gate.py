@@ -11,8 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from harness import rundir
-from harness.checklists.loader import Checklist, ChecklistError, load_checklist
+from harness.contract import rundir
+from harness.verdict.checklist import Checklist, ChecklistError, load_checklist
 from harness.verdict.data import RunData
 from harness.verdict.evaluate import evaluate
 from harness.verdict.expect import ExpectError, expect_rules, gate_rules

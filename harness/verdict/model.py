@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.rundir import RunDirError
+from harness.contract.rundir import RunDirError
 
 VERDICT_FILE = "verdict.json"
 JUNIT_FILE = "junit.xml"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.testing.synthetic import SyntheticSpec, make_run
 from tests.harness.servers import serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,3 +47,26 @@ def harness(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProce
 def interrupt_after(proc: subprocess.Popen[str], seconds: float) -> None:
     time.sleep(seconds)
     os.kill(proc.pid, signal.SIGINT)
+
+
+# Synthetic run folders shared by the compare, history and nightly tests.
+@pytest.fixture(scope="session")
+def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="session")
+def base_run(runs_dir: Path) -> Path:
+    return make_run(runs_dir, SyntheticSpec(seed=101, run_id="base", duration_s=30))
+
+
+@pytest.fixture(scope="session")
+def slower_run(runs_dir: Path) -> Path:
+    """Every latency 10% slower than ``base_run``'s distribution (different seed)."""
+    return make_run(runs_dir, SyntheticSpec(seed=202, run_id="slower", latency_scale=1.10, duration_s=30))
+
+
+@pytest.fixture(scope="session")
+def aa_runs(runs_dir: Path) -> list[Path]:
+    """Same distribution as ``base_run``, different seeds: pure noise."""
+    return [make_run(runs_dir, SyntheticSpec(seed=300 + i, run_id=f"aa{i}", duration_s=30)) for i in range(4)]

@@ -30,7 +30,7 @@ def test_remote_target_refused_and_unreachable_target_reported(tmp_path):
     scn = write(tmp_path, "s.yaml", "name: s\nload: {rate: 1, duration: 1s}\nmix: [{name: a, path: /}]\n")
     out = harness("run", str(scn), "--target", "http://example.com", "--reports-dir", str(tmp_path / "r"))
     assert out.returncode == 2 and "allow-remote" in out.stdout
-    from harness.target import free_port
+    from harness.run.target import free_port
 
     out = harness(
         "run", str(scn), "--target", f"http://127.0.0.1:{free_port()}", "--reports-dir", str(tmp_path / "r")

@@ -1,7 +1,8 @@
 """The Locust-side recorder keeps its own copy of the sample columns (the Locust process avoids
 importing pydantic); this pins that copy to the run-folder contract so they cannot drift."""
 
-from harness import rundir, summarize
+from harness.contract import rundir
+from harness.derive import summary as summarize
 from harness.load import recorder
 
 

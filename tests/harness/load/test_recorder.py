@@ -1,9 +1,9 @@
 import math
 from types import SimpleNamespace
 
+from harness.contract.rundir import SAMPLE_COLUMNS
 from harness.load.collector import Collector, merge_parts
 from harness.load.recorder import Recorder
-from harness.rundir import SAMPLE_COLUMNS
 
 
 def test_latency_from_intended_and_service_from_actual_start():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import rundir
+from harness.contract import rundir
 from tests.harness.conftest import ROOT, harness, write
 
 pytestmark = pytest.mark.slow

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import rundir
-from harness.derive import write_derived_files
-from harness.synthetic import SyntheticOp, SyntheticSpec, make_run
+from harness.contract import rundir
+from harness.derive.files import write_derived_files
+from harness.testing.synthetic import SyntheticOp, SyntheticSpec, make_run
 
 XSS = '<script>alert("x")</script>'
 SMALL = {"rate": 40.0, "duration_s": 30.0}

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from harness.report.index import build_index
-from harness.synthetic import SyntheticSpec, make_run
+from harness.testing.synthetic import SyntheticSpec, make_run
 from harness.verdict.gate import gate_run
 
 

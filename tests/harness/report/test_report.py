@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import rundir
+from harness.contract import rundir
 from harness.report.render import render_report
 from harness.verdict.gate import gate_run
 

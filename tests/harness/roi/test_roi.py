@@ -11,7 +11,7 @@ import yaml
 from harness.commands import roi as roi_cmd
 from harness.roi.model import DEFAULT_COST_MODEL, CostModelError, load_cost_model
 from harness.roi.roi import Measured, compute_roi, investment
-from harness.synthetic import SyntheticSpec, make_run
+from harness.testing.synthetic import SyntheticSpec, make_run
 
 KNOWN = {
     "schema_version": 1,

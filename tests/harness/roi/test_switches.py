@@ -8,9 +8,9 @@ from pathlib import Path
 import yaml
 
 from harness.commands import roi as roi_cmd
-from harness.regression.launch import RunOutcome, RunRequest
 from harness.roi import switches
-from harness.synthetic import SyntheticOp, SyntheticSpec, make_run
+from harness.run.launch import RunOutcome, RunRequest
+from harness.testing.synthetic import SyntheticOp, SyntheticSpec, make_run
 
 OPS = (SyntheticOp("command_ack", 0.7, 10.0, 0.3), SyntheticOp("complex_analysis", 0.3, 200.0, 0.3))
 #: Synthetic effect of each variant (latency multiplier): batching off = 40% slower, caching does nothing.

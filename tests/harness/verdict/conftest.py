@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from harness import rundir
-from harness.synthetic import SyntheticOp, SyntheticSpec, make_run
+from harness.contract import rundir
+from harness.testing.synthetic import SyntheticOp, SyntheticSpec, make_run
 
 SMALL = {"rate": 50.0, "duration_s": 40.0}
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import rundir
-from harness.derive import write_derived_files
-from harness.synthetic import SyntheticSpec, make_run
+from harness.contract import rundir
+from harness.derive.files import write_derived_files
+from harness.testing.synthetic import SyntheticSpec, make_run
 from tests.harness.verdict.test_evaluate import one
 
 Stages = list[tuple[float, float, float]]

@@ -153,7 +153,7 @@ def test_scenario_expect_and_gates_become_required_rules(runs: dict[str, Path], 
 
 
 def test_rss_growth_on_a_long_enough_run(tmp_path: Path) -> None:
-    from harness.synthetic import SyntheticSpec, make_run
+    from harness.testing.synthetic import SyntheticSpec, make_run
 
     leaking = make_run(
         tmp_path, SyntheticSpec(run_id="leak", rate=2, duration_s=700, rss_growth_mb_per_h=200)

@@ -1,0 +1,143 @@
+"""A set of run folders treated as one measurement (the repeats of ``harness run --repeat N``).
+
+Repeats are tagged by the runner with :data:`REPEAT_GROUP_TAG` (shared id) and
+:data:`REPEAT_INDEX_TAG`; :func:`expand_repeats` finds the siblings of a run so that
+``harness compare A B`` uses every repeat of A and of B.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.contract import rundir
+
+REPEAT_GROUP_TAG = "repeat_group"
+REPEAT_INDEX_TAG = "repeat"
+REPEAT_COUNT_TAG = "repeats"
+DROPPED = "dropped"
+_SAMPLE_COLUMNS = ["ts", "operation", "intended_start", "latency_ms", "error"]
+
+
+@dataclass
+class RunData:
+    """What compare needs from one run folder, loaded once."""
+
+    path: Path
+    manifest: rundir.Manifest
+    summary: rundir.Summary
+    samples: pd.DataFrame  # completed requests only (dropped sends removed)
+    window_start: float
+    seconds: int
+
+    @property
+    def run_id(self) -> str:
+        return self.manifest.run_id
+
+    def per_second_counts(self, operation: str | None = None) -> np.ndarray:
+        frame = self.samples if operation is None else self.samples[self.samples["operation"] == operation]
+        sec = np.floor(frame["ts"].to_numpy(dtype=float) - self.window_start).astype(np.int64)
+        sec = sec[(sec >= 0) & (sec < self.seconds)]
+        return np.bincount(sec, minlength=self.seconds).astype(float)
+
+    def per_second_cpu(self) -> np.ndarray | None:
+        """CPU percent of the target per second of the window, None when it was not measured."""
+        try:
+            ts = rundir.load_timeseries(self.path)
+        except rundir.RunDirError:
+            return None
+        if "cpu_percent" not in ts:
+            return None
+        cpu = pd.to_numeric(ts["cpu_percent"], errors="coerce").to_numpy(dtype=float)
+        cpu = cpu[: self.seconds]
+        return cpu if np.isfinite(cpu).any() else None
+
+    def peak_rss_mb(self) -> float | None:
+        stats = self.summary.resources.get("rss_mb")
+        return None if stats is None else stats.max
+
+
+@dataclass
+class RunSet:
+    runs: list[RunData]
+    label: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def scenario(self) -> str:
+        return self.runs[0].manifest.scenario_name
+
+    @functools.cached_property
+    def _pooled(self) -> pd.DataFrame:
+        return pd.concat([r.samples for r in self.runs], ignore_index=True)
+
+    def pooled_samples(self) -> pd.DataFrame:
+        return self._pooled
+
+    def operations(self) -> list[str]:
+        ops: set[str] = set()
+        for run in self.runs:
+            ops.update(str(op) for op in run.samples["operation"].dropna().unique())
+        return sorted(ops)
+
+
+def load_run(path: Path) -> RunData:
+    manifest = rundir.load_manifest(path)
+    summary = rundir.load_summary(path)
+    samples = rundir.load_samples(path, columns=_SAMPLE_COLUMNS)
+    done = samples[samples["error"].ne(DROPPED).fillna(True).to_numpy(dtype=bool)].reset_index(drop=True)
+    start = float(np.nanmin(samples["intended_start"].to_numpy(dtype=float))) if len(samples) else 0.0
+    seconds = max(1, math.ceil(summary.duration_s))
+    return RunData(path, manifest, summary, done, start, seconds)
+
+
+def expand_repeats(run_dir: Path) -> list[Path]:
+    """The run and its repeat siblings (same repeat group, same parent folder), ordered by index."""
+    manifest = rundir.load_manifest(run_dir)
+    group = manifest.tags.get(REPEAT_GROUP_TAG)
+    if not group:
+        return [run_dir]
+    found: list[tuple[int, Path]] = []
+    for candidate in sorted(run_dir.parent.iterdir()):
+        if not (candidate / rundir.MANIFEST_FILE).is_file():
+            continue
+        try:
+            other = rundir.load_manifest(candidate)
+        except rundir.RunDirError:
+            continue
+        if other.tags.get(REPEAT_GROUP_TAG) == group:
+            found.append((_int_tag(other.tags.get(REPEAT_INDEX_TAG)), candidate))
+    return [path for _, path in sorted(found)] or [run_dir]
+
+
+def _int_tag(value: str | None) -> int:
+    try:
+        return int(value) if value is not None else 0
+    except ValueError:
+        return 0
+
+
+def load_run_set(refs: list[str | Path], label: str, *, reports_dir: Path, pool_repeats: bool) -> RunSet:
+    """Resolve run references (paths, run ids, ``latest``) into a loaded :class:`RunSet`.
+
+    Raises :class:`harness.contract.rundir.RunDirError` for anything that is not a readable run folder.
+    """
+    paths: list[Path] = []
+    for ref in refs:
+        resolved = rundir.resolve_run_dir(ref, reports_dir)
+        for path in expand_repeats(resolved) if pool_repeats else [resolved]:
+            if path.resolve() not in {p.resolve() for p in paths}:
+                paths.append(path)
+    runs = [load_run(p) for p in paths]
+    warnings = [
+        f"{r.run_id}: run status is {r.manifest.status}" for r in runs if r.manifest.status != "complete"
+    ]
+    scenarios = {r.manifest.scenario_name for r in runs}
+    if len(scenarios) > 1:
+        warnings.append(f"{label}: runs of different scenarios pooled: {sorted(scenarios)}")
+    return RunSet(runs, label, warnings)

@@ -1,0 +1,46 @@
+"""Derive the analysis files of a run folder from its raw samples and monitor series.
+
+Called once when a run ends (by the runner, and by the synthetic-run generator), so that
+``summary.json``, ``timeseries.csv`` and ``histograms.json`` always come from one code path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from harness.contract import rundir
+from harness.derive.summary import Stage, build_histograms, build_timeseries, summarize_run
+
+
+def write_derived_files(
+    run_dir: Path,
+    run_id: str,
+    samples: pd.DataFrame,
+    *,
+    window_start: float,
+    duration_s: float,
+    stages: list[Stage] | None = None,
+    targets_ms: Mapping[str, float | None] | None = None,
+    monitor: pd.DataFrame | None = None,
+) -> rundir.Summary:
+    summary = summarize_run(
+        run_id,
+        samples,
+        window_start=window_start,
+        duration_s=duration_s,
+        stages=stages,
+        targets_ms=targets_ms,
+        monitor=monitor,
+    )
+    timeseries = build_timeseries(
+        samples, window_start=window_start, duration_s=duration_s, stages=stages, monitor=monitor
+    )
+    with rundir.atomic_path(run_dir / rundir.TIMESERIES_FILE) as tmp:
+        # Full precision: ts is an epoch (10 digits before the point); rates and ms don't need more.
+        timeseries.to_csv(tmp, index=False, float_format="%.10g")
+    rundir.write_model(run_dir / rundir.HISTOGRAMS_FILE, build_histograms(samples, window_start=window_start))
+    rundir.write_model(run_dir / rundir.SUMMARY_FILE, summary)
+    return summary

@@ -1,0 +1,358 @@
+"""The nightly suite: run, store, compare with baselines, regenerate the pages, fail on regression.
+
+Steps (the guide's load tests plus a profile), each a real ``harness run`` at ``time_scale``:
+
+========== ===================================== =========================================
+step       scenario                              what it adds
+========== ===================================== =========================================
+steady     scenarios/steady_state.yaml           the reference numbers
+spike      scenarios/spike_test.yaml             recovery time after the spike
+stress     scenarios/stress_test.yaml            breaking point
+endurance  scenarios/endurance_test.yaml         leak trend (RSS slope), shortened to 2 h x scale
+profile    scenarios/profile.yaml (or smoke)     CPU profile (py-spy) for differential hotspots
+========== ===================================== =========================================
+
+At the default scale 0.05 the load itself takes about 12 minutes (steady 3 min, spike 45 s,
+stress 105 s, endurance 6 min, profile <= 1 min) plus start-up and drain of each run, well inside
+the 30-minute budget. Every run lands in ``reports/runs`` (history), is compared with the stored
+baseline of its scenario on this machine (``--baseline auto``), and the first run of a scenario
+becomes its baseline when none is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.compare.compare import CompareSettings, compare_paths, write_outputs
+from harness.contract import rundir
+from harness.history import baseline as baselines
+from harness.history.series import build_history
+from harness.report.history_page import write_history
+from harness.run.launch import RunOutcome, RunRequest, launch
+
+DEFAULT_SCALE = 0.05
+ENDURANCE_HOURS = 2.0  # the 24 h endurance test is shortened to this before scaling
+NIGHTLY_TAG = "nightly"
+STEP_TAG = "nightly_step"
+
+
+@dataclass(frozen=True)
+class NightlyStep:
+    name: str
+    scenario: Path
+    fallback: Path | None = None  # used when ``scenario`` does not exist (yet)
+    duration_hours: float | None = None  # shorten before scaling
+    profile: str | None = None
+    min_duration_s: float = 20.0
+
+    def scenario_path(self) -> Path:
+        if self.scenario.is_file() or self.fallback is None:
+            return self.scenario
+        return self.fallback
+
+    def duration_arg(self, scale: float, natural_s: float | None = None) -> str | None:
+        """``--duration``: the shortened length, or the floor when the scaled run would be too short."""
+        if self.duration_hours is not None:
+            return f"{max(self.min_duration_s, self.duration_hours * 3600.0 * scale):.0f}s"
+        if natural_s is not None and natural_s < self.min_duration_s:
+            return f"{self.min_duration_s:.0f}s"
+        return None
+
+
+def default_steps(scenarios_dir: Path = Path("scenarios")) -> list[NightlyStep]:
+    return [
+        NightlyStep("steady", scenarios_dir / "steady_state.yaml"),
+        NightlyStep("spike", scenarios_dir / "spike_test.yaml"),
+        NightlyStep("stress", scenarios_dir / "stress_test.yaml"),
+        NightlyStep("endurance", scenarios_dir / "endurance_test.yaml", duration_hours=ENDURANCE_HOURS),
+        NightlyStep(
+            "profile",
+            scenarios_dir / "profile.yaml",
+            scenarios_dir / "smoke.yaml",
+            profile="cpu",
+            min_duration_s=30.0,
+        ),
+    ]
+
+
+@dataclass
+class StepResult:
+    step: str
+    scenario: str
+    exit_code: int
+    run_dir: str | None
+    run_status: str | None
+    baseline: str | None = None
+    baseline_set: bool = False
+    regressions: list[str] = field(default_factory=list)
+    compare_html: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class NightlyResult:
+    kind: str
+    schema_version: int
+    nightly_id: str
+    time_scale: float
+    started_at: str
+    ended_at: str
+    steps: list[StepResult]
+    pages: dict[str, str]
+
+    @property
+    def regressions(self) -> list[str]:
+        return [f"{s.step}: {r}" for s in self.steps for r in s.regressions]
+
+    @property
+    def failed_steps(self) -> list[str]:
+        return [s.step for s in self.steps if s.run_status != "complete"]
+
+    def exit_code(self) -> int:
+        """1 on any regression, 3 when a step produced no complete run, else 0."""
+        if self.regressions:
+            return 1
+        return 3 if self.failed_steps else 0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["regressions"] = self.regressions
+        data["failed_steps"] = self.failed_steps
+        data["exit_code"] = self.exit_code()
+        return data
+
+
+# ---------------------------------------------------------------- planning
+
+
+def natural_seconds(step: NightlyStep, scale: float) -> float | None:
+    """Scaled load duration of the step's scenario file; None if it cannot be read."""
+    try:
+        from harness.scenario.loader import load_scenario, resolve
+
+        return float(resolve(load_scenario(step.scenario_path()), time_scale=scale).duration_s)
+    except Exception:  # the scenario module belongs to another stage: a plan must never crash
+        return None
+
+
+def estimated_seconds(step: NightlyStep, scale: float) -> float | None:
+    """Load duration the step will actually run (without start-up and drain)."""
+    natural = natural_seconds(step, scale)
+    duration = step.duration_arg(scale, natural)
+    return float(duration.removesuffix("s")) if duration else natural
+
+
+# ---------------------------------------------------------------- per-step analysis
+
+
+def step_extras(step: NightlyStep, run_dir: Path) -> dict[str, Any]:
+    """What each step adds beyond compare: recovery time, breaking point, leak trend, hotspots."""
+    summary = rundir.load_summary(run_dir)
+    extras: dict[str, Any] = {}
+    rss = summary.resources.get("rss_mb")
+    if step.name == "endurance":
+        extras["rss_slope_mb_per_h"] = None if rss is None else rss.slope_per_h
+        extras["rss_slope_r2"] = None if rss is None else rss.r2
+        extras["rss_slope_second_half_mb_per_h"] = second_half_slope(run_dir, "rss_mb")
+    if step.name in ("spike", "stress"):
+        extras.update(_derived_from_verdict(run_dir, step.name))
+    if step.name == "profile":
+        manifest = rundir.load_manifest(run_dir)
+        extras["profiles"] = {name: rec.status for name, rec in manifest.profiles.items()}
+    return extras
+
+
+def second_half_slope(run_dir: Path, column: str) -> float | None:
+    """Least-squares slope per hour over the second half of the run.
+
+    A short endurance run's whole-run RSS slope is mostly warm-up (caches, pools, imports filling);
+    the second half is what a leak looks like once the runtime has settled.
+    """
+    try:
+        series = rundir.load_timeseries(run_dir)
+    except rundir.RunDirError:
+        return None
+    if column not in series:
+        return None
+    half = series.iloc[len(series) // 2 :]
+    t = half["t"].to_numpy(dtype=float)
+    v = half[column].to_numpy(dtype=float)
+    keep = np.isfinite(t) & np.isfinite(v)
+    if keep.sum() < 3 or np.ptp(t[keep]) == 0:
+        return None
+    return float(np.polyfit(t[keep], v[keep], 1)[0] * 3600.0)
+
+
+def _derived_from_verdict(run_dir: Path, step: str) -> dict[str, Any]:
+    """Recovery time / breaking point as the verdict stage measures them (issue 6 owns the method)."""
+    metric = "recovery_time" if step == "spike" else "breaking_point"
+    try:
+        gate = importlib.import_module("harness.verdict.gate")
+        verdict = gate.evaluate_run(run_dir, rules=[f"{metric} > 0{'s' if step == 'spike' else ''}"])
+    except Exception as exc:  # another stage's API: report, never crash the nightly
+        return {metric: None, f"{metric}_reason": f"verdict stage unavailable: {exc}"}
+    for result in verdict.rules:
+        if result.metric == metric:
+            return {
+                metric: result.measured,
+                f"{metric}_display": result.measured_display,
+                "reason": result.reason,
+            }
+    return {metric: None}
+
+
+def compare_with_baseline(
+    step: NightlyStep, run_dir: Path, reports_dir: Path, settings: CompareSettings, set_missing: bool
+) -> StepResult:
+    manifest = rundir.load_manifest(run_dir)
+    result = StepResult(step.name, manifest.scenario_name, 0, str(run_dir), manifest.status)
+    if manifest.status != "complete":
+        return result
+    fingerprint = baselines.fingerprint_of(manifest)
+    base = baselines.resolve_baseline("auto", manifest.scenario_name, fingerprint, reports_dir)
+    if base is None or base.resolve() == run_dir.resolve():
+        if set_missing:
+            baselines.set_baseline(run_dir, reports_dir, note="first nightly run of this scenario")
+            result.baseline_set = True
+        return result
+    result.baseline = str(base)
+    comparison = compare_paths([base], [run_dir], settings, reports_dir=reports_dir)
+    base_scale = rundir.load_manifest(base).load.get("time_scale")
+    if base_scale != manifest.load.get("time_scale"):
+        comparison.warnings.append(
+            f"baseline ran at time scale {base_scale}, this run at {manifest.load.get('time_scale')}"
+        )
+    _, html_path = write_outputs(comparison, run_dir)
+    result.compare_html = str(html_path)
+    result.regressions = [
+        f"{m.metric}({m.operation}) {m.change * 100:+.1f}%"
+        for m in comparison.regressions
+        if m.change is not None
+    ]
+    return result
+
+
+# ---------------------------------------------------------------- the suite
+
+
+def regenerate_pages(reports_dir: Path) -> dict[str, str]:
+    pages = {"history": str(write_history(build_history(reports_dir), reports_dir))}
+    try:
+        index = importlib.import_module("harness.report.index")
+        pages["index"] = str(index.build_index(reports_dir))
+    except Exception as exc:  # the index belongs to the report stage
+        pages["index_error"] = f"index not rebuilt: {exc}"
+    return pages
+
+
+def run_nightly(
+    steps: list[NightlyStep],
+    *,
+    time_scale: float = DEFAULT_SCALE,
+    reports_dir: Path = Path("reports"),
+    settings: CompareSettings | None = None,
+    set_missing_baselines: bool = True,
+    runner: Callable[[RunRequest], RunOutcome] = launch,
+    log: Callable[[str], None] = print,
+) -> NightlyResult:
+    settings = settings or CompareSettings()
+    started = dt.datetime.now(dt.UTC)
+    nightly_id = started.strftime("%Y%m%dT%H%M%SZ")
+    results: list[StepResult] = []
+    for number, step in enumerate(steps, start=1):
+        log(f"[{number}/{len(steps)}] {step.name}: {step.scenario_path()} at scale {time_scale:g}")
+        outcome = runner(
+            RunRequest(
+                scenario=step.scenario_path(),
+                time_scale=time_scale,
+                duration=step.duration_arg(time_scale, natural_seconds(step, time_scale)),
+                tags={NIGHTLY_TAG: nightly_id, STEP_TAG: step.name},
+                reports_dir=reports_dir,
+                profile=step.profile,
+                timeout_s=max(600.0, 3 * 3600.0 * time_scale * 10),
+            )
+        )
+        results.append(_finish_step(step, outcome, reports_dir, settings, set_missing_baselines, log))
+    pages = regenerate_pages(reports_dir)
+    result = NightlyResult(
+        kind="motherbox-perf/nightly",
+        schema_version=1,
+        nightly_id=nightly_id,
+        time_scale=time_scale,
+        started_at=started.isoformat(timespec="seconds"),
+        ended_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        steps=results,
+        pages=pages,
+    )
+    out = reports_dir / "nightly" / nightly_id
+    rundir.write_json_atomic(out / "nightly.json", result.to_json())
+    rundir.write_text_atomic(out / "nightly.md", markdown(result))
+    result.pages["nightly"] = str(out / "nightly.md")
+    return result
+
+
+def _finish_step(
+    step: NightlyStep,
+    outcome: RunOutcome,
+    reports_dir: Path,
+    settings: CompareSettings,
+    set_missing: bool,
+    log: Callable[[str], None],
+) -> StepResult:
+    if outcome.run_dir is None:
+        log(f"  no run folder (exit {outcome.exit_code})")
+        return StepResult(
+            step.name,
+            str(step.scenario_path()),
+            outcome.exit_code,
+            None,
+            None,
+            error=outcome.output_tail[-500:],
+        )
+    try:
+        result = compare_with_baseline(step, outcome.run_dir, reports_dir, settings, set_missing)
+        result.exit_code = outcome.exit_code
+        if result.run_status == "complete":
+            result.extras = step_extras(step, outcome.run_dir)
+    except rundir.RunDirError as exc:
+        return StepResult(
+            step.name,
+            str(step.scenario_path()),
+            outcome.exit_code,
+            str(outcome.run_dir),
+            None,
+            error=str(exc),
+        )
+    status = "REGRESSION " + "; ".join(result.regressions) if result.regressions else "ok"
+    if result.baseline_set:
+        status += " (stored as the baseline)"
+    log(f"  {result.run_status}: {status}")
+    return result
+
+
+def markdown(result: NightlyResult) -> str:
+    lines = [
+        f"# Nightly {result.nightly_id} (time scale {result.time_scale:g})",
+        "",
+        "| step | scenario | status | vs baseline | extras |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for s in result.steps:
+        versus = "; ".join(s.regressions) or (
+            "baseline stored" if s.baseline_set else ("ok" if s.baseline else "-")
+        )
+        extras = ", ".join(
+            f"{k}={v}" for k, v in s.extras.items() if v is not None and not isinstance(v, dict)
+        )
+        lines.append(f"| {s.step} | {s.scenario} | {s.run_status or 'failed'} | {versus} | {extras} |")
+    lines += ["", f"Exit code: {result.exit_code()}", ""]
+    lines += [f"- {name}: {path}" for name, path in result.pages.items()]
+    return "\n".join(lines) + "\n"
