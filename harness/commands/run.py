@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.contract import rundir
+from harness.contract.columns import REPEAT_GROUP_TAG, REPEAT_INDEX_TAG
 from harness.run.orchestrator import EXIT_ABORTED, EXIT_OK, EXIT_USAGE, RunOptions, RunResult, execute
 from harness.scenario.units import parse_duration
 
@@ -254,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
     group = secrets.token_hex(3) if args.repeat > 1 else None
     for index in range(args.repeat):
         if group is not None:
-            options.tags.update({"repeat_group": group, "repeat": str(index + 1)})
+            options.tags.update({REPEAT_GROUP_TAG: group, REPEAT_INDEX_TAG: str(index + 1)})
             if index:
                 time.sleep(parse_duration(args.cooldown))
         result = execute(options)

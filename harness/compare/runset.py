@@ -16,11 +16,8 @@ import numpy as np
 import pandas as pd
 
 from harness.contract import rundir
+from harness.contract.columns import DROPPED, REPEAT_GROUP_TAG, REPEAT_INDEX_TAG
 
-REPEAT_GROUP_TAG = "repeat_group"
-REPEAT_INDEX_TAG = "repeat"
-REPEAT_COUNT_TAG = "repeats"
-DROPPED = "dropped"
 _SAMPLE_COLUMNS = ["ts", "operation", "intended_start", "latency_ms", "error"]
 
 

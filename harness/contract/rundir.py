@@ -28,6 +28,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.contract.columns import (
+    MONITOR_COLUMNS,
+    OVERALL,
+    SAMPLE_COLUMNS,
+    TIMESERIES_COLUMNS,
+)
+
+__all__ = ["MONITOR_COLUMNS", "OVERALL", "SAMPLE_COLUMNS", "TIMESERIES_COLUMNS"]
+
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 
@@ -37,61 +46,6 @@ SAMPLES_FILE = "samples.parquet"
 TIMESERIES_FILE = "timeseries.csv"
 HISTOGRAMS_FILE = "histograms.json"
 MONITOR_FILE = "monitor.csv"
-
-#: Columns of samples.parquet. Times are epoch seconds (float64); durations milliseconds (float64).
-#: ``latency_ms`` is measured from the *intended* send time (coordinated-omission corrected);
-#: ``service_ms`` from the actual send. ``status`` is the HTTP status, 0 when no response arrived.
-#: ``error`` is null for a success, else a short kind such as "HTTP 503" or "ConnectionRefused".
-SAMPLE_COLUMNS: tuple[str, ...] = (
-    "ts",  # completion time
-    "operation",
-    "intended_start",
-    "start",
-    "latency_ms",
-    "service_ms",
-    "status",
-    "bytes",
-    "error",
-    "worker",
-)
-
-#: Required columns of timeseries.csv, one row per second of the measured window.
-TIMESERIES_COLUMNS: tuple[str, ...] = (
-    "t",  # seconds since the start of the measured window (int)
-    "ts",  # epoch seconds of the window start
-    "stage",  # index of the load stage active in this second
-    "target_rate",  # scheduled req/s (NaN for closed model)
-    "rate",  # completed req/s
-    "sent",
-    "errors",
-    "dropped",
-    "p50_ms",
-    "p95_ms",
-    "p99_ms",
-    "max_ms",
-)
-#: Monitored columns that may follow (NaN when not measured): cpu_percent, rss_mb, threads,
-#: open_fds, read_bytes, write_bytes, sys_cpu_percent, sys_memory_percent, queue_depth,
-#: cache_hit_rate, cache_hit_rate_l1, cache_hit_rate_l2, cache_hit_rate_l3, slow_queries,
-#: db_pool_in_use, db_pool_waits.
-MONITOR_COLUMNS: tuple[str, ...] = (
-    "cpu_percent",
-    "rss_mb",
-    "threads",
-    "open_fds",
-    "read_bytes",
-    "write_bytes",
-    "sys_cpu_percent",
-    "sys_memory_percent",
-    "queue_depth",
-    "cache_hit_rate",
-    "cache_hit_rate_l1",
-    "cache_hit_rate_l2",
-    "cache_hit_rate_l3",
-    "slow_queries",
-    "db_pool_in_use",
-    "db_pool_waits",
-)
 
 RunStatus = Literal["complete", "aborted"]
 
@@ -210,9 +164,6 @@ class HistogramSet(_Frozen):
     latency: dict[str, str] = Field(default_factory=dict)  # "__overall__" and one per operation
     service: dict[str, str] = Field(default_factory=dict)
     windows: list[dict[str, Any]] = Field(default_factory=list)  # [{"t": int, "latency": enc}]
-
-
-OVERALL = "__overall__"
 
 
 class RunDirError(Exception):

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from hdrh.histogram import HdrHistogram
 
+from harness.contract.columns import DROPPED, LATE_TOLERANCE_S
 from harness.contract.rundir import (
     MONITOR_COLUMNS,
     OVERALL,
@@ -27,9 +28,6 @@ from harness.contract.rundir import (
     Summary,
 )
 
-DROPPED = "dropped"
-#: A send that started more than this after its intended time counts as late.
-LATE_TOLERANCE_S = 0.010
 #: Histogram range: 1 us .. 1 hour.
 HDR_LOWEST_US = 1
 HDR_HIGHEST_US = 3_600_000_000

@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from hdrh.histogram import HdrHistogram
 
+from harness.contract.columns import DROPPED
+
 SCHEMA = pa.schema(
     [
         ("ts", pa.float64()),
@@ -112,7 +114,7 @@ class Collector:
     def _update_stats(self, table: pa.Table) -> None:
         error = table.column("error").to_pylist()
         latency = table.column("latency_ms").to_numpy(zero_copy_only=False)
-        dropped = np.fromiter((e == "dropped" for e in error), dtype=bool, count=len(error))
+        dropped = np.fromiter((e == DROPPED for e in error), dtype=bool, count=len(error))
         failed = np.fromiter((e is not None for e in error), dtype=bool, count=len(error)) & ~dropped
         done = ~dropped
         self.dropped += int(dropped.sum())

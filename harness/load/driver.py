@@ -39,6 +39,7 @@ from locust.exception import StopUser
 from locust.log import setup_logging
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter, stats_history
 
+from harness.contract.columns import DROPPED
 from harness.load.collector import Collector
 from harness.load.pacer import Pacer, PacerStats, WeightedChoice
 from harness.load.recorder import Recorder
@@ -157,7 +158,7 @@ class OpenModelUser(FastHttpUser):
             pool.spawn(STATE.send, client, op, intended)
 
         def drop(op: object, intended: float) -> None:
-            recorder.record_unsent(op.label, intended, "dropped")  # type: ignore[attr-defined]
+            recorder.record_unsent(op.label, intended, DROPPED)  # type: ignore[attr-defined]
 
         pacer = Pacer(
             schedule.offsets(STATE.slot, STATE.step),

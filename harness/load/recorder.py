@@ -9,19 +9,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from harness.contract.columns import SAMPLE_COLUMNS
+
 NAN = math.nan
-DROPPED = "dropped"
-COLUMNS = (
-    "ts",
-    "operation",
-    "intended_start",
-    "start",
-    "latency_ms",
-    "service_ms",
-    "status",
-    "bytes",
-    "error",
-)
+#: The sample columns this process records; the collector adds ``worker``.
+COLUMNS = tuple(c for c in SAMPLE_COLUMNS if c != "worker")
 
 
 def error_kind(exception: BaseException | None, status: int) -> str:

@@ -20,7 +20,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from harness.contract import rundir
-from harness.derive.summary import DROPPED, decode
+from harness.contract.columns import DROPPED
+from harness.derive.summary import decode
 from harness.verdict.format import format_ms, format_value
 from harness.verdict.metrics import Kind
 from harness.verdict.model import RuleResult, Verdict

@@ -23,6 +23,7 @@ import yaml
 
 from harness.compare.compare import CompareResult, MetricComparison, compare_paths
 from harness.contract import rundir
+from harness.contract.columns import REPEAT_GROUP_TAG, REPEAT_INDEX_TAG
 from harness.roi.model import CostModel
 from harness.roi.roi import BenefitRow, RoiResult, overall_benefits, roi_from_compare
 from harness.run.launch import RunOutcome, RunRequest, launch
@@ -148,8 +149,8 @@ def run_sweep(
             tags={
                 "sweep": sweep_id,
                 "variant": variant,
-                "repeat_group": f"{sweep_id}-{variant}",
-                "repeat": str(index),
+                REPEAT_GROUP_TAG: f"{sweep_id}-{variant}",
+                REPEAT_INDEX_TAG: str(index),
             },
             out=out_dir / "runs",
             reports_dir=reports_dir,

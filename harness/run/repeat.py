@@ -1,7 +1,7 @@
 """Repeated and interleaved runs, for ``harness run --repeat N`` and the switch/detection sweeps.
 
 The runner owns how one run is executed; these helpers own the order, the cool-downs and the
-tags that let compare pool the repeats later (:data:`~harness.compare.runset.REPEAT_GROUP_TAG`).
+tags that let compare pool the repeats later (:data:`~harness.contract.columns.REPEAT_GROUP_TAG`).
 
 Runner usage::
 
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from harness.compare import stats
-from harness.compare.runset import REPEAT_COUNT_TAG, REPEAT_GROUP_TAG, REPEAT_INDEX_TAG
 from harness.contract import rundir
+from harness.contract.columns import REPEAT_COUNT_TAG, REPEAT_GROUP_TAG, REPEAT_INDEX_TAG
 
 T = TypeVar("T")
 DEFAULT_COOLDOWN_S = 5.0

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.contract import rundir
+from harness.contract.columns import DROPPED
 from harness.derive.files import write_derived_files
 from harness.derive.summary import Stage
 
@@ -85,7 +86,7 @@ def make_samples(spec: SyntheticSpec, window_start: float) -> pd.DataFrame:
     names = np.array([op.name for op in spec.ops], dtype=object)[op_index]
     error = np.full(n, None, dtype=object)
     error[is_error] = "HTTP 503"
-    error[is_dropped] = "dropped"
+    error[is_dropped] = DROPPED
     status = np.where(is_error, 503, 200)
     status[is_dropped] = 0
     latency[is_dropped] = np.nan

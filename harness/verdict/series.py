@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from harness.derive.summary import DROPPED, LATE_TOLERANCE_S
+from harness.contract.columns import DROPPED, LATE_TOLERANCE_S
 from harness.verdict.data import RunData
 from harness.verdict.metrics import Source
 from harness.verdict.rules import Rule

@@ -1,8 +1,6 @@
-"""The Locust-side recorder keeps its own copy of the sample columns (the Locust process avoids
-importing pydantic); this pins that copy to the run-folder contract so they cannot drift."""
+"""The Locust-side recorder and every later stage read one set of names from the contract."""
 
 from harness.contract import rundir
-from harness.derive import summary as summarize
 from harness.load import recorder
 
 
@@ -10,5 +8,10 @@ def test_recorder_columns_are_the_contract_minus_the_worker_the_collector_adds()
     assert (*recorder.COLUMNS, "worker") == rundir.SAMPLE_COLUMNS
 
 
-def test_recorder_and_summary_agree_on_the_dropped_marker() -> None:
-    assert recorder.DROPPED == summarize.DROPPED
+def test_the_locust_side_imports_the_contract_without_pydantic() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, harness.load.recorder; print('pydantic' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
