@@ -528,7 +528,7 @@ def bench_creation(tmp: Path, quick: bool) -> list[Row]:
                     "created_at": now,
                     "updated_at": now,
                 }
-                await rt.repo.insert_project(project)
+                await rt.services.repo.insert_project(project)
                 report = await rt.creator.create(project, roles)
                 return report.seconds, report.design_seconds, report.model_calls
             finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,7 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import KeyChecker
-from .config import Settings
+from .config import Settings, settings_from_env
 from .errors import ApiError, error_response
 from .routes import admin, agents, projects, system, workflows
 from .routes.common import check_declared_length, too_large
@@ -89,7 +90,7 @@ class Gate:
         route = "unmatched"
         try:
             if path not in FAULT_EXEMPT:
-                rt.faults.on_request()  # CPU hog + memory leak faults live on the request path
+                rt.services.faults.on_request()  # CPU hog + memory leak faults live on the request path
             parts = path.split("/")
             if (
                 scope["method"] == "POST"
@@ -106,7 +107,7 @@ class Gate:
                 route = getattr(scope.get("route"), "path", "unmatched")
         finally:
             rt.active_connections -= 1
-            rt.observe_request(scope["method"], route, status, time.perf_counter() - started)
+            rt.services.observe_request(scope["method"], route, status, time.perf_counter() - started)
 
     async def _execute(
         self, scope: Scope, receive: Receive, send: Send, headers: Headers, project_id: str, agent_id: str
@@ -227,10 +228,6 @@ class RuntimeApp(Starlette):
 
 def app_from_env() -> Starlette:
     """Factory for uvicorn worker processes (``serve --workers N``)."""
-    import os
-
-    from .config import settings_from_env
-
     settings = settings_from_env()
     return create_app(settings, os.environ[MODEL_URL_ENV], os.environ[API_KEY_ENV])
 

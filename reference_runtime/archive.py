@@ -17,7 +17,7 @@ import gzip
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from sqlalchemy import Table, delete, select
@@ -25,9 +25,6 @@ from sqlalchemy import Table, delete, select
 from .config import Settings
 from .store import Repo, Store
 from .store import schema as s
-
-if TYPE_CHECKING:
-    from .runtime import Runtime
 
 DAY = 86400.0
 FINISHED = ("completed", "failed", "cancelled")
@@ -150,10 +147,11 @@ def seconds_until_next_run(interval_s: float, now: datetime | None = None) -> fl
     return (target - now).total_seconds()
 
 
-async def run_scheduled(rt: Runtime) -> None:
-    archiver = Archiver(rt.store, rt.settings)
+async def run_scheduled(store: Store, settings: Settings) -> None:
+    """Inside the runtime: a pass at every scheduled time, on the runtime's own store."""
+    archiver = Archiver(store, settings)
     while True:
-        await asyncio.sleep(seconds_until_next_run(rt.settings.archive.interval_s))
+        await asyncio.sleep(seconds_until_next_run(settings.archive.interval_s))
         await archiver.run_pass()
 
 

@@ -250,9 +250,6 @@ class _DiskLayer:
     def clear(self) -> None:
         self._submit(self._store.clear)
 
-    def cull(self) -> None:
-        self._submit(self._do_cull)
-
     async def drain(self) -> None:
         """Wait until every queued L3 operation has run."""
         await asyncio.wrap_future(self._io.submit(self._refresh_size))
@@ -462,11 +459,6 @@ class LayeredCache:
         if not stored:
             self._uncacheable += 1
 
-    def cull_l3(self) -> None:
-        """Queue an L3 cull now (byte limit by LRU + expired rows); it also runs every N writes."""
-        if self._l3 is not None:
-            self._l3.cull()
-
     async def drain(self) -> None:
         """Wait for queued L3 writes/deletes (tests, benchmarks, shutdown)."""
         if self._l3 is not None:
@@ -511,8 +503,12 @@ class LayeredCache:
         return removed
 
     def on_record_changed(self, kind: str, record_id: str) -> int:
-        """Event hook for the store: ``on_record_changed("agent", id)`` drops tag ``agent:<id>``."""
-        return self.invalidate_tag(record_tag(kind, record_id))
+        """Event hook for the store: ``on_record_changed("agent", id)`` drops tag ``agent:<id>``
+        and that agent's whole L1 (its persona or commands may have changed)."""
+        removed = self.invalidate_tag(record_tag(kind, record_id))
+        if kind == "agent":
+            self.drop_agent(record_id)
+        return removed
 
     def drop_agent(self, agent_id: str) -> None:
         """Forget an agent's L1 (agent deleted)."""

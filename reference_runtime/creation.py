@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+from .agents.registry import AgentState
 from .agents.team import TeamDefinition
-from .store.repo import dumps
-
-if TYPE_CHECKING:
-    from .agents.registry import AgentState
-    from .runtime import Runtime
+from .cache import LayeredCache
+from .config import Switches
+from .model_client import ModelClient
+from .store import Repo
 
 T = TypeVar("T")
 RESEARCH_STEPS = ("domain_research", "role_analysis", "tool_investigation", "regulation_review")
@@ -90,35 +89,46 @@ def requested_roles(metadata: dict[str, Any], library: PatternLibrary) -> list[s
     return [keys[i % len(keys)] for i in range(max(0, min(size, MAX_TEAM_SIZE)))]
 
 
+@dataclass(frozen=True)
+class CreationDeps:
+    switches: Switches
+    team: TeamDefinition
+    repo: Repo
+    cache: LayeredCache
+    model: ModelClient
+    add_agent: Callable[[str, dict[str, Any]], Awaitable[AgentState]]
+
+
 class TeamCreator:
-    def __init__(self, runtime: Runtime) -> None:
-        self.rt = runtime
-        self.library = PatternLibrary(runtime.team)
+    def __init__(self, deps: CreationDeps) -> None:
+        self.deps = deps
+        self.library = PatternLibrary(deps.team)
 
     async def _call(self, report: CreationReport, prompt: str, tokens: int, kind: str) -> str:
         report.model_calls += 1
         report.tokens_requested += tokens
-        reply = await self.rt.model_call(prompt, tokens, kind)
+        reply = await self.deps.model.complete_patiently(prompt, tokens, kind)
         return reply.text
 
     async def create(self, project: dict[str, Any], roles: list[str]) -> CreationReport:
-        sw = self.rt.settings.switches
+        sw = self.deps.switches
+        repo = self.deps.repo
         report = CreationReport(project["id"])
         t0 = time.perf_counter()
-        await self.rt.repo.update_project(project["id"], {"status": "discovery", "phase": "research"})
+        await repo.update_project(project["id"], {"status": "discovery", "phase": "research"})
         research = await run_steps(
             [self._research_step(report, project, step) for step in RESEARCH_STEPS], sw.parallel_creation
         )
         report.research_seconds = time.perf_counter() - t0
-        await self.rt.repo.update_project(project["id"], {"status": "building", "phase": "creation"})
+        await repo.update_project(project["id"], {"status": "building", "phase": "creation"})
         t1 = time.perf_counter()
         summary = " ".join(r[:80] for r in research)
         await run_steps(
             [self._agent_factory(report, project, role, summary) for role in roles], sw.parallel_creation
         )
         report.design_seconds = time.perf_counter() - t1
-        await self.rt.repo.update_project(project["id"], {"status": "validating", "phase": "validation"})
-        await self.rt.repo.update_project(project["id"], {"status": "completed", "phase": "ready"})
+        await repo.update_project(project["id"], {"status": "validating", "phase": "validation"})
+        await repo.update_project(project["id"], {"status": "completed", "phase": "ready"})
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -131,7 +141,9 @@ class TeamCreator:
 
         async def run() -> str:
             key = f"research:{domain.lower()}:{step}"
-            text = await self.rt.cache.get_or_load(key, lambda: self._call(report, prompt, FULL_TOKENS, step))
+            text = await self.deps.cache.get_or_load(
+                key, lambda: self._call(report, prompt, FULL_TOKENS, step)
+            )
             return str(text)
 
         return run
@@ -144,7 +156,7 @@ class TeamCreator:
     async def create_agent(
         self, report: CreationReport, project: dict[str, Any], role: str, research: str
     ) -> AgentState:
-        pattern = self.library.match(role) if self.rt.settings.switches.templates else None
+        pattern = self.library.match(role) if self.deps.switches.templates else None
         if pattern is not None:
             custom = await self._call(
                 report,
@@ -157,12 +169,12 @@ class TeamCreator:
         else:
             outs = await run_steps(
                 [self._creation_step(report, project, role, step, research) for step in CREATION_STEPS],
-                self.rt.settings.switches.parallel_creation,
+                self.deps.switches.parallel_creation,
             )
             persona = {"role": role, "identity": outs[0][:160], "style": "derived"}
             commands = ["help", "status", *sorted({w for w in outs[1].split()[:6] if w.isalpha()})]
             integrations = [outs[2][:80]]
-        agent = await self.rt.add_agent(
+        agent = await self.deps.add_agent(
             project["id"],
             {
                 "name": f"{role.title()} Agent",
@@ -181,19 +193,3 @@ class TeamCreator:
         what = step.replace("_", " ")
         prompt = f"Write the {what} for a {role} in {project['domain']}. Research: {research[:300]}"
         return lambda: self._call(report, prompt, FULL_TOKENS, step)
-
-
-def new_agent_row(project_id: str, body: dict[str, Any], now: float) -> dict[str, Any]:
-    return {
-        "id": "agt-" + uuid.uuid4().hex[:16],
-        "project_id": project_id,
-        "name": body["name"],
-        "role": body["role"],
-        "status": "created",
-        "personality": dumps(body.get("personality") or {}),
-        "capabilities": dumps(body.get("capabilities") or []),
-        "commands": dumps(body.get("commands") or []),
-        "quality_score": 80.0,
-        "created_at": now,
-        "last_active": None,
-    }

@@ -7,8 +7,7 @@ validated with pydantic, settable from config or ``POST /v1/admin/faults`` and r
 
 Where each hook goes (the runtime wires these):
 
-* DB path: ``await injector.around_db(call)`` (or time the call yourself and
-  ``await injector.add_db_latency(elapsed_s)``).
+* DB path: time the call, then ``await injector.add_db_latency(elapsed_s)``.
 * Model path: ``await injector.around_model(call)`` – may raise :class:`InjectedModelError`
   (model error rate) and adds model latency.
 * Request path: ``injector.on_request()`` once per handled request (memory leak + CPU hog).
@@ -282,13 +281,6 @@ class FaultInjector:
         if rate > 0 and self._rng.random() < rate:
             self.counters["model_errors_injected"] += 1
             raise InjectedModelError(f"injected model error (rate {rate:.2f})")
-
-    async def around_db(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Run a DB call, then add the DB latency fault (percent is of the measured call time)."""
-        start = time.perf_counter()
-        result = await call()
-        await self.add_db_latency(time.perf_counter() - start)
-        return result
 
     async def around_model(self, call: Callable[[], Awaitable[T]]) -> T:
         """Maybe fail (error-rate fault), run the model call, then add the model latency fault."""

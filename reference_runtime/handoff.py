@@ -13,17 +13,20 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from .agents.mailbox import MailboxFull
-from .agents.registry import AgentState, Work
+from .agents.registry import AgentState, Registry, Work
 from .agents.worker import CommandFailed
-from .bus import parse_priority
+from .bus import Bus, parse_priority
+from .config import HandoffSettings
 from .errors import ApiError, iso
+from .store import Repo, Store
 from .store.repo import dumps
 
-if TYPE_CHECKING:
-    from .runtime import Runtime
+LOOP_RECOVERY = ("break loop", "escalate to supervisor", "mark for human review")
 
 
 class HandoffLoop(ApiError):
@@ -36,19 +39,27 @@ class HandoffLoop(ApiError):
         )
 
 
+@dataclass(frozen=True)
+class HandoffDeps:
+    settings: HandoffSettings
+    store: Store
+    repo: Repo
+    bus: Bus
+    registry: Registry
+    on_event: Callable[[str], None]  # initiated | acked | failed | loops_broken
+
+
 class HandoffManager:
-    def __init__(self, runtime: Runtime) -> None:
-        self.rt = runtime
+    def __init__(self, deps: HandoffDeps) -> None:
+        self.deps = deps
         self.counts = {"initiated": 0, "acked": 0, "failed": 0, "loops_broken": 0}
 
     def _count(self, key: str) -> None:
         self.counts[key] += 1
-        hook = getattr(self.rt, "on_handoff_event", None)
-        if hook is not None:
-            hook(key)
+        self.deps.on_event(key)
 
     def _audit(self, event: str, handoff_id: str, data: dict[str, Any]) -> None:
-        self.rt.store.write_nowait(self.rt.repo.audit_op(event, "handoff", handoff_id, data))
+        self.deps.store.write_nowait(self.deps.repo.audit_op(event, "handoff", handoff_id, data))
 
     async def initiate(
         self,
@@ -64,57 +75,17 @@ class HandoffManager:
         required_fields: list[str] | None = None,
         instructions: str = "",
     ) -> dict[str, Any]:
-        hs = self.rt.settings.handoff
-        handoff_id = str(uuid.uuid4())
+        """Validate (loop check), persist, then deliver: the receiver first, then the backup."""
         now = time.time()
-        previous = await self.rt.repo.count_item_handoffs(project_id, item_id)
-        row = {
-            "id": handoff_id,
-            "project_id": project_id,
-            "item_id": item_id,
-            "from_agent": sender.id,
-            "to_agent": receiver.id,
-            "priority": priority,
-            "status": "initiated",
-            "context": dumps(context),
-            "reason": reason,
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        if previous >= hs.loop_threshold - 1:
-            row["status"] = "loop_broken"
-            await self.rt.repo.insert_handoff(row)
-            self._audit(
-                "handoff.failed",
-                handoff_id,
-                {
-                    "timestamp": iso(now),
-                    "error": "handoff loop detected",
-                    "itemId": item_id,
-                    "recovery_action": ["break loop", "escalate to supervisor", "mark for human review"],
-                },
-            )
-            self._count("loops_broken")
-            raise HandoffLoop(item_id, previous, handoff_id)
-        await self.rt.repo.insert_handoff(row)
-        self._count("initiated")
-        self._audit(
-            "handoff.initiated",
-            handoff_id,
-            {
-                "timestamp": iso(now),
-                "sender": sender.id,
-                "receiver": receiver.id,
-                "context_id": item_id,
-            },
-        )
+        row = _handoff_row(project_id, sender, receiver, item_id, context, priority, reason, now)
+        await self._refuse_loop(row, now)
+        await self._persist(row, now)
         message = {
             "header": {
                 "from": sender.id,
                 "to": receiver.id,
                 "timestamp": iso(now),
-                "handoff_id": handoff_id,
+                "handoff_id": row["id"],
                 "priority": f"P{priority}",
             },
             "body": {
@@ -126,13 +97,55 @@ class HandoffManager:
             "required_fields": required_fields or [],
         }
         targets = [receiver] + ([backup] if backup is not None and backup.id != receiver.id else [])
+        return await self._deliver(row, message, targets, now)
+
+    async def _refuse_loop(self, row: dict[str, Any], now: float) -> None:
+        """The same item handed off ``loop_threshold`` times: recorded as broken, then 409."""
+        previous = await self.deps.repo.count_item_handoffs(row["project_id"], row["item_id"])
+        if previous < self.deps.settings.loop_threshold - 1:
+            return
+        row["status"] = "loop_broken"
+        await self.deps.repo.insert_handoff(row)
+        self._audit(
+            "handoff.failed",
+            row["id"],
+            {
+                "timestamp": iso(now),
+                "error": "handoff loop detected",
+                "itemId": row["item_id"],
+                "recovery_action": LOOP_RECOVERY,
+            },
+        )
+        self._count("loops_broken")
+        raise HandoffLoop(row["item_id"], previous, row["id"])
+
+    async def _persist(self, row: dict[str, Any], now: float) -> None:
+        await self.deps.repo.insert_handoff(row)
+        self._count("initiated")
+        self._audit(
+            "handoff.initiated",
+            row["id"],
+            {
+                "timestamp": iso(now),
+                "sender": row["from_agent"],
+                "receiver": row["to_agent"],
+                "context_id": row["item_id"],
+            },
+        )
+
+    async def _deliver(
+        self, row: dict[str, Any], message: dict[str, Any], targets: list[AgentState], started: float
+    ) -> dict[str, Any]:
+        """Each target gets ``retry_attempts`` tries; no ack from any: returned to the sender."""
+        hs = self.deps.settings
+        handoff_id = row["id"]
         attempts = 0
         for target in targets:
             for attempt in range(hs.retry_attempts):
                 attempts += 1
-                ack = await self._deliver(target, message, priority, hs.ack_timeout_s)
+                ack = await self._offer(target, message, row["priority"], hs.ack_timeout_s)
                 if ack is not None:
-                    return await self._finish(row, target, ack, attempts, now)
+                    return await self._finish(row, target, ack, attempts, started)
                 self._audit(
                     "handoff.retry",
                     handoff_id,
@@ -146,7 +159,10 @@ class HandoffManager:
                     handoff_id,
                     {"timestamp": iso(time.time()), "from": target.id, "to": targets[-1].id},
                 )
-        await self.rt.repo.update_handoff(handoff_id, {"status": "failed", "attempts": attempts})
+        return await self._return_to_sender(handoff_id, attempts)
+
+    async def _return_to_sender(self, handoff_id: str, attempts: int) -> dict[str, Any]:
+        await self.deps.repo.update_handoff(handoff_id, {"status": "failed", "attempts": attempts})
         self._audit(
             "handoff.failed",
             handoff_id,
@@ -165,13 +181,14 @@ class HandoffManager:
             "attempts": attempts,
         }
 
-    async def _deliver(
+    async def _offer(
         self, target: AgentState, message: dict[str, Any], priority: int, timeout_s: float
     ) -> dict[str, Any] | None:
+        """One delivery attempt: the receiver's ack, or None (mailbox full, or no ack in time)."""
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         work = Work("handoff", target.id, "*handoff-receive", message, {}, priority, timeout_s, future=future)
         try:
-            self.rt.bus.send(work, sender=str(message["header"]["from"]))
+            self.deps.bus.send(work, sender=str(message["header"]["from"]))
         except MailboxFull:
             return None
         try:
@@ -191,7 +208,7 @@ class HandoffManager:
             {"timestamp": iso(now), "status": status, "receiver": target.id},
         )
         final = {"accepted": "completed", "queued": "queued"}.get(status, "rejected")
-        await self.rt.repo.update_handoff(
+        await self.deps.repo.update_handoff(
             handoff_id, {"status": final, "attempts": attempts, "to_agent": target.id}
         )
         if final == "rejected":
@@ -235,8 +252,8 @@ class HandoffManager:
                 "message": f"{agent.name} took over",
                 "estimated_time": f"{max(1, depth)}s",
             }
-            self.rt.store.write_nowait(
-                self.rt.repo.message_op(agent.id, "handoff", work.priority, None, message)
+            self.deps.store.write_nowait(
+                self.deps.repo.message_op(agent.id, "handoff", work.priority, None, message)
             )
         if work.future is not None and not work.future.done():
             work.future.set_result(ack)
@@ -247,11 +264,13 @@ class HandoffManager:
         to_ref = p.get("to")
         if not isinstance(to_ref, str):
             raise CommandFailed("*handoff needs parameters.to (agent id, name or role)")
-        receiver = self.rt.registry.find(agent.project_id, to_ref)
+        receiver = self.deps.registry.find(agent.project_id, to_ref)
         if receiver is None or receiver.id == agent.id:
             raise CommandFailed(f"no other agent {to_ref!r} in this project")
         backup_ref = p.get("backup")
-        backup = self.rt.registry.find(agent.project_id, backup_ref) if isinstance(backup_ref, str) else None
+        backup = (
+            self.deps.registry.find(agent.project_id, backup_ref) if isinstance(backup_ref, str) else None
+        )
         raw_ctx = p.get("context")
         ctx: dict[str, Any] = raw_ctx if isinstance(raw_ctx, dict) else dict(work.context)
         try:
@@ -267,6 +286,32 @@ class HandoffManager:
             )
         except HandoffLoop as exc:
             return {"status": "rejected", "message": exc.message, **(exc.details or {})}
+
+
+def _handoff_row(
+    project_id: str,
+    sender: AgentState,
+    receiver: AgentState,
+    item_id: str,
+    context: dict[str, Any],
+    priority: int,
+    reason: str,
+    now: float,
+) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "project_id": project_id,
+        "item_id": item_id,
+        "from_agent": sender.id,
+        "to_agent": receiver.id,
+        "priority": priority,
+        "status": "initiated",
+        "context": dumps(context),
+        "reason": reason,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _priority(value: object, default: int) -> int:

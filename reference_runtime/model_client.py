@@ -228,6 +228,21 @@ class ModelClient:
         self.last_ok = time.time()
         return ModelReply(text, attempts, time.perf_counter() - start, nbytes)
 
+    async def complete_patiently(
+        self, prompt: str, max_tokens: int, kind: str, wait_s: float = 30.0
+    ) -> ModelReply:
+        """``complete`` that waits out an open breaker (bounded) instead of failing at once, so
+        acknowledged work completes on its own once the backend recovers."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return await self.complete(prompt, max_tokens=max_tokens, kind=kind)
+            except BreakerOpen:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+                await asyncio.sleep(min(left, max(0.05, self.breaker.retry_after_s())))
+
     def _finish(self, start: float, attempts: int, ok: bool) -> None:
         retries = max(0, attempts - 1)
         self.retries += retries
@@ -282,17 +297,3 @@ class ModelClient:
 
 class _InjectedRetryable(ModelError):
     pass
-
-
-async def wait_for_backend(url: str, timeout_s: float = 15.0) -> bool:
-    """Poll the backend's /health until it answers (bounded)."""
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(timeout=1.0) as client:
-        while time.monotonic() < deadline:
-            try:
-                if (await client.get(url.rstrip("/") + "/health")).status_code == 200:
-                    return True
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.05)
-    return False

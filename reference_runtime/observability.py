@@ -213,14 +213,6 @@ class RuntimeMetrics:
             self.db_slow_queries.inc()
             log.warning("slow query (%.1f ms): %s", seconds * 1000.0, _one_line(statement))
 
-    @contextlib.contextmanager
-    def time_db_query(self, statement: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.observe_db_query(statement, time.perf_counter() - start)
-
     def set_pool(self, pool: str, in_use: int, idle: int) -> None:
         self.pool_in_use.labels(pool).set(in_use)
         self.pool_idle.labels(pool).set(idle)
@@ -241,6 +233,22 @@ class RuntimeMetrics:
             self.model_errors.inc()
         if retries:
             self.model_retries.inc(retries)
+
+    def record_handoff(self, event: str) -> None:
+        """``initiated`` | ``acked`` | ``failed`` | ``loops_broken``."""
+        counter = {
+            "initiated": self.handoffs_initiated,
+            "acked": self.handoffs_acked,
+            "failed": self.handoffs_failed,
+            "loops_broken": self.handoff_loops_broken,
+        }[event]
+        counter.inc()
+
+    def forget_agent(self, agent_id: str) -> None:
+        """A deleted agent must not leave per-agent series behind (bounded cardinality)."""
+        with contextlib.suppress(KeyError):
+            self.queue_depth.remove(agent_id)
+        self.accounting.cpu_seconds.pop(agent_id, None)
 
     def set_breaker_state(self, state: str) -> None:
         """``closed`` = 0, ``half_open`` = 1, ``open`` = 2."""

@@ -11,17 +11,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from .agents.registry import Registry
+from .bus import ChannelPool
 from .config import SWITCH_NAMES, Switches
-from .faults import FaultConfigError
+from .decisions import Decision
+from .faults import FaultConfigError, FaultInjector
+from .model_client import ModelClient
 from .observability import RuntimeMetrics, create_metrics, render
-
-if TYPE_CHECKING:
-    from .runtime import Runtime
+from .store import Store
 
 #: Code paths that the ``slowdown`` fault can target.
 SLOW_PATHS = ("ack", "query", "think", "analysis", "handoff", "workflow_step", "creation")
@@ -75,10 +78,22 @@ def normalize_faults(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class ScrapeSources:
+    """Objects whose state is read at scrape time (one source of truth, nothing kept in sync)."""
+
+    registry: Registry
+    store: Store
+    model: ModelClient
+    channels: ChannelPool
+    faults: FaultInjector
+
+
 class Telemetry:
     """Per-app registry (not the global one, so tests can run several apps in one process)."""
 
-    def __init__(self, switches: Switches) -> None:
+    def __init__(self, switches: Switches, sources: ScrapeSources) -> None:
+        self.sources = sources
         self.registry = CollectorRegistry()
         self.metrics: RuntimeMetrics = create_metrics(self.registry)
         r = self.registry
@@ -102,38 +117,44 @@ class Telemetry:
         )
         self._db_waits_seen = 0
         self._model_waits_seen = 0
-        self.refreshers: list[Callable[[], None]] = []
 
-    def render(self, rt: Runtime) -> tuple[bytes, str]:
-        self.refresh(rt)
+    def count_decision(self, decision: Decision) -> None:
+        self.decisions.labels(decision.source).inc()
+        if decision.rules_examined:
+            self.decision_rules.inc(decision.rules_examined)
+
+    def render(self) -> tuple[bytes, str]:
+        self.refresh()
         return render(self.registry)
 
-    def refresh(self, rt: Runtime) -> None:
+    def refresh(self) -> None:
         """Scrape-time values: queue depths, pools, faults, counters kept elsewhere."""
         m = self.metrics
-        m.set_queue_depths(rt.registry.depths())
-        in_use, idle = rt.store.pool_status()
+        src = self.sources
+        m.set_queue_depths(src.registry.depths())
+        in_use, idle = src.store.pool_status()
         m.set_pool("db", in_use, idle)
-        m.set_pool("model", rt.model.pool_in_use(), rt.model.pool_idle())
-        m.set_pool("inter_agent", rt.channels.in_use, rt.channels.idle)
-        self._sync_waits(rt)
-        active = set(rt.faults.settings.active_names())
+        m.set_pool("model", src.model.pool_in_use(), src.model.pool_idle())
+        m.set_pool("inter_agent", src.channels.in_use, src.channels.idle)
+        self._sync_waits()
+        active = set(src.faults.settings.active_names())
         for name in ("db_latency", "model_latency", "model_error_rate", "memory_leak", "cpu_hog", "stall"):
             self.fault_active.labels(name).set(1 if name in active else 0)
         for name in active:
             if name.startswith("slowdown:"):
                 self.fault_active.labels(name).set(1)
-        self.channels_opened.set(rt.channels.opened)
-        self.db_connections_opened.set(rt.store.stats.connections_opened)
-        self.model_clients_opened.set(rt.model.clients_opened)
-        m.set_breaker_state(rt.model.breaker.state)
+        self.channels_opened.set(src.channels.opened)
+        self.db_connections_opened.set(src.store.stats.connections_opened)
+        self.model_clients_opened.set(src.model.clients_opened)
+        m.set_breaker_state(src.model.breaker.state)
 
-    def _sync_waits(self, rt: Runtime) -> None:
-        db_waits = rt.store.stats.pool_waits
+    def _sync_waits(self) -> None:
+        """Pool waits are counted by the pools themselves; the counter gets the increase."""
+        db_waits = self.sources.store.stats.pool_waits
         if db_waits > self._db_waits_seen:
             self.metrics.pool_waits.labels("db").inc(db_waits - self._db_waits_seen)
             self._db_waits_seen = db_waits
-        model_waits = rt.model.pool_waits
+        model_waits = self.sources.model.pool_waits
         if model_waits > self._model_waits_seen:
             self.metrics.pool_waits.labels("model").inc(model_waits - self._model_waits_seen)
             self._model_waits_seen = model_waits

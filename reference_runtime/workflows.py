@@ -13,15 +13,16 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .agents.mailbox import MailboxFull
-from .agents.registry import Work
+from .agents.registry import Registry, Work
+from .bus import Bus
+from .commands import ExecutionLog, execution_row
 from .errors import iso
-from .store.repo import dumps, loads
-
-if TYPE_CHECKING:
-    from .runtime import Runtime
+from .store import Repo, Store
+from .store.repo import loads
+from .tasks import BackgroundTasks
 
 MAX_STEPS = 100
 MAILBOX_RETRIES = 50
@@ -131,7 +132,7 @@ class _Run:
             for d in p.deps:
                 self.dependents[d].append(p.id)
         self.done = asyncio.Event()
-        self.slots = asyncio.Semaphore(engine.rt.settings.workflows.max_parallel)
+        self.slots = asyncio.Semaphore(engine.deps.max_parallel)
         self.tasks: set[asyncio.Task[None]] = set()
         self.max_concurrent = 0
         self._running = 0
@@ -181,52 +182,47 @@ class _Run:
             self._skip(dep, f"upstream step {step_id!r} skipped")
 
 
+@dataclass(frozen=True)
+class WorkflowDeps:
+    max_parallel: int
+    owner: str
+    store: Store
+    repo: Repo
+    registry: Registry
+    bus: Bus
+    executions: ExecutionLog
+    tasks: BackgroundTasks
+
+
 class WorkflowEngine:
-    def __init__(self, runtime: Runtime) -> None:
-        self.rt = runtime
-        self.last_max_concurrency = 0
+    def __init__(self, deps: WorkflowDeps) -> None:
+        self.deps = deps
 
     async def start(
         self, project_id: str, wf: dict[str, Any], wf_input: dict[str, Any], wait: bool
     ) -> tuple[str, dict[str, Any] | None]:
+        """Persist the run (durable before it starts); with ``wait`` return its result."""
         plans = plan_steps(loads(wf["steps"]) or [], bool(wf["parallel"]))
         exec_id = "exe-" + uuid.uuid4().hex
-        now = time.time()
-        row = {
-            "id": exec_id,
-            "type": "workflow",
-            "project_id": project_id,
-            "agent_id": None,
-            "workflow_id": wf["id"],
-            "command": None,
-            "payload": dumps({"input": wf_input}),
-            "priority": 2,
-            "status": "queued",
-            "progress": 0,
-            "result": None,
-            "error": None,
-            "owner": self.rt.owner,
-            "created_at": now,
-            "start_time": None,
-            "end_time": None,
-        }
-        await self.rt.store.write(self.rt.repo.execution_insert_op(row))
-        await self.rt.repo.mark_workflow_executed(wf["id"])
+        row = execution_row(
+            exec_id, "workflow", project_id, {"input": wf_input}, 2, self.deps.owner, workflow_id=wf["id"]
+        )
+        await self.deps.store.write(self.deps.repo.execution_insert_op(row))
+        await self.deps.repo.mark_workflow_executed(wf["id"])
         coro = self.run(exec_id, project_id, wf["id"], plans, wf_input)
         if wait:
             return exec_id, await coro
-        self.rt.spawn(coro, f"workflow-{exec_id}")
+        self.deps.tasks.spawn(coro, f"workflow-{exec_id}")
         return exec_id, None
 
     async def run(
         self, exec_id: str, project_id: str, workflow_id: str, plans: list[StepPlan], wf_input: dict[str, Any]
     ) -> dict[str, Any]:
         start = time.time()
-        self.rt.record_start(exec_id, start)
+        self.deps.executions.start(exec_id, start)
         state = _Run(self, exec_id, project_id, plans, wf_input)
         state.start()
         await state.done.wait()
-        self.last_max_concurrency = state.max_concurrent
         end = time.time()
         steps = [state.results[s] for s in state.order]
         failed = [s for s in steps if s["status"] != "completed"]
@@ -245,17 +241,17 @@ class WorkflowEngine:
         error = f"{len(failed)} step(s) did not complete" if failed else None
         if error:
             result["error"] = error
-        self.rt.write_status(self.rt.repo.execution_finish_op(exec_id, status, result, error, end))
+        self.deps.executions.finish(exec_id, status, result, error, end)
         return result
 
     def progress(self, state: _Run) -> None:
         pct = int(100 * len(state.results) / max(1, len(state.plans)))
         if pct < 100:
-            self.rt.write_status(self.rt.repo.execution_progress_op(state.exec_id, min(99, max(10, pct))))
+            self.deps.executions.progress(state.exec_id, min(99, max(10, pct)))
 
     async def run_step(self, state: _Run, plan: StepPlan) -> dict[str, Any]:
         base = {"stepId": plan.id, "agent": plan.agent}
-        agent = self.rt.registry.find(state.project_id, plan.agent)
+        agent = self.deps.registry.find(state.project_id, plan.agent)
         if agent is None:
             return {**base, "status": "failed", "error": f"agent {plan.agent!r} not found in project"}
         upstream = {d: state.results[d].get("output") for d in plan.deps if d in state.results}
@@ -265,7 +261,7 @@ class WorkflowEngine:
         work = Work("step", agent.id, plan.action, params, ctx, 2, 30.0, future=future)
         for _ in range(MAILBOX_RETRIES):
             try:
-                self.rt.bus.send(work, sender="workflow-engine")
+                self.deps.bus.send(work, sender="workflow-engine")
                 break
             except MailboxFull:
                 await asyncio.sleep(0.05)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import iso
+from ..store.repo import dumps, loads
 from .mailbox import Mailbox
 
 STATUSES = ("created", "training", "active", "idle", "error", "offline")
@@ -53,8 +56,6 @@ class AgentState:
     persisted_at: float = 0.0
 
     def to_api(self) -> dict[str, Any]:
-        from ..errors import iso
-
         view = {
             "id": self.id,
             "name": self.name,
@@ -74,6 +75,23 @@ class AgentState:
         return {"id": self.id, "name": self.name, "role": self.role, "status": self.status}
 
 
+def new_agent_row(project_id: str, body: dict[str, Any], now: float) -> dict[str, Any]:
+    """A row of the agents table for a newly created agent (status ``created``)."""
+    return {
+        "id": "agt-" + uuid.uuid4().hex[:16],
+        "project_id": project_id,
+        "name": body["name"],
+        "role": body["role"],
+        "status": "created",
+        "personality": dumps(body.get("personality") or {}),
+        "capabilities": dumps(body.get("capabilities") or []),
+        "commands": dumps(body.get("commands") or []),
+        "quality_score": 80.0,
+        "created_at": now,
+        "last_active": None,
+    }
+
+
 class Registry:
     def __init__(self, mailbox_capacity: int) -> None:
         self.mailbox_capacity = mailbox_capacity
@@ -87,8 +105,6 @@ class Registry:
         return iter(list(self._agents.values()))
 
     def add_from_row(self, row: dict[str, Any]) -> AgentState:
-        from ..store.repo import loads
-
         state = AgentState(
             id=row["id"],
             project_id=row["project_id"],

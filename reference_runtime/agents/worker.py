@@ -15,18 +15,46 @@ import math
 import re
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import orjson
 
-from ..model_client import ModelError
+from ..cache import LayeredCache
+from ..commands import ExecutionLog
+from ..decisions import Decision, DecisionEngine, DecisionRequest
+from ..faults import FaultInjector
+from ..model_client import ModelClient, ModelError
+from ..store import Repo
+from ..telemetry import Telemetry
 from .registry import AgentState, Work
-
-if TYPE_CHECKING:
-    from ..runtime import Runtime
 
 _TOKEN = re.compile(r"[a-z]{3,}")
 SIMPLE_VERBS = frozenset({"help", "status"})
+
+
+class HandoffHandler(Protocol):
+    """The handoff protocol as the worker needs it (implemented by ``handoff.HandoffManager``)."""
+
+    async def receive(self, agent: AgentState, work: Work) -> None: ...
+
+    async def from_command(self, agent: AgentState, work: Work) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class WorkerDeps:
+    concurrency: int
+    history_window: int
+    repo: Repo
+    cache: LayeredCache
+    model: ModelClient
+    decisions: DecisionEngine
+    telemetry: Telemetry
+    faults: FaultInjector
+    executions: ExecutionLog
+    handoffs: HandoffHandler
+    set_status: Callable[[AgentState, str], None]
 
 
 class CommandFailed(Exception):
@@ -38,6 +66,17 @@ def command_verb(command: str) -> str:
     return head[0].lstrip("*").lower() if head else ""
 
 
+def route_for(verb: str) -> str:
+    """The named code path a command takes (also what the ``slowdown`` fault targets)."""
+    if verb in SIMPLE_VERBS:
+        return "query"
+    if verb == "handoff":
+        return "handoff"
+    if verb == "analyze":
+        return "analysis"
+    return "think"
+
+
 def abandon(work: Work, reason: str) -> None:
     """Resolve the waiter of work that will not run (agent stopped) as failed; nothing is
     recorded, so a persisted execution stays queued/running for recovery after a restart."""
@@ -46,10 +85,10 @@ def abandon(work: Work, reason: str) -> None:
 
 
 class AgentWorker:
-    def __init__(self, runtime: Runtime, agent: AgentState) -> None:
-        self.rt = runtime
+    def __init__(self, deps: WorkerDeps, agent: AgentState) -> None:
+        self.deps = deps
         self.agent = agent
-        self._slots = asyncio.Semaphore(runtime.settings.agents.concurrency)
+        self._slots = asyncio.Semaphore(deps.concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
@@ -83,25 +122,25 @@ class AgentWorker:
     async def _handle(self, work: Work) -> None:
         agent = self.agent
         agent.in_flight += 1
-        self.rt.set_agent_status(agent, "active")
+        self.deps.set_status(agent, "active")
         try:
-            coro = self._dispatch(work)
-            await self.rt.run_accounted(agent.id, coro)
+            # CPU time of every synchronous step of the handler is charged to the agent.
+            await self.deps.telemetry.metrics.accounting.run(agent.id, self._dispatch(work))
         finally:
             agent.in_flight -= 1
             agent.last_active = time.time()
             if agent.in_flight == 0 and len(agent.mailbox) == 0:
                 # Lifecycle: active while working; idle when done, error if the last command failed.
-                self.rt.set_agent_status(agent, "error" if agent.last_failed else "idle")
+                self.deps.set_status(agent, "error" if agent.last_failed else "idle")
 
     async def _dispatch(self, work: Work) -> None:
         if work.kind == "handoff":
-            await self.rt.handoffs.receive(self.agent, work)
+            await self.deps.handoffs.receive(self.agent, work)
             return
         start = time.monotonic()
         started_wall = time.time()
         if work.execution_id is not None:
-            self.rt.record_start(work.execution_id, started_wall)
+            self.deps.executions.start(work.execution_id, started_wall)
         try:
             output = await asyncio.wait_for(self.execute(work), timeout=max(0.001, work.timeout_s))
         except TimeoutError:
@@ -125,7 +164,9 @@ class AgentWorker:
             agent.failed += 1
         result = {"command": work.command, "output": output, "durationMs": duration_ms}
         if work.execution_id is not None:
-            self.rt.record_finish(work.execution_id, agent.id, work.priority, status, result, error)
+            self.deps.executions.finish_command(
+                work.execution_id, agent.id, work.priority, status, result, error
+            )
         if work.future is not None and not work.future.done():
             work.future.set_result(
                 {"status": status, "output": output, "error": error, "duration": duration_ms}
@@ -135,17 +176,18 @@ class AgentWorker:
         verb = command_verb(work.command)
         if not verb:
             raise CommandFailed("empty command")
-        route = self.rt.decide_route(self.agent, verb, work)
-        if not self.rt.faults.settings.slowdown:
+        route = route_for(verb)
+        faults = self.deps.faults
+        if not faults.settings.slowdown:
             return await self._route(route, verb, work)
-        async with self.rt.faults.slowdown(route):  # named code path for the slowdown fault
+        async with faults.slowdown(route):  # named code path for the slowdown fault
             return await self._route(route, verb, work)
 
     async def _route(self, route: str, verb: str, work: Work) -> dict[str, Any]:
         if route == "query":
             return self.simple_query(verb)
         if route == "handoff":
-            return await self.rt.handoffs.from_command(self.agent, work)
+            return await self.deps.handoffs.from_command(self.agent, work)
         if route == "analysis":
             return await self.complex_analysis(work)
         return await self.think(work)
@@ -165,10 +207,16 @@ class AgentWorker:
             "failed": agent.failed,
         }
 
+    def _decide(self, work: Work) -> Decision:
+        """Which specialist profile handles the command (precomputed table or evaluated)."""
+        decision = self.deps.decisions.decide(DecisionRequest(work.command, work.parameters))
+        self.deps.telemetry.count_decision(decision)
+        return decision
+
     async def think(self, work: Work) -> dict[str, Any]:
         """One model call, through the cache: L1 (this agent) then L2/L3 (agents sharing the role)."""
         agent = self.agent
-        decision = self.rt.route_decision(work)
+        decision = self._decide(work)
         params = (
             orjson.dumps(work.parameters, option=orjson.OPT_SORT_KEYS).decode() if work.parameters else ""
         )
@@ -178,16 +226,17 @@ class AgentWorker:
         async def load() -> dict[str, Any]:
             nonlocal loaded
             loaded = True
-            reply = await self.rt.model_call(_prompt(agent, work, decision.target), 256, "command")
+            prompt = _prompt(agent, work, decision.target)
+            reply = await self.deps.model.complete_patiently(prompt, 256, "command")
             return {
                 "response": reply.text[:400],
                 "model": {"attempts": reply.attempts, "ms": round(reply.seconds * 1000, 2)},
             }
 
         tags = (f"agent:{agent.id}", f"project:{agent.project_id}")
-        result = await self.rt.cache.get_or_load(key, load, agent_id=agent.id, tags=tags)
+        result = await self.deps.cache.get_or_load(key, load, agent_id=agent.id, tags=tags)
         if not loaded:
-            self.rt.telemetry.model_cache.inc()
+            self.deps.telemetry.model_cache.inc()
         routing = {
             "target": decision.target,
             "confidence": round(decision.confidence, 4),
@@ -197,14 +246,14 @@ class AgentWorker:
 
     async def complex_analysis(self, work: Work) -> dict[str, Any]:
         agent = self.agent
-        history = await self.rt.repo.recent_messages(agent.id, self.rt.settings.agents.history_window)
+        history = await self.deps.repo.recent_messages(agent.id, self.deps.history_window)
         stats = analyze_history(history)  # real CPU work over stored history
-        decision = self.rt.route_decision(work)
+        decision = self._decide(work)
         terms = stats["topTerms"][:10]
-        plan = await self.rt.model_call(
+        plan = await self.deps.model.complete_patiently(
             f"Plan a {decision.target} analysis of {work.command}: {terms}", 128, "plan"
         )
-        summary = await self.rt.model_call(
+        summary = await self.deps.model.complete_patiently(
             f"Summarize findings for {agent.name}: {plan.text[:200]}", 256, "summary"
         )
         return {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -11,8 +11,10 @@ from starlette.responses import Response
 from ..agents.registry import AgentState
 from ..bus import parse_priority
 from ..errors import bad_request, not_found
+from ..runtime import Runtime
 from ..store.repo import dumps
 from .common import (
+    existing_project_id,
     json_response,
     opt_obj,
     opt_str_list,
@@ -22,10 +24,8 @@ from .common import (
     read_json,
     req_str,
     runtime,
+    services,
 )
-
-if TYPE_CHECKING:
-    from ..runtime import Runtime
 
 MAX_TIMEOUT_S = 3600
 
@@ -39,31 +39,24 @@ def _personality(body: dict[str, Any]) -> dict[str, Any] | None:
     return p
 
 
-async def _project_exists(request: Request) -> str:
-    pid = path_id(request, "project_id", "project", uuid_format=True)
-    if await runtime(request).repo.get_project(pid) is None:
-        raise not_found("project", pid)
-    return pid
-
-
 async def _agent(request: Request) -> AgentState:
     pid = path_id(request, "project_id", "project", uuid_format=True)
     aid = path_id(request, "agent_id", "agent")
-    agent = await runtime(request).agent_lookup(pid, aid)
+    agent = await runtime(request).agents.lookup(pid, aid)
     if agent is None:
         raise not_found("agent", aid)
     return agent
 
 
 async def list_agents(request: Request) -> Response:
-    pid = await _project_exists(request)
-    await runtime(request).sync_project(pid)
-    return json_response({"agents": [a.to_api() for a in runtime(request).registry.in_project(pid)]})
+    pid = await existing_project_id(request)
+    await runtime(request).agents.sync_project(pid)
+    return json_response({"agents": [a.to_api() for a in services(request).registry.in_project(pid)]})
 
 
 async def create_agent(request: Request) -> Response:
     rt = runtime(request)
-    pid = await _project_exists(request)
+    pid = await existing_project_id(request)
     body, _ = await read_json(request)
     clean = {
         "name": req_str(body, "name", max_len=200),
@@ -72,7 +65,7 @@ async def create_agent(request: Request) -> Response:
         "capabilities": opt_str_list(body, "capabilities") or [],
         "commands": opt_str_list(body, "commands") or [],
     }
-    agent = await rt.add_agent(pid, clean)
+    agent = await rt.agents.add(pid, clean)
     return json_response(agent.to_api(), 201)
 
 
@@ -81,7 +74,7 @@ async def get_agent(request: Request) -> Response:
 
 
 async def update_agent(request: Request) -> Response:
-    rt = runtime(request)
+    s = services(request)
     agent = await _agent(request)
     body, _ = await read_json(request)
     values: dict[str, Any] = {}
@@ -95,16 +88,16 @@ async def update_agent(request: Request) -> Response:
             setattr(agent, key, items)
             values[key] = dumps(items)
     if values:
-        await rt.repo.update_agent(agent.id, values)
-        rt.on_record_changed("agent", agent.id)
+        await s.repo.update_agent(agent.id, values)
+        s.cache.on_record_changed("agent", agent.id)
     return json_response(agent.to_api())
 
 
 async def delete_agent(request: Request) -> Response:
     rt = runtime(request)
     agent = await _agent(request)
-    await rt.remove_agent(agent.id)
-    rt.on_record_changed("agent", agent.id)
+    await rt.agents.remove(agent.id)
+    rt.services.cache.on_record_changed("agent", agent.id)
     return Response(status_code=204)
 
 
@@ -131,7 +124,7 @@ async def execute_core(
 
     Shared by the Starlette route and the ASGI fast path in ``app.Gate``.
     """
-    agent = await rt.agent_lookup(project_id, agent_id)
+    agent = await rt.agents.lookup(project_id, agent_id)
     if agent is None:
         raise not_found("agent", agent_id[:128])
     body = parse_json_object(raw)
@@ -144,7 +137,7 @@ async def execute_core(
         priority = parse_priority(body.get("priority"))
     except ValueError as exc:
         raise bad_request(str(exc), {"field": "priority"}) from None
-    exec_id, future = await rt.submit_command(
+    exec_id, future = await rt.commands.submit(
         agent, command, parameters, context, float(timeout), priority, not is_async, len(raw)
     )
     if future is None:

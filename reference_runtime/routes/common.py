@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import ApiError, bad_request, not_found
-
-if TYPE_CHECKING:
-    from ..runtime import Runtime
+from ..runtime import Runtime
+from ..services import Services
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 MAX_ID_LEN = 128
@@ -21,6 +20,24 @@ MAX_ID_LEN = 128
 def runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.rt
     return rt
+
+
+def services(request: Request) -> Services:
+    return runtime(request).services
+
+
+async def project_row(request: Request) -> dict[str, Any]:
+    """The ``{project_id}`` path parameter's project row, or 404."""
+    pid = path_id(request, "project_id", "project", uuid_format=True)
+    row = await services(request).repo.get_project(pid)
+    if row is None:
+        raise not_found("project", pid)
+    return row
+
+
+async def existing_project_id(request: Request) -> str:
+    """The ``{project_id}`` path parameter, after checking that the project exists (else 404)."""
+    return str((await project_row(request))["id"])
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -9,7 +9,18 @@ from starlette.responses import Response
 
 from ..errors import bad_request, iso, not_found
 from ..store.repo import dumps, loads
-from .common import json_response, opt_obj, opt_str, path_id, query_int, read_json, req_str, runtime
+from .common import (
+    json_response,
+    opt_obj,
+    opt_str,
+    path_id,
+    project_row,
+    query_int,
+    read_json,
+    req_str,
+    runtime,
+    services,
+)
 
 PROJECT_STATUSES = ("initializing", "discovery", "building", "validating", "completed", "failed")
 FILTER_STATUSES = ("active", "completed", "failed", "archived")
@@ -43,8 +54,9 @@ async def project_view(
     request: Request, row: dict[str, Any], workflow_ids: list[str] | None = None
 ) -> dict[str, Any]:
     rt = runtime(request)
-    await rt.sync_project(row["id"])
-    agents = [a.summary() for a in rt.registry.in_project(row["id"])]
+    await rt.agents.sync_project(row["id"])
+    repo = rt.services.repo
+    agents = [a.summary() for a in rt.services.registry.in_project(row["id"])]
     return {
         "id": row["id"],
         "name": row["name"],
@@ -56,12 +68,12 @@ async def project_view(
         "createdAt": iso(row["created_at"]),
         "updatedAt": iso(row["updated_at"]),
         "agents": agents,
-        "workflows": workflow_ids if workflow_ids is not None else await rt.repo.workflow_ids(row["id"]),
+        "workflows": workflow_ids if workflow_ids is not None else await repo.workflow_ids(row["id"]),
     }
 
 
 async def list_projects(request: Request) -> Response:
-    rt = runtime(request)
+    repo = services(request).repo
     status = request.query_params.get("status")
     if status is not None and status not in FILTER_STATUSES:
         raise bad_request(f"status must be one of {list(FILTER_STATUSES)}", {"parameter": "status"})
@@ -69,8 +81,8 @@ async def list_projects(request: Request) -> Response:
     offset = query_int(request, "offset", 0, 0, 10_000_000)
     # The page is cut in SQL: fetching limit + offset rows and slicing here read up to the
     # whole table for a large offset.
-    rows, total = await rt.repo.list_projects(_FILTER_MAP[status] if status else None, limit, offset)
-    counts = await rt.repo.agent_counts([r["id"] for r in rows])
+    rows, total = await repo.list_projects(_FILTER_MAP[status] if status else None, limit, offset)
+    counts = await repo.agent_counts([r["id"] for r in rows])
     projects = [
         {
             "id": r["id"],
@@ -91,30 +103,22 @@ async def create_project(request: Request) -> Response:
     domain = req_str(body, "domain", max_len=1000)
     requirements = _validate_requirements(body)
     metadata = opt_obj(body, "metadata") or {}
-    row = await rt.create_project(
+    row = await rt.projects.create(
         {"name": name, "domain": domain, "requirements": requirements, "metadata": metadata}
     )
     return json_response(await project_view(request, row), 201)
 
 
-async def _get_row(request: Request) -> dict[str, Any]:
-    pid = path_id(request, "project_id", "project", uuid_format=True)
-    row = await runtime(request).repo.get_project(pid)
-    if row is None:
-        raise not_found("project", pid)
-    return row
-
-
 async def get_project(request: Request) -> Response:
-    """Simple query path: served through the shared cache layers, invalidated on change."""
-    rt = runtime(request)
+    """Simple query path: served through the shared cache layers (L2/L3), invalidated on change."""
+    s = services(request)
     pid = path_id(request, "project_id", "project", uuid_format=True)
 
     async def load() -> dict[str, Any] | None:
-        row = await rt.repo.get_project(pid)
-        return None if row is None else {"row": row, "workflows": await rt.repo.workflow_ids(pid)}
+        row = await s.repo.get_project(pid)
+        return None if row is None else {"row": row, "workflows": await s.repo.workflow_ids(pid)}
 
-    cached = await rt.cached_read(f"project:{pid}", load, (f"project:{pid}",))
+    cached = await s.cache.get_or_load(f"project:{pid}", load, tags=(f"project:{pid}",))
     if cached is None:
         raise not_found("project", pid)
     view = await project_view(request, cached["row"], cached["workflows"])
@@ -122,8 +126,8 @@ async def get_project(request: Request) -> Response:
 
 
 async def update_project(request: Request) -> Response:
-    rt = runtime(request)
-    row = await _get_row(request)
+    s = services(request)
+    row = await project_row(request)
     body, _ = await read_json(request)
     values: dict[str, Any] = {}
     name = opt_str(body, "name", min_len=3, max_len=100)
@@ -136,17 +140,17 @@ async def update_project(request: Request) -> Response:
     if meta is not None:
         values["metadata"] = dumps(meta)
     if values:
-        await rt.repo.update_project(row["id"], values)
-    updated = await rt.repo.get_project(row["id"])
+        await s.repo.update_project(row["id"], values)
+    updated = await s.repo.get_project(row["id"])
     if updated is None:
         raise not_found("project", row["id"])
-    rt.on_record_changed("project", row["id"])
+    s.cache.on_record_changed("project", row["id"])
     return json_response(await project_view(request, updated))
 
 
 async def delete_project(request: Request) -> Response:
     rt = runtime(request)
-    row = await _get_row(request)
-    await rt.remove_project(row["id"])
-    rt.on_record_changed("project", row["id"])
+    row = await project_row(request)
+    await rt.projects.remove(row["id"])
+    rt.services.cache.on_record_changed("project", row["id"])
     return Response(status_code=204)

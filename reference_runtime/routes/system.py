@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from ..errors import bad_request, iso, not_found
 from ..store.repo import loads
-from .common import json_response, path_id, runtime
+from .common import json_response, path_id, runtime, services
 
 FINISHED = ("completed", "failed", "cancelled")
 PERIODS = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
@@ -19,16 +19,16 @@ _PROCESS = psutil.Process()
 
 
 async def get_execution(request: Request) -> Response:
-    rt = runtime(request)
+    s = services(request)
     eid = path_id(request, "execution_id", "execution")
     key = f"execution:{eid}"
-    row = await rt.cache.get(key)
+    row = await s.cache.get(key)
     if row is None:
-        row = await rt.repo.get_execution(eid)
+        row = await s.repo.get_execution(eid)
         if row is None:
             raise not_found("execution", eid)
         if row["status"] in FINISHED:  # finished executions never change: cache them
-            await rt.cache.set(key, row, tags=(f"execution:{eid}",))
+            await s.cache.set(key, row, tags=(f"execution:{eid}",))
     body: dict[str, Any] = {
         "id": row["id"],
         "type": row["type"],
@@ -53,7 +53,7 @@ async def metrics(request: Request) -> Response:
     period = request.query_params.get("period", "24h")
     if period not in PERIODS:
         raise bad_request(f"period must be one of {list(PERIODS)}", {"parameter": "period"})
-    counts = await rt.repo.metrics_counts(time.time() - PERIODS[period])
+    counts = await rt.services.repo.metrics_counts(time.time() - PERIODS[period])
     proj = {r[0]: int(r[1]) for r in counts["projects"]}
     total_p = sum(proj.values())
     finished = proj.get("completed", 0) + proj.get("failed", 0)
@@ -72,7 +72,7 @@ async def metrics(request: Request) -> Response:
         },
         "agents": {
             "total": agent_total,
-            "active": sum(1 for a in rt.registry if a.status == "active"),
+            "active": sum(1 for a in rt.services.registry if a.status == "active"),
             "averageQualityScore": round(weighted / agent_total, 2) if agent_total else 0.0,
         },
         "executions": {
@@ -85,7 +85,7 @@ async def metrics(request: Request) -> Response:
             "cpuUsage": _PROCESS.cpu_percent(interval=None),
             "memoryUsage": round(_PROCESS.memory_info().rss / (1024 * 1024), 2),
             "activeConnections": rt.active_connections,
-            "queueDepth": rt.registry.total_depth(),
+            "queueDepth": rt.services.registry.total_depth(),
         },
     }
     return json_response(body)
@@ -98,12 +98,12 @@ async def health(request: Request) -> Response:
 
 async def activate(request: Request) -> Response:
     rt = runtime(request)
-    project_id, agents = await rt.activate_team()
+    project_id, agents = await rt.projects.activate_team()
     return json_response(
         {
             "status": "activated",
             "projectId": project_id,
-            "team": rt.team.name,
+            "team": rt.services.team.name,
             "agents": [{"id": a.id, "name": a.name, "role": a.role, "status": a.status} for a in agents],
         }
     )

@@ -13,7 +13,18 @@ from ..bus import parse_priority
 from ..errors import bad_request, iso, not_found
 from ..store.repo import dumps, loads
 from ..workflows import WorkflowDefinitionError, plan_steps
-from .common import json_response, opt_obj, opt_str, opt_str_list, path_id, read_json, req_str, runtime
+from .common import (
+    existing_project_id,
+    json_response,
+    opt_obj,
+    opt_str,
+    opt_str_list,
+    path_id,
+    read_json,
+    req_str,
+    runtime,
+    services,
+)
 
 
 def workflow_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -35,22 +46,14 @@ def workflow_view(row: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-async def _project(request: Request) -> str:
-    pid = path_id(request, "project_id", "project", uuid_format=True)
-    if await runtime(request).repo.get_project(pid) is None:
-        raise not_found("project", pid)
-    return pid
-
-
 async def list_workflows(request: Request) -> Response:
-    pid = await _project(request)
-    rows = await runtime(request).repo.list_workflows(pid)
+    pid = await existing_project_id(request)
+    rows = await services(request).repo.list_workflows(pid)
     return json_response({"workflows": [workflow_view(r) for r in rows]})
 
 
 async def create_workflow(request: Request) -> Response:
-    rt = runtime(request)
-    pid = await _project(request)
+    pid = await existing_project_id(request)
     body, _ = await read_json(request)
     name = req_str(body, "name", max_len=200)
     steps = body.get("steps")
@@ -78,18 +81,18 @@ async def create_workflow(request: Request) -> Response:
         "last_executed": None,
         "execution_count": 0,
     }
-    await rt.repo.insert_workflow(row)
+    await services(request).repo.insert_workflow(row)
     return json_response(workflow_view(row), 201)
 
 
 async def execute_workflow(request: Request) -> Response:
     rt = runtime(request)
-    pid = await _project(request)
+    pid = await existing_project_id(request)
     wid = path_id(request, "workflow_id", "workflow")
-    wf = await rt.repo.get_workflow(pid, wid)
+    wf = await rt.services.repo.get_workflow(pid, wid)
     if wf is None:
         raise not_found("workflow", wid)
-    await rt.sync_project(pid)
+    await rt.agents.sync_project(pid)
     body, _ = await read_json(request, required=False)
     wf_input = opt_obj(body, "input") or {}
     flag = body.get("async", False)
@@ -105,17 +108,18 @@ async def execute_workflow(request: Request) -> Response:
 async def create_handoff(request: Request) -> Response:
     """Extension (not in the spec): ``POST /v1/projects/{id}/handoffs``."""
     rt = runtime(request)
-    pid = await _project(request)
-    await rt.sync_project(pid)
+    registry = rt.services.registry
+    pid = await existing_project_id(request)
+    await rt.agents.sync_project(pid)
     body, _ = await read_json(request)
-    sender = rt.registry.find(pid, req_str(body, "from", max_len=200))
-    receiver = rt.registry.find(pid, req_str(body, "to", max_len=200))
+    sender = registry.find(pid, req_str(body, "from", max_len=200))
+    receiver = registry.find(pid, req_str(body, "to", max_len=200))
     if sender is None or receiver is None:
         raise not_found("agent", str(body.get("from") if sender is None else body.get("to")))
     if sender.id == receiver.id:
         raise bad_request("'from' and 'to' must be different agents")
     backup_ref = opt_str(body, "backup", max_len=200)
-    backup = rt.registry.find(pid, backup_ref) if backup_ref else None
+    backup = registry.find(pid, backup_ref) if backup_ref else None
     if backup_ref and backup is None:
         raise not_found("agent", backup_ref)
     try:
@@ -139,13 +143,13 @@ async def create_handoff(request: Request) -> Response:
 
 
 async def get_handoff(request: Request) -> Response:
-    rt = runtime(request)
-    pid = await _project(request)
+    repo = services(request).repo
+    pid = await existing_project_id(request)
     hid = path_id(request, "handoff_id", "handoff")
-    row = await rt.repo.get_handoff(hid)
+    row = await repo.get_handoff(hid)
     if row is None or row["project_id"] != pid:
         raise not_found("handoff", hid)
-    audit = await rt.repo.audit_events(hid)
+    audit = await repo.audit_events(hid)
     return json_response(
         {
             "id": row["id"],

@@ -59,7 +59,7 @@ class Repo:
     def __init__(self, store: Store) -> None:
         self.store = store
         #: Event-based cache invalidation: called with (kind, id) after a record changes.
-        self.on_change: Callable[[str, str], None] | None = None
+        self.on_change: Callable[[str, str], object] | None = None  # return value ignored
 
     def _changed(self, kind: str, record_id: str) -> None:
         if self.on_change is not None:
@@ -260,11 +260,6 @@ class Repo:
             .values(last_executed=time.time(), execution_count=s.workflows.c.execution_count + 1)
         )
         await self.store.write(WriteOp(f"wf_exec:{id(stmt)}", stmt, {}))
-
-    def workflow_status_stmt(self, workflow_id: str, status: str) -> Any:
-        return select(s.executions.c.id).where(
-            s.executions.c.workflow_id == workflow_id, s.executions.c.status == status
-        )
 
     # -- handoffs and audit ------------------------------------------------------------------
     async def insert_handoff(self, row: dict[str, Any]) -> None:

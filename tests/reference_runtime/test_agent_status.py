@@ -34,13 +34,13 @@ async def _agent(rt: Runtime) -> tuple[str, str, Any]:
         "created_at": now,
         "updated_at": now,
     }
-    await rt.repo.insert_project(project)
-    agent = await rt.add_agent(project["id"], {"name": "a", "role": "analyst"})
+    await rt.services.repo.insert_project(project)
+    agent = await rt.agents.add(project["id"], {"name": "a", "role": "analyst"})
     return project["id"], agent.id, agent
 
 
 async def _stored_status(rt: Runtime, pid: str, aid: str) -> str:
-    row = await rt.repo.get_agent(pid, aid)
+    row = await rt.services.repo.get_agent(pid, aid)
     assert row is not None
     return str(row["status"])
 
@@ -51,8 +51,8 @@ def test_status_change_inside_the_interval_is_persisted_later(tmp_path: Path, ba
         await rt.start()
         try:
             pid, aid, agent = await _agent(rt)
-            rt.set_agent_status(agent, "active")  # first change: persisted at once
-            rt.set_agent_status(agent, "idle")  # inside the interval: deferred, not dropped
+            rt.statuses.set_status(agent, "active")  # first change: persisted at once
+            rt.statuses.set_status(agent, "idle")  # inside the interval: deferred, not dropped
             deadline = time.monotonic() + 30  # generous: shared CI machine
             while await _stored_status(rt, pid, aid) != "idle":
                 assert time.monotonic() < deadline, "deferred status never persisted"
@@ -69,8 +69,8 @@ def test_pending_status_is_persisted_at_shutdown(tmp_path: Path, backend: Server
         await rt.start()
         try:
             pid, aid, agent = await _agent(rt)
-            rt.set_agent_status(agent, "active")
-            rt.set_agent_status(agent, "error")  # still waiting for its interval at stop()
+            rt.statuses.set_status(agent, "active")
+            rt.statuses.set_status(agent, "error")  # still waiting for its interval at stop()
             return pid, aid
         finally:
             await rt.stop()
@@ -95,17 +95,17 @@ def test_waiters_are_released_when_their_agent_is_deleted(tmp_path: Path, backen
         await rt.start()
         try:
             _pid, aid, agent = await _agent(rt)
-            rt.faults.configure({"model_latency": {"fixed_ms": 30_000}})  # every model call hangs
+            rt.services.faults.configure({"model_latency": {"fixed_ms": 30_000}})  # every model call hangs
             futures = []
             for i in range(6):  # some in flight, the rest queued behind them
-                _, fut = await rt.submit_command(agent, f"*research x{i}", {}, {}, 3600.0, 3, True, 10)
+                _, fut = await rt.commands.submit(agent, f"*research x{i}", {}, {}, 3600.0, 3, True, 10)
                 assert fut is not None
                 futures.append(fut)
             await asyncio.sleep(0.2)
-            await rt.remove_agent(aid)
+            await rt.agents.remove(aid)
             return list(await asyncio.wait_for(asyncio.gather(*futures), timeout=20))
         finally:
-            rt.faults.configure({})
+            rt.services.faults.configure({})
             await rt.stop()
 
     outcomes = asyncio.run(main())
@@ -125,7 +125,7 @@ def test_workflow_step_that_raises_fails_the_step_not_the_run(
             def gone(*_args: Any, **_kwargs: Any) -> None:
                 raise UnknownAgent(aid)  # deleted between the lookup and the send
 
-            monkeypatch.setattr(rt.bus, "send", gone)
+            monkeypatch.setattr(rt.services.bus, "send", gone)
             wf = {"id": "wf-x", "steps": orjson.dumps([{"agent": aid, "action": "*status"}]), "parallel": 0}
             _, result = await asyncio.wait_for(rt.workflows.start(pid, wf, {}, wait=True), timeout=20)
             assert result is not None
@@ -149,8 +149,8 @@ def test_cancelled_ack_releases_its_mailbox_slot(tmp_path: Path, backend: Server
             async def never(*_args: Any) -> None:
                 await asyncio.Event().wait()
 
-            monkeypatch.setattr(rt.store, "write", never)  # the group commit never answers
-            task = asyncio.create_task(rt.submit_command(agent, "*status", {}, {}, 30.0, 3, False, 10))
+            monkeypatch.setattr(rt.services.store, "write", never)  # the group commit never answers
+            task = asyncio.create_task(rt.commands.submit(agent, "*status", {}, {}, 30.0, 3, False, 10))
             await asyncio.sleep(0.05)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

@@ -60,15 +60,15 @@ async def _bare_project(rt: Runtime, domain: str = "d") -> dict[str, Any]:
         "created_at": now,
         "updated_at": now,
     }
-    await rt.repo.insert_project(project)
+    await rt.services.repo.insert_project(project)
     return project
 
 
 async def _create_team(rt: Runtime, domain: str, roles: list[str]) -> tuple[int, int, int]:
     project = await _bare_project(rt, domain)
-    rt.model.peak_in_flight = 0
+    rt.services.model.peak_in_flight = 0
     report = await rt.creator.create(project, roles)
-    return report.model_calls, rt.model.peak_in_flight, report.tokens_requested
+    return report.model_calls, rt.services.model.peak_in_flight, report.tokens_requested
 
 
 def test_parallel_creation_runs_steps_concurrently(tmp_path: Path, backend: Server) -> None:
@@ -101,15 +101,19 @@ def test_templates_cut_model_calls_and_tokens(tmp_path: Path, backend: Server) -
 
 async def _status_traffic(rt: Runtime) -> tuple[dict[str, Any], int, int]:
     row = await _bare_project(rt)
-    agent = await rt.add_agent(row["id"], {"name": "a", "role": "analyst"})
+    agent = await rt.agents.add(row["id"], {"name": "a", "role": "analyst"})
     futures = []
     for i in range(40):
-        _, fut = await rt.submit_command(agent, f"*status {i}", {}, {}, 30.0, 3, True, 10)
+        _, fut = await rt.commands.submit(agent, f"*status {i}", {}, {}, 30.0, 3, True, 10)
         futures.append(fut)
     await asyncio.gather(*[f for f in futures if f is not None])
-    await rt.status_batcher.flush()
+    await rt.services.status_batcher.flush()
     await asyncio.sleep(0.2)
-    return rt.status_batcher.stats.as_dict(), rt.store.stats.transactions, rt.store.stats.writes
+    return (
+        rt.services.status_batcher.stats.as_dict(),
+        rt.services.store.stats.transactions,
+        rt.services.store.stats.writes,
+    )
 
 
 def test_batching_groups_status_updates_and_db_writes(tmp_path: Path, backend: Server) -> None:
@@ -124,16 +128,16 @@ def test_batching_groups_status_updates_and_db_writes(tmp_path: Path, backend: S
 
 async def _repeat_command(rt: Runtime) -> tuple[int, dict[str, Any]]:
     row = await _bare_project(rt)
-    a = await rt.add_agent(row["id"], {"name": "a", "role": "analyst"})
-    b = await rt.add_agent(row["id"], {"name": "b", "role": "analyst"})
-    before = rt.model.calls
+    a = await rt.agents.add(row["id"], {"name": "a", "role": "analyst"})
+    b = await rt.agents.add(row["id"], {"name": "b", "role": "analyst"})
+    before = rt.services.model.calls
     for agent in (a, a, a, b, b):
-        _, fut = await rt.submit_command(agent, "*research market size", {"q": 1}, {}, 30.0, 3, True, 10)
+        _, fut = await rt.commands.submit(agent, "*research market size", {"q": 1}, {}, 30.0, 3, True, 10)
         assert fut is not None
         out = await fut
         assert out["status"] == "completed"
-    layers = {k: v.hits for k, v in rt.cache.stats().layers.items()}
-    return rt.model.calls - before, layers
+    layers = {k: v.hits for k, v in rt.services.cache.stats().layers.items()}
+    return rt.services.model.calls - before, layers
 
 
 def test_caching_serves_repeated_commands_without_model_calls(tmp_path: Path, backend: Server) -> None:
@@ -147,17 +151,17 @@ def test_caching_serves_repeated_commands_without_model_calls(tmp_path: Path, ba
 
 async def _pool_traffic(rt: Runtime) -> dict[str, int]:
     row = await _bare_project(rt)
-    a = await rt.add_agent(row["id"], {"name": "a", "role": "analyst"})
-    b = await rt.add_agent(row["id"], {"name": "b", "role": "pm"})
+    a = await rt.agents.add(row["id"], {"name": "a", "role": "analyst"})
+    b = await rt.agents.add(row["id"], {"name": "b", "role": "pm"})
     for i in range(10):
         await rt.handoffs.initiate(row["id"], a, b, f"item-{i}", {"n": i})
-        _, fut = await rt.submit_command(a, f"*research topic {i}", {}, {}, 30.0, 3, True, 10)
+        _, fut = await rt.commands.submit(a, f"*research topic {i}", {}, {}, 30.0, 3, True, 10)
         assert fut is not None
         await fut
     return {
-        "channels": rt.channels.opened,
-        "model_clients": rt.model.clients_opened,
-        "db_connections": rt.store.stats.connections_opened,
+        "channels": rt.services.channels.opened,
+        "model_clients": rt.services.model.clients_opened,
+        "db_connections": rt.services.store.stats.connections_opened,
     }
 
 
@@ -171,8 +175,8 @@ def test_pooling_reuses_connections(tmp_path: Path, backend: Server) -> None:
 
 async def _decide(rt: Runtime) -> dict[str, Any]:
     for request in sample_commands(200):
-        rt.decisions.decide(request)
-    return rt.decisions.counters.as_dict()
+        rt.services.decisions.decide(request)
+    return rt.services.decisions.counters.as_dict()
 
 
 def test_precomputed_decisions_use_the_lookup_table(tmp_path: Path, backend: Server) -> None:

@@ -75,14 +75,14 @@ def test_handoff_falls_back_to_backup_when_receiver_silent(tmp_path: Path, backe
         rt = Runtime(settings, backend.base_url)
         await rt.start()
         try:
-            row = await rt.create_project({"name": "hand", "domain": "d", "metadata": {"teamSize": 0}})
-            a = await rt.add_agent(row["id"], {"name": "a", "role": "analyst"})
-            b = await rt.add_agent(row["id"], {"name": "b", "role": "pm"})
-            c = await rt.add_agent(row["id"], {"name": "c", "role": "po"})
-            await rt.stop_agent(b.id)  # receiver offline: never acks
+            row = await rt.projects.create({"name": "hand", "domain": "d", "metadata": {"teamSize": 0}})
+            a = await rt.agents.add(row["id"], {"name": "a", "role": "analyst"})
+            b = await rt.agents.add(row["id"], {"name": "b", "role": "pm"})
+            c = await rt.agents.add(row["id"], {"name": "c", "role": "po"})
+            await rt.agents.stop(b.id)  # receiver offline: never acks
             ack = await rt.handoffs.initiate(row["id"], a, b, "item", {"k": 1}, backup=c)
             await asyncio.sleep(0.1)
-            events = [e["event"] for e in await rt.repo.audit_events(str(ack["handoff_id"]))]
+            events = [e["event"] for e in await rt.services.repo.audit_events(str(ack["handoff_id"]))]
             return ack, events
         finally:
             await rt.stop()
