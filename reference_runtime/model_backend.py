@@ -77,83 +77,101 @@ class BackendState:
         return base * max(0.2, min(1.0, tokens / DEFAULT_TOKENS)) + self.stall_ms
 
 
+def _state(request: Request) -> BackendState:
+    state: BackendState = request.app.state.backend
+    return state
+
+
+def _requested_tokens(body: dict[str, Any]) -> int:
+    tokens = body.get("max_tokens", DEFAULT_TOKENS)
+    return tokens if isinstance(tokens, int) and 0 < tokens <= 100_000 else DEFAULT_TOKENS
+
+
+async def completions(request: Request) -> Response:
+    state = _state(request)
+    client = request.scope.get("client")
+    if client and len(state.peers) < 1_000_000:
+        state.peers.add((client[0], client[1]))  # distinct connections: what pooling tests count
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return _json({"error": {"message": "invalid JSON"}}, 400)
+    if not isinstance(body, dict):
+        return _json({"error": {"message": "body must be an object"}}, 400)
+    tokens = _requested_tokens(body)
+    state.calls += 1
+    state.in_flight += 1
+    try:
+        await asyncio.sleep(state.latency_ms(tokens) / 1000.0)
+        burn_cpu(state.settings.cpu_ms_per_call)
+        if state.rng.random() < state.settings.error_rate:
+            state.errors += 1
+            return _json({"error": {"message": "simulated model failure", "type": "server_error"}}, 503)
+    finally:
+        state.in_flight -= 1
+    return _json(_completion(state, body, tokens))
+
+
+def _completion(state: BackendState, body: dict[str, Any], tokens: int) -> dict[str, Any]:
+    size = max(16, int(state.settings.response_bytes * min(1.0, tokens / DEFAULT_TOKENS)))
+    text = make_text(size, state.rng)
+    return {
+        "id": f"cmpl-{state.calls}",
+        "object": "chat.completion",
+        "model": str(body.get("model", "simulated")),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": len(str(body.get("messages", ""))) // 4,
+            "completion_tokens": size // 4,
+        },
+    }
+
+
+async def health(request: Request) -> Response:
+    return _json({"status": "ok", "calls": _state(request).calls})
+
+
+async def stats(request: Request) -> Response:
+    state = _state(request)
+    return _json(
+        {
+            "calls": state.calls,
+            "errors": state.errors,
+            "in_flight": state.in_flight,
+            "connections": len(state.peers),
+            "settings": state.settings.model_dump(),
+            "stall_ms": state.stall_ms,
+        }
+    )
+
+
+async def admin_config(request: Request) -> Response:
+    """Change the behaviour at run time (fault tests): settings keys plus ``stall_ms``."""
+    state = _state(request)
+    try:
+        body = orjson.loads(await request.body())
+        if not isinstance(body, dict):
+            raise ValueError("body must be an object")
+        stall = float(body.pop("stall_ms", state.stall_ms))
+        merged = {**state.settings.model_dump(), **body}
+        state.settings = ModelBackendSettings.model_validate(merged)
+        state.stall_ms = max(0.0, stall)
+    except (ValueError, TypeError) as exc:
+        return _json({"error": {"message": str(exc)}}, 400)
+    return _json({"settings": state.settings.model_dump(), "stall_ms": state.stall_ms})
+
+
+async def reset_stats(request: Request) -> Response:
+    state = _state(request)
+    state.calls = state.errors = 0
+    state.peers.clear()
+    return _json({"ok": True})
+
+
 def create_backend_app(settings: ModelBackendSettings | None = None) -> Starlette:
     state = BackendState(settings or ModelBackendSettings())
     if state.settings.seed is not None:
         state.rng.seed(state.settings.seed)
-
-    async def completions(request: Request) -> Response:
-        client = request.scope.get("client")
-        if client and len(state.peers) < 1_000_000:
-            state.peers.add((client[0], client[1]))
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            return _json({"error": {"message": "invalid JSON"}}, 400)
-        if not isinstance(body, dict):
-            return _json({"error": {"message": "body must be an object"}}, 400)
-        tokens = body.get("max_tokens", DEFAULT_TOKENS)
-        tokens = tokens if isinstance(tokens, int) and 0 < tokens <= 100_000 else DEFAULT_TOKENS
-        state.calls += 1
-        state.in_flight += 1
-        try:
-            await asyncio.sleep(state.latency_ms(tokens) / 1000.0)
-            burn_cpu(state.settings.cpu_ms_per_call)
-            if state.rng.random() < state.settings.error_rate:
-                state.errors += 1
-                return _json({"error": {"message": "simulated model failure", "type": "server_error"}}, 503)
-        finally:
-            state.in_flight -= 1
-        size = max(16, int(state.settings.response_bytes * min(1.0, tokens / DEFAULT_TOKENS)))
-        text = make_text(size, state.rng)
-        return _json(
-            {
-                "id": f"cmpl-{state.calls}",
-                "object": "chat.completion",
-                "model": str(body.get("model", "simulated")),
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-                ],
-                "usage": {
-                    "prompt_tokens": len(str(body.get("messages", ""))) // 4,
-                    "completion_tokens": size // 4,
-                },
-            }
-        )
-
-    async def health(_request: Request) -> Response:
-        return _json({"status": "ok", "calls": state.calls})
-
-    async def stats(_request: Request) -> Response:
-        return _json(
-            {
-                "calls": state.calls,
-                "errors": state.errors,
-                "in_flight": state.in_flight,
-                "connections": len(state.peers),
-                "settings": state.settings.model_dump(),
-                "stall_ms": state.stall_ms,
-            }
-        )
-
-    async def admin_config(request: Request) -> Response:
-        try:
-            body = orjson.loads(await request.body())
-            if not isinstance(body, dict):
-                raise ValueError("body must be an object")
-            stall = float(body.pop("stall_ms", state.stall_ms))
-            merged = {**state.settings.model_dump(), **body}
-            state.settings = ModelBackendSettings.model_validate(merged)
-            state.stall_ms = max(0.0, stall)
-        except (ValueError, TypeError) as exc:
-            return _json({"error": {"message": str(exc)}}, 400)
-        return _json({"settings": state.settings.model_dump(), "stall_ms": state.stall_ms})
-
-    async def reset_stats(_request: Request) -> Response:
-        state.calls = state.errors = 0
-        state.peers.clear()
-        return _json({"ok": True})
-
     routes = [
         Route("/v1/chat/completions", completions, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
