@@ -1,4 +1,8 @@
-"""``reference-runtime serve | model-backend | archive``."""
+"""``reference-runtime serve | model-backend | archive``.
+
+Each subcommand imports what it runs inside its own function: the model-backend child that
+``serve`` starts must not pay for importing the app stack (~0.85 s against ~0.25 s).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from .config import (
     SWITCH_NAMES,
     ModelBackendSettings,
     Settings,
+    _deep_merge,
     dump_settings,
     load_settings,
     parse_assignment,
@@ -154,8 +159,6 @@ def _cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if switches:
         out["switches"] = switches
     for assignment in args.set or []:
-        from .config import _deep_merge
-
         out = _deep_merge(out, parse_assignment(assignment))
     return out
 

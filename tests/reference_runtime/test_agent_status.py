@@ -10,9 +10,12 @@ from typing import Any
 
 import orjson
 
+from reference_runtime.agents.registry import Registry, new_agent_row
+from reference_runtime.agents.status import AgentStatusWriter
 from reference_runtime.bus import UnknownAgent
 from reference_runtime.config import load_settings
 from reference_runtime.runtime import Runtime
+from reference_runtime.store import Repo, WriteOp
 
 from .helpers import Server
 
@@ -43,6 +46,34 @@ async def _stored_status(rt: Runtime, pid: str, aid: str) -> str:
     row = await rt.services.repo.get_agent(pid, aid)
     assert row is not None
     return str(row["status"])
+
+
+class _Batcher:
+    def __init__(self) -> None:
+        self.ops: list[WriteOp] = []
+
+    def put_nowait(self, op: WriteOp) -> None:
+        self.ops.append(op)
+
+
+def test_status_writer_throttles_per_agent_and_flushes_at_shutdown() -> None:
+    async def main() -> list[list[str]]:
+        registry, batcher = Registry(10), _Batcher()
+        writer = AgentStatusWriter(registry, Repo(None), batcher)  # type: ignore[arg-type]
+        a = registry.add_from_row(new_agent_row("p", {"name": "a", "role": "r"}, 1.0))
+        b = registry.add_from_row(new_agent_row("p", {"name": "b", "role": "r"}, 1.0))
+        seen = []
+        writer.set_status(a, "active")  # first change: written at once
+        writer.set_status(b, "active")  # another agent has its own interval
+        writer.set_status(a, "idle")  # inside the interval: deferred
+        writer.set_status(b, "error")  # deferred
+        seen.append([op.params["b_status"] for op in batcher.ops])
+        writer.set_status(a, "active")  # back to what is stored: nothing left to write for a
+        writer.flush_pending()
+        seen.append([op.params["b_status"] for op in batcher.ops])
+        return seen
+
+    assert asyncio.run(main()) == [["active", "active"], ["active", "active", "error"]]
 
 
 def test_status_change_inside_the_interval_is_persisted_later(tmp_path: Path, backend: Server) -> None:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import httpx
+import pytest
+
+from reference_runtime.agents.registry import Registry, new_agent_row
+from reference_runtime.config import HandoffSettings
+from reference_runtime.handoff import HandoffDeps, HandoffLoop, HandoffManager
 
 from .helpers import make_agent, make_project
 
@@ -80,3 +88,49 @@ def test_handoff_validation_errors(api: httpx.Client) -> None:
     assert api.post(url, json={"from": a, "to": a, "itemId": "x"}).status_code == 400
     assert api.post(url, json={"from": a, "to": "ghost", "itemId": "x"}).status_code == 404
     assert api.post(url, json={"from": a, "to": b, "itemId": "x", "priority": "P9"}).status_code == 400
+
+
+class _FakeRepo:
+    """Handoff persistence in memory; ``previous`` handoffs already recorded for every item."""
+
+    def __init__(self, previous: int) -> None:
+        self.previous = previous
+        self.rows: list[dict[str, Any]] = []
+        self.audit: list[str] = []
+
+    async def count_item_handoffs(self, _project_id: str, _item_id: str) -> int:
+        return self.previous
+
+    async def insert_handoff(self, row: dict[str, Any]) -> None:
+        self.rows.append(dict(row))
+
+    def audit_op(self, event: str, *_args: Any) -> str:
+        self.audit.append(event)
+        return event
+
+
+class _FakeStore:
+    def write_nowait(self, *_ops: Any) -> None:
+        pass
+
+
+class _NoBus:
+    def send(self, *_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("a refused handoff must not be delivered")
+
+
+def test_repeated_item_is_refused_before_delivery() -> None:
+    repo, registry, events = _FakeRepo(previous=2), Registry(5), []
+    deps = HandoffDeps(HandoffSettings(), _FakeStore(), repo, _NoBus(), registry, events.append)  # type: ignore[arg-type]
+    a = registry.add_from_row(new_agent_row("p", {"name": "a", "role": "r"}, 1.0))
+    b = registry.add_from_row(new_agent_row("p", {"name": "b", "role": "r"}, 1.0))
+    manager = HandoffManager(deps)
+    with pytest.raises(HandoffLoop) as err:
+        asyncio.run(manager.initiate("p", a, b, "item", {}))
+    assert err.value.status == 409 and err.value.details == {
+        "itemId": "item",
+        "previousHandoffs": 2,
+        "handoffId": repo.rows[0]["id"],
+    }
+    assert [r["status"] for r in repo.rows] == ["loop_broken"] and repo.audit == ["handoff.failed"]
+    assert events == ["loops_broken"] and manager.counts["initiated"] == 0
