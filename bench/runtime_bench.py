@@ -1,4 +1,4 @@
-"""Reference-runtime benchmarks (issue 4), measured side by side in one run: ``make bench-runtime``.
+"""Reference-runtime benchmarks, measured side by side in one run: ``make bench-runtime``.
 
 1. command ack: runtime (optimized) vs a bare Starlette endpoint returning the same JSON, same
    load generator (wrk if installed, else the built-in client), same run, interleaved; and an
