@@ -3,11 +3,18 @@
 Everything here is pure (arrays in, numbers out) and seeded, so the same inputs always give the
 same verdict.
 
+Percentiles follow the one definition of :mod:`harness.derive.percentiles` (HdrHistogram's): the
+point estimate :func:`percentile` is the value summary.json reports for the same samples, and every
+bootstrap replicate takes the sample of the same rank (``max(1, int(q * n / 100 + 0.5))`` of the
+replicate's n values) and reports the top of its HDR bucket, so the intervals are centred on the
+number that is printed.
+
 Percentile intervals use an exact shortcut of the i.i.d. bootstrap: resampling n values from the
 empirical distribution and taking the k-th smallest is the same as taking the empirical quantile
 function at U(k), the k-th order statistic of n uniforms, and U(k) ~ Beta(k, n + 1 - k). So one
 bootstrap replicate of a percentile costs one Beta draw instead of a resample and a sort of n
-values, and 10,000 replicates of a 1,000,000-sample run take milliseconds.
+values, and 10,000 replicates of a 1,000,000-sample run take milliseconds. Bucketing commutes with
+sorting (it is monotone), so the shortcut reads the bucketed sorted values directly.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
+
+from harness.derive.percentiles import highest_equivalent, ranks, to_micros, values_at
 
 FloatArray = np.ndarray
 
@@ -45,21 +54,32 @@ def finite(values: FloatArray) -> FloatArray:
 
 
 def order_index(n: int, q: float) -> int:
-    """1-based rank of the q-quantile (nearest-rank definition, as HdrHistogram uses)."""
-    return min(n, max(1, math.ceil(q / 100.0 * n)))
+    """1-based rank of the q-percentile among n values (HdrHistogram's rank)."""
+    return int(ranks(n, [q])[0])
 
 
 def percentile(values: FloatArray, q: float) -> float | None:
-    arr = np.sort(finite(values))
-    if arr.size == 0:
-        return None
-    return float(arr[order_index(arr.size, q) - 1])
+    """The q-percentile (ms) of the finite values, as summary.json reports it; None when empty."""
+    value = float(values_at(finite(values), [q])[0])
+    return None if math.isnan(value) else value
+
+
+def hdr_sorted(values: FloatArray) -> FloatArray:
+    """The finite values sorted and reported as HDR reports a sample (ms, top of its bucket).
+
+    Element ``k - 1`` is the HDR percentile whose rank is ``k`` (for q > 0).
+    """
+    reported: FloatArray = highest_equivalent(np.sort(to_micros(finite(values)))) / 1000.0
+    return reported
 
 
 def bootstrap_percentile(
     sorted_values: FloatArray, q: float, n_boot: int, rng: np.random.Generator
 ) -> FloatArray:
-    """``n_boot`` bootstrap replicates of the q-percentile of an already sorted sample."""
+    """``n_boot`` bootstrap replicates of the q-percentile of an already sorted sample.
+
+    Pass :func:`hdr_sorted` values for replicates by the HDR definition.
+    """
     n = sorted_values.size
     k = order_index(n, q)
     u = rng.beta(k, n + 1 - k, size=n_boot)
@@ -71,7 +91,7 @@ def percentile_change_ci(
     base: FloatArray, new: FloatArray, q: float, *, confidence: float, n_boot: int, seed: int
 ) -> Interval | None:
     """Bootstrap interval of the relative change of the q-percentile from ``base`` to ``new``."""
-    b, n = np.sort(finite(base)), np.sort(finite(new))
+    b, n = hdr_sorted(base), hdr_sorted(new)
     if b.size == 0 or n.size == 0:
         return None
     rng = np.random.default_rng(seed)
@@ -196,7 +216,7 @@ def _two_stage_replicates(
     runs: list[FloatArray], q: float, n_boot: int, rng: np.random.Generator
 ) -> FloatArray:
     """Replicates of the mean per-run q-percentile: resample runs, then samples within each run."""
-    per_run = np.vstack([bootstrap_percentile(np.sort(finite(r)), q, n_boot, rng) for r in runs])
+    per_run = np.vstack([bootstrap_percentile(hdr_sorted(r), q, n_boot, rng) for r in runs])
     picks = rng.integers(0, len(runs), size=(n_boot, len(runs)))
     replicates: FloatArray = per_run[picks, np.arange(n_boot)[:, None]].mean(axis=1)
     return replicates
@@ -235,10 +255,10 @@ def _window_percentile_replicates(
 
     A replicate draws as many seconds as the run has, with replacement; a request weighs as many
     times as its second was drawn, and the percentile is read off the weighted cumulative count of
-    the latencies in sorted order (no resorting per replicate).
+    the latencies in sorted order (no resorting per replicate), with the HDR rank and bucket.
     """
     order = np.argsort(latencies, kind="stable")
-    lat_sorted = latencies[order]
+    lat_sorted = hdr_sorted(latencies[order])
     _, window_of = np.unique(seconds[order], return_inverse=True)
     count = int(window_of.max()) + 1
     out = np.empty((n_boot, len(qs)))
@@ -249,7 +269,7 @@ def _window_percentile_replicates(
         cumulative = np.cumsum(draws.astype(np.int32)[:, window_of], axis=1, dtype=np.int32)
         total = cumulative[:, -1]
         for j, q in enumerate(qs):
-            rank = np.maximum(1, np.ceil(q / 100.0 * total))
+            rank = ranks(total, [q])[:, 0]
             idx = np.minimum((cumulative < rank[:, None]).sum(axis=1), lat_sorted.size - 1)
             out[start : start + size, j] = lat_sorted[idx]
     return out

@@ -1,7 +1,9 @@
 """Derive the analysis files of a run folder from its raw samples and monitor series.
 
-Called once when a run ends (by the runner, and by the synthetic-run generator), so that
-``summary.json``, ``timeseries.csv`` and ``histograms.json`` always come from one code path.
+The one writer of ``summary.json`` (:mod:`.summary`), ``timeseries.csv`` (:mod:`.timeseries`) and
+``histograms.json`` (:mod:`.histograms`). Called once when a run ends (by the runner, and by the
+synthetic-run generator), so they always come from one code path and one percentile definition
+(:mod:`.percentiles`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from pathlib import Path
 import pandas as pd
 
 from harness.contract import rundir
-from harness.derive.summary import Stage, build_histograms, build_timeseries, summarize_run
+from harness.derive.histograms import build_histograms
+from harness.derive.samples import Stage
+from harness.derive.summary import summarize_run
+from harness.derive.timeseries import build_timeseries
 
 
 def write_derived_files(

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from hdrh.histogram import HdrHistogram
 
 from harness.contract.columns import DROPPED
+from harness.derive.percentiles import new_histogram, record
 
 SCHEMA = pa.schema(
     [
@@ -38,25 +39,11 @@ PART_MAX_ROWS = 250_000
 PART_MAX_AGE_S = 60.0
 
 
-def new_hist() -> HdrHistogram:
-    return HdrHistogram(1, 3_600_000_000, 3)
-
-
-def record_many(hist: HdrHistogram, values_ms: np.ndarray) -> None:
-    values = values_ms[np.isfinite(values_ms)]
-    if values.size == 0:
-        return
-    micros = np.clip(np.rint(values * 1000.0), 1, 3_600_000_000).astype(np.int64)
-    uniques, counts = np.unique(micros, return_counts=True)
-    for value, count in zip(uniques.tolist(), counts.tolist(), strict=True):
-        hist.record_value(value, count)
-
-
 def _warm_up() -> None:
     """The first Parquet write initialises codecs (~0.5 s): do it before the load starts."""
     table = pa.Table.from_pydict({name: [None] for name in SCHEMA.names}, schema=SCHEMA)
     pq.write_table(table, io.BytesIO(), compression="zstd")
-    record_many(new_hist(), np.array([1.0]))
+    record(new_histogram(), np.array([1.0]))
 
 
 class Collector:
@@ -72,7 +59,7 @@ class Collector:
         self.errors = 0
         self.dropped = 0
         self.by_operation: dict[str, HdrHistogram] = {}
-        self.window = new_hist()
+        self.window = new_histogram()
         self._window_done = 0
         self._window_errors = 0
         self._last_progress = time.time()
@@ -122,11 +109,11 @@ class Collector:
         self.errors += int(failed.sum())
         self._window_done += int(done.sum())
         self._window_errors += int(failed.sum())
-        record_many(self.window, latency[done])
+        record(self.window, latency[done])
         ops = np.asarray(table.column("operation").to_pylist(), dtype=object)
         for op in set(ops.tolist()):
-            hist = self.by_operation.setdefault(str(op), new_hist())
-            record_many(hist, latency[(ops == op) & done])
+            hist = self.by_operation.setdefault(str(op), new_histogram())
+            record(hist, latency[(ops == op) & done])
 
     # ------------------------------------------------------------ output
 
@@ -144,7 +131,7 @@ class Collector:
             "errors": self.errors,
             "dropped": self.dropped,
         }
-        self.window = new_hist()
+        self.window = new_histogram()
         self._window_done = self._window_errors = 0
         self._last_progress = now
         return out

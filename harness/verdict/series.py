@@ -1,8 +1,11 @@
 """Per-window values of a metric: every 1-second bin (``for``) or sliding D-second window (``within``).
 
 All functions return ``(starts, values)``: the first second of each window and the metric over it
-(NaN where the window holds no data). Latency windows come from the raw samples; traffic sums from
+(NaN where the window holds no data). Latency windows come from the raw samples (per-second
+percentiles of all operations from timeseries.csv, which holds the same values); traffic sums from
 timeseries.csv (or the samples when filtered by operation); monitored series from timeseries.csv.
+Latency percentiles follow the one definition of :mod:`harness.derive.percentiles` (HDR), so a window
+covering the whole run gives the summary's value.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from harness.contract.columns import DROPPED, LATE_TOLERANCE_S
+from harness.derive.percentiles import grouped_values_at, values_at
 from harness.verdict.data import RunData
 from harness.verdict.metrics import Source
 from harness.verdict.rules import Rule
@@ -21,7 +25,8 @@ from harness.verdict.rules import Rule
 #: Per-second bins (width 1, the ``for`` mode) are never thinned: a sustained breach is counted in
 #: consecutive seconds, so every second must be present.
 MAX_WINDOWS = 5000
-_PERCENTILE = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9}
+#: Latency metrics read as HDR percentiles (:mod:`harness.derive.percentiles`); max is q = 100.
+_PERCENTILE = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9, "max": 100.0}
 _TIMESERIES_LATENCY = {"p50": "p50_ms", "p95": "p95_ms", "p99": "p99_ms", "max": "max_ms"}
 
 
@@ -59,6 +64,8 @@ def _latency(rule: Rule, run: RunData, width: int) -> tuple[np.ndarray, np.ndarr
     latency = samples["latency_ms"].to_numpy(dtype=float)
     keep = np.isfinite(latency)
     sec, latency = samples["sec"].to_numpy()[keep], latency[keep]
+    if width == 1 and rule.metric != "mean":
+        return starts, grouped_values_at(sec, latency, [_PERCENTILE[rule.metric]], run.seconds)[starts, 0]
     bounds = np.searchsorted(sec, np.arange(run.seconds + 1))
     values = np.full(len(starts), np.nan)
     for i, start in enumerate(starts.tolist()):
@@ -69,11 +76,10 @@ def _latency(rule: Rule, run: RunData, width: int) -> tuple[np.ndarray, np.ndarr
 
 
 def _latency_stat(metric: str, chunk: np.ndarray) -> float:
-    if metric == "max":
-        return float(chunk.max())
+    """The exact mean, else the HDR percentile (``max`` is HDR's: q = 100), as in summary.json."""
     if metric == "mean":
         return float(chunk.mean())
-    return float(np.percentile(chunk, _PERCENTILE[metric]))
+    return float(values_at(chunk, [_PERCENTILE[metric]])[0])
 
 
 def _per_second_traffic(rule: Rule, run: RunData) -> dict[str, np.ndarray] | None:
