@@ -21,18 +21,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from harness.compare import stats
+from harness.compare.result import (
+    COMPARE_JSON,
+    COMPARE_KIND,
+    COMPARE_SCHEMA_VERSION,
+    CompareResult,
+    CompareSettings,
+    MetricComparison,
+    RepeatStats,
+    Status,
+)
 from harness.compare.runset import RunData, RunSet
 from harness.contract import rundir
 
+__all__ = ["COMPARE_JSON", "CompareResult", "CompareSettings", "MetricComparison", "RepeatStats"]
+
 OVERALL = "overall"
-Status = Literal["regression", "improvement", "not_significant", "within_threshold", "untested"]
 MARKS: dict[str, str] = {
     "regression": "+",
     "improvement": "-",
@@ -64,78 +74,6 @@ def parse_fraction(text: str, name: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise ThresholdError(f"{name}: {text!r} must be a non-negative percentage")
     return value
-
-
-@dataclass(frozen=True)
-class CompareSettings:
-    threshold: float = 0.05  # relative change that matters
-    alpha: float = 0.01
-    error_threshold: float = 0.001  # absolute increase of the error rate that matters (0.1 pp)
-    n_boot: int = 2000
-    seed: int = 0
-    #: what a single run's percentile bootstrap resamples: whole one-second windows or requests
-    bootstrap_unit: Literal["seconds", "requests"] = "seconds"
-
-    @property
-    def confidence(self) -> float:
-        return 1.0 - self.alpha
-
-
-@dataclass
-class MetricComparison:
-    operation: str
-    metric: str
-    unit: str
-    base: float | None
-    new: float | None
-    change: float | None  # relative, except error_rate (absolute)
-    change_kind: Literal["relative", "absolute"]
-    ci_low: float | None
-    ci_high: float | None
-    p_value: float | None
-    test: str
-    status: Status
-    mark: str
-    higher_is_worse: bool
-
-
-@dataclass
-class RepeatStats:
-    runs: list[str]
-    p95_ms: list[float | None]
-    cv_p95: float | None  # coefficient of variation of overall p95 across repeats
-
-
-@dataclass
-class CompareResult:
-    kind: str
-    schema_version: int
-    scenario: str
-    base: RepeatStats
-    new: RepeatStats
-    settings: dict[str, Any]
-    metrics: list[MetricComparison]
-    warnings: list[str] = field(default_factory=list)
-    hotspots: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def regressions(self) -> list[MetricComparison]:
-        return [m for m in self.metrics if m.status == "regression"]
-
-    @property
-    def improvements(self) -> list[MetricComparison]:
-        return [m for m in self.metrics if m.status == "improvement"]
-
-    @property
-    def has_regression(self) -> bool:
-        return bool(self.regressions)
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["verdict"] = "regression" if self.has_regression else "ok"
-        data["regressions"] = [f"{m.metric}({m.operation})" for m in self.regressions]
-        data["improvements"] = [f"{m.metric}({m.operation})" for m in self.improvements]
-        return data
 
 
 # ---------------------------------------------------------------- classification
@@ -261,6 +199,7 @@ def _bootstrap_label(base: RunSet, new: RunSet, b: np.ndarray, n: np.ndarray, s:
 def latency_metrics(
     base: RunSet, new: RunSet, operation: str | None, s: CompareSettings
 ) -> list[MetricComparison]:
+    """p50/p95/p99 of the pooled latencies by the one (HDR) definition: one run's equal its summary's."""
     name = operation or OVERALL
     b, n = _latencies(base, operation), _latencies(new, operation)
     p_value = stats.mann_whitney_p(b, n)
@@ -482,12 +421,12 @@ def compare_run_sets(base: RunSet, new: RunSet, settings: CompareSettings | None
     if only:
         warnings.append(f"operations present on one side only (not compared): {only}")
     return CompareResult(
-        kind="motherbox-perf/compare",
-        schema_version=1,
+        kind=COMPARE_KIND,
+        schema_version=COMPARE_SCHEMA_VERSION,
         scenario=new.scenario,
         base=repeat_stats(base),
         new=repeat_stats(new),
-        settings=asdict(s),
+        settings=s,
         metrics=metrics,
         warnings=warnings,
     )
@@ -495,33 +434,12 @@ def compare_run_sets(base: RunSet, new: RunSet, settings: CompareSettings | None
 
 # ---------------------------------------------------------------- outputs
 
-COMPARE_JSON = "compare.json"
-COMPARE_HTML = "compare.html"
 
-
-def render_html(result: CompareResult) -> str:
-    from harness.report import html
-
-    data = result.to_json()
-    return html.render(
-        "compare.html.j2",
-        scenario=result.scenario,
-        base=result.base,
-        new=result.new,
-        settings=data["settings"],
-        metrics=result.metrics,
-        regressions=data["regressions"],
-        warnings=result.warnings,
-        hotspots=result.hotspots,
-    )
-
-
-def write_outputs(result: CompareResult, out_dir: Path) -> tuple[Path, Path]:
-    """Write compare.json and compare.html atomically into ``out_dir``."""
-    json_path, html_path = out_dir / COMPARE_JSON, out_dir / COMPARE_HTML
+def write_compare_json(result: CompareResult, out_dir: Path) -> Path:
+    """Write compare.json atomically into ``out_dir`` (compare.html: :mod:`harness.report.compare_page`)."""
+    json_path = out_dir / COMPARE_JSON
     rundir.write_json_atomic(json_path, result.to_json())
-    rundir.write_text_atomic(html_path, render_html(result))
-    return json_path, html_path
+    return json_path
 
 
 def compare_paths(

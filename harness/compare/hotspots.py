@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.compare.result import HotspotDelta
 from harness.compare.runset import RunSet
 
 _NAME_KEYS = ("function", "frame", "name", "location")
@@ -67,19 +68,19 @@ def hotspot_shares(run_set: RunSet) -> dict[str, float]:
     return {name: value / tables for name, value in totals.items()} if tables else {}
 
 
-def differential_hotspots(base: RunSet, new: RunSet, top: int = 15) -> list[dict[str, Any]]:
+def differential_hotspots(base: RunSet, new: RunSet, top: int = 15) -> list[HotspotDelta]:
     """Frames whose share of CPU samples changed most, largest growth first."""
     b, n = hotspot_shares(base), hotspot_shares(new)
     if not b or not n:
         return []
-    rows: list[dict[str, Any]] = [
-        {
-            "frame": name,
-            "base_percent": b.get(name, 0.0),
-            "new_percent": n.get(name, 0.0),
-            "delta_percent": n.get(name, 0.0) - b.get(name, 0.0),
-        }
+    rows = [
+        HotspotDelta(
+            frame=name,
+            base_percent=b.get(name, 0.0),
+            new_percent=n.get(name, 0.0),
+            delta_percent=n.get(name, 0.0) - b.get(name, 0.0),
+        )
         for name in set(b) | set(n)
     ]
-    rows.sort(key=lambda r: (-abs(r["delta_percent"]), r["frame"]))
-    return sorted(rows[:top], key=lambda r: -r["delta_percent"])
+    rows.sort(key=lambda r: (-abs(r.delta_percent), r.frame))
+    return sorted(rows[:top], key=lambda r: -r.delta_percent)

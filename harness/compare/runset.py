@@ -8,7 +8,6 @@ Repeats are tagged by the runner with :data:`REPEAT_GROUP_TAG` (shared id) and
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,39 +15,49 @@ import numpy as np
 import pandas as pd
 
 from harness.contract import rundir
-from harness.contract.columns import DROPPED, REPEAT_GROUP_TAG, REPEAT_INDEX_TAG
+from harness.contract.columns import REPEAT_GROUP_TAG, REPEAT_INDEX_TAG
+from harness.contract.runfolder import RunFolder
 
-_SAMPLE_COLUMNS = ["ts", "operation", "intended_start", "latency_ms", "error"]
 
-
-@dataclass
 class RunData:
-    """What compare needs from one run folder, loaded once."""
+    """What compare needs from one run folder, read through the contract's loader.
 
-    path: Path
-    manifest: rundir.Manifest
-    summary: rundir.Summary
-    samples: pd.DataFrame  # completed requests only (dropped sends removed)
-    window_start: float
-    seconds: int
+    Compare needs summary.json and samples.parquet, so both are read at once: a missing one is a
+    :class:`~harness.contract.rundir.RunDirError` before any statistic is computed.
+    """
+
+    def __init__(self, folder: RunFolder) -> None:
+        self.folder = folder
+        self.summary: rundir.Summary = folder.require_summary()
+        folder.require_samples()
+        done = folder.done_samples
+        assert done is not None  # present once samples are
+        self.samples: pd.DataFrame = done  # sent requests only (dropped sends removed), by time
+        self.window_start: float = folder.window_start or 0.0
+        self.seconds: int = folder.seconds
+
+    @property
+    def path(self) -> Path:
+        return self.folder.path
+
+    @property
+    def manifest(self) -> rundir.Manifest:
+        return self.folder.manifest
 
     @property
     def run_id(self) -> str:
-        return self.manifest.run_id
+        return self.folder.run_id
 
     def per_second_counts(self, operation: str | None = None) -> np.ndarray:
         frame = self.samples if operation is None else self.samples[self.samples["operation"] == operation]
-        sec = np.floor(frame["ts"].to_numpy(dtype=float) - self.window_start).astype(np.int64)
+        sec = frame["sec"].to_numpy(dtype=np.int64)
         sec = sec[(sec >= 0) & (sec < self.seconds)]
         return np.bincount(sec, minlength=self.seconds).astype(float)
 
     def per_second_cpu(self) -> np.ndarray | None:
         """CPU percent of the target per second of the window, None when it was not measured."""
-        try:
-            ts = rundir.load_timeseries(self.path)
-        except rundir.RunDirError:
-            return None
-        if "cpu_percent" not in ts:
+        ts = self.folder.timeseries
+        if ts is None or "cpu_percent" not in ts:
             return None
         cpu = pd.to_numeric(ts["cpu_percent"], errors="coerce").to_numpy(dtype=float)
         cpu = cpu[: self.seconds]
@@ -84,13 +93,7 @@ class RunSet:
 
 
 def load_run(path: Path) -> RunData:
-    manifest = rundir.load_manifest(path)
-    summary = rundir.load_summary(path)
-    samples = rundir.load_samples(path, columns=_SAMPLE_COLUMNS)
-    done = samples[samples["error"].ne(DROPPED).fillna(True).to_numpy(dtype=bool)].reset_index(drop=True)
-    start = float(np.nanmin(samples["intended_start"].to_numpy(dtype=float))) if len(samples) else 0.0
-    seconds = max(1, math.ceil(summary.duration_s))
-    return RunData(path, manifest, summary, done, start, seconds)
+    return RunData(RunFolder(path))
 
 
 def expand_repeats(run_dir: Path) -> list[Path]:

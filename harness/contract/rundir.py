@@ -12,30 +12,43 @@ A run folder (``reports/runs/<run-id>/``) holds:
 - ``locust_*.csv``    -- Locust's own CSV output.
 - later stages add ``verdict.json``, ``junit.xml``, ``summary.md``, ``report.html``, ``compare.json``...
 
-Readers must call :func:`load_manifest` / :func:`load_summary`, which accept every schema
-version listed in ``SUPPORTED_VERSIONS`` (old runs keep loading; fixtures live in tests).
+Readers must call :func:`load_manifest` / :func:`load_summary` (or use
+:class:`harness.contract.runfolder.RunFolder`), which accept every schema version listed in
+``SUPPORTED_VERSIONS`` (old runs keep loading; fixtures live in tests). Writers build the manifest
+with :func:`build_manifest` and write through :mod:`harness.contract.atomic`; the manifest's
+``machine`` and ``git`` come from :mod:`harness.contract.meta`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.contract.atomic import atomic_path, write_json_atomic, write_model, write_text_atomic
 from harness.contract.columns import (
     MONITOR_COLUMNS,
     OVERALL,
     SAMPLE_COLUMNS,
     TIMESERIES_COLUMNS,
 )
+from harness.contract.meta import GitInfo, MachineInfo, git_info, machine_info
 
-__all__ = ["MONITOR_COLUMNS", "OVERALL", "SAMPLE_COLUMNS", "TIMESERIES_COLUMNS"]
+__all__ = [
+    "MONITOR_COLUMNS",
+    "OVERALL",
+    "SAMPLE_COLUMNS",
+    "TIMESERIES_COLUMNS",
+    "GitInfo",
+    "MachineInfo",
+    "atomic_path",
+    "write_json_atomic",
+    "write_model",
+    "write_text_atomic",
+]
 
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
@@ -55,7 +68,7 @@ class _Frozen(BaseModel):
 
 
 class Percentiles(_Frozen):
-    """Milliseconds. Keys follow the issue's contract: p50 p90 p95 p99 p99_9 max mean."""
+    """Milliseconds. Keys (the summary.json contract): p50 p90 p95 p99 p99_9 max mean."""
 
     p50: float | None = None
     p90: float | None = None
@@ -132,6 +145,29 @@ class TargetInfo(_Frozen):
     version: str | None = None
 
 
+class PacerCounts(_Frozen):
+    """The pacer's own counts of scheduled, sent, dropped and late sends (open model)."""
+
+    scheduled: int | None = None
+    sent: int | None = None
+    dropped: int | None = None
+    late: int | None = None
+    max_lag_s: float | None = None
+
+
+class LoadInfo(_Frozen):
+    """How the load was generated. Optional fields: older run folders recorded fewer of them."""
+
+    model: str | None = None  # "open" or "closed"
+    workers: int | None = None  # Locust worker processes (0 = one local process)
+    time_scale: float | None = None
+    duration_s: float | None = None  # planned measured window, time scale applied
+    #: epoch second where the measured window starts: second 0 of timeseries.csv
+    window_start: float | None = None
+    setup_context: dict[str, Any] | None = None  # ids created by the scenario's setup steps
+    pacer: PacerCounts | None = None
+
+
 class Manifest(_Frozen):
     schema_version: int = SCHEMA_VERSION
     kind: str = "motherbox-perf/run"
@@ -140,11 +176,11 @@ class Manifest(_Frozen):
     scenario_path: str | None = None
     scenario: dict[str, Any]  # as resolved (time scale applied)
     cli: list[str] = Field(default_factory=list)
-    git: dict[str, Any] = Field(default_factory=dict)  # commit, branch, dirty
-    machine: dict[str, Any] = Field(default_factory=dict)  # hostname, cpu_count, memory, fingerprint
+    git: GitInfo = Field(default_factory=GitInfo)
+    machine: MachineInfo = Field(default_factory=MachineInfo)
     tags: dict[str, str] = Field(default_factory=dict)
     target: TargetInfo
-    load: dict[str, Any] = Field(default_factory=dict)  # model, workers, time_scale, duration_s
+    load: LoadInfo = Field(default_factory=LoadInfo)
     started_at: str  # ISO-8601 UTC
     ended_at: str | None = None
     duration_s: float | None = None
@@ -170,39 +206,74 @@ class RunDirError(Exception):
     """A run folder is missing, unreadable or of an unsupported schema version."""
 
 
-# ---------------------------------------------------------------- atomic file writing
+# ---------------------------------------------------------------- building the manifest
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; rename it over ``path`` only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+#: Files every derived run folder holds (written by :func:`harness.derive.files.write_derived_files`).
+CORE_FILES: dict[str, str] = {
+    "samples": SAMPLES_FILE,
+    "summary": SUMMARY_FILE,
+    "timeseries": TIMESERIES_FILE,
+    "histograms": HISTOGRAMS_FILE,
+}
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+def present_files(run_dir: Path, optional: Mapping[str, str]) -> dict[str, str]:
+    """``files`` of the manifest: the core files, then each optional file that exists."""
+    return {**CORE_FILES, **{key: name for key, name in optional.items() if (run_dir / name).is_file()}}
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+def build_manifest(
+    run_dir: Path,
+    *,
+    run_id: str,
+    scenario_name: str,
+    scenario: dict[str, Any],
+    target: TargetInfo,
+    load: LoadInfo,
+    started_at: str,
+    ended_at: str | None,
+    duration_s: float | None,
+    status: RunStatus,
+    abort_reason: str | None = None,
+    scenario_path: str | None = None,
+    cli: Sequence[str] = (),
+    tags: Mapping[str, str] | None = None,
+    optional_files: Mapping[str, str] | None = None,
+    profiles: Mapping[str, ProfileRecord] | None = None,
+    not_measured: Sequence[NotMeasured] = (),
+    machine: MachineInfo | None = None,
+    git: GitInfo | None = None,
+) -> Manifest:
+    """The manifest of a derived run folder; ``machine`` and ``git`` default to this machine/checkout.
+
+    ``files`` lists the core files plus ``monitor.csv`` and each of ``optional_files`` present in
+    ``run_dir``, so write the files first and the manifest last.
+    """
+    return Manifest(
+        run_id=run_id,
+        scenario_name=scenario_name,
+        scenario_path=scenario_path,
+        scenario=scenario,
+        cli=list(cli),
+        git=git if git is not None else git_info(),
+        machine=machine if machine is not None else machine_info(),
+        tags=dict(tags or {}),
+        target=target,
+        load=load,
+        started_at=started_at,
+        ended_at=ended_at,
+        duration_s=duration_s,
+        status=status,
+        abort_reason=abort_reason,
+        files=present_files(run_dir, {"monitor": MONITOR_FILE, **(optional_files or {})}),
+        profiles=dict(profiles or {}),
+        not_measured=list(not_measured),
+    )
 
 
-def write_model(path: Path, model: BaseModel) -> None:
-    write_text_atomic(path, model.model_dump_json(indent=2) + "\n")
+def write_manifest(run_dir: Path, manifest: Manifest) -> None:
+    """Write ``manifest.json`` atomically, after every other file (a folder with one is a run folder)."""
+    write_model(run_dir / MANIFEST_FILE, manifest)
 
 
 # ---------------------------------------------------------------- loading

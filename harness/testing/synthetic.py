@@ -19,8 +19,9 @@ import pyarrow.parquet as pq
 
 from harness.contract import rundir
 from harness.contract.columns import DROPPED
+from harness.contract.meta import GitInfo, MachineInfo
 from harness.derive.files import write_derived_files
-from harness.derive.summary import Stage
+from harness.derive.samples import Stage
 
 
 @dataclass(frozen=True)
@@ -128,37 +129,71 @@ def make_monitor(spec: SyntheticSpec, window_start: float) -> pd.DataFrame:
     return frame
 
 
-def _machine() -> dict[str, object]:
+#: Where synthetic runs "ran": one fixed machine, so history and baselines group them together.
+SYNTHETIC_MACHINE = MachineInfo(
+    hostname="synthetic", platform=platform.platform(), cpu_count=2, fingerprint="synthetic"
+)
+
+
+def _write_inputs(
+    run_dir: Path, spec: SyntheticSpec, window_start: float
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """samples.parquet and monitor.csv, as the run stage leaves them before derivation."""
+    samples = make_samples(spec, window_start)
+    monitor = make_monitor(spec, window_start) if spec.monitor else None
+    with rundir.atomic_path(run_dir / rundir.SAMPLES_FILE) as tmp:
+        pq.write_table(pa.Table.from_pandas(samples, preserve_index=False), tmp)
+    if monitor is not None:
+        with rundir.atomic_path(run_dir / rundir.MONITOR_FILE) as tmp:
+            monitor.to_csv(tmp, index=False)
+    return samples, monitor
+
+
+def _scenario(spec: SyntheticSpec) -> dict[str, object]:
+    """The resolved scenario a synthetic run claims: one open-model stage at ``spec.rate``."""
     return {
-        "hostname": "synthetic",
-        "platform": platform.platform(),
-        "cpu_count": 2,
-        "fingerprint": "synthetic",
+        "name": spec.scenario,
+        "load": {
+            "model": "open",
+            "rate": spec.rate,
+            "stages": [{"duration": spec.duration_s, "rate": spec.rate}],
+        },
+        "mix": [{"operation": op.name, "weight": op.weight} for op in spec.ops],
     }
+
+
+def _manifest(run_dir: Path, run_id: str, spec: SyntheticSpec, window_start: float) -> rundir.Manifest:
+    started = spec.started_at
+    return rundir.build_manifest(
+        run_dir,
+        run_id=run_id,
+        scenario_name=spec.scenario,
+        scenario=_scenario(spec),
+        cli=["synthetic"],
+        git=GitInfo(commit=spec.git_commit, dirty=False),
+        machine=SYNTHETIC_MACHINE,
+        tags=spec.tags,
+        target=rundir.TargetInfo(url="http://127.0.0.1:0", managed=False, config_profile="synthetic"),
+        load=rundir.LoadInfo(
+            model="open", workers=0, time_scale=1.0, duration_s=spec.duration_s, window_start=window_start
+        ),
+        started_at=started.isoformat(),
+        ended_at=(started + dt.timedelta(seconds=spec.duration_s)).isoformat(),
+        duration_s=spec.duration_s,
+        status=spec.status,
+        abort_reason="synthetic abort" if spec.status == "aborted" else None,
+        not_measured=[] if spec.monitor else [rundir.NotMeasured(metric="rss", reason="monitor disabled")],
+    )
 
 
 def make_run(parent: Path, spec: SyntheticSpec | None = None) -> Path:
     """Create a complete run folder under ``parent`` and return its path."""
     spec = spec or SyntheticSpec()
-    started = spec.started_at
-    run_id = spec.run_id or f"{started.strftime('%Y%m%dT%H%M%SZ')}-{spec.scenario}-s{spec.seed}"
+    run_id = spec.run_id or f"{spec.started_at.strftime('%Y%m%dT%H%M%SZ')}-{spec.scenario}-s{spec.seed}"
     run_dir = parent / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    window_start = started.timestamp()
-    samples = make_samples(spec, window_start)
-    monitor = make_monitor(spec, window_start) if spec.monitor else None
-    with rundir.atomic_path(run_dir / rundir.SAMPLES_FILE) as tmp:
-        pq.write_table(pa.Table.from_pandas(samples, preserve_index=False), tmp)
-    files = {
-        "samples": rundir.SAMPLES_FILE,
-        "summary": rundir.SUMMARY_FILE,
-        "timeseries": rundir.TIMESERIES_FILE,
-        "histograms": rundir.HISTOGRAMS_FILE,
-    }
-    if monitor is not None:
-        with rundir.atomic_path(run_dir / rundir.MONITOR_FILE) as tmp:
-            monitor.to_csv(tmp, index=False)
-        files["monitor"] = rundir.MONITOR_FILE
+    window_start = spec.started_at.timestamp()
+    samples, monitor = _write_inputs(run_dir, spec, window_start)
     stages: list[Stage] = [(0.0, spec.duration_s, spec.rate)]
     write_derived_files(
         run_dir,
@@ -170,32 +205,5 @@ def make_run(parent: Path, spec: SyntheticSpec | None = None) -> Path:
         targets_ms={op.name: op.target_ms for op in spec.ops},
         monitor=monitor,
     )
-    not_measured = [] if spec.monitor else [rundir.NotMeasured(metric="rss", reason="monitor disabled")]
-    manifest = rundir.Manifest(
-        run_id=run_id,
-        scenario_name=spec.scenario,
-        scenario={
-            "name": spec.scenario,
-            "load": {
-                "model": "open",
-                "rate": spec.rate,
-                "stages": [{"duration": spec.duration_s, "rate": spec.rate}],
-            },
-            "mix": [{"operation": op.name, "weight": op.weight} for op in spec.ops],
-        },
-        cli=["synthetic"],
-        git={"commit": spec.git_commit, "dirty": False},
-        machine=_machine(),
-        tags=spec.tags,
-        target=rundir.TargetInfo(url="http://127.0.0.1:0", managed=False, config_profile="synthetic"),
-        load={"model": "open", "workers": 0, "time_scale": 1.0, "duration_s": spec.duration_s},
-        started_at=started.isoformat(),
-        ended_at=(started + dt.timedelta(seconds=spec.duration_s)).isoformat(),
-        duration_s=spec.duration_s,
-        status=spec.status,
-        abort_reason="synthetic abort" if spec.status == "aborted" else None,
-        files=files,
-        not_measured=not_measured,
-    )
-    rundir.write_model(run_dir / rundir.MANIFEST_FILE, manifest)
+    rundir.write_manifest(run_dir, _manifest(run_dir, run_id, spec, window_start))
     return run_dir

@@ -104,6 +104,27 @@ def test_beta_shortcut_matches_a_brute_force_bootstrap() -> None:
     assert np.std(fast) == pytest.approx(np.std(slow), rel=0.15)
 
 
+def test_point_estimates_are_the_summary_percentiles(base_run: Path, slower_run: Path) -> None:
+    from harness.contract import rundir
+
+    result = compare_paths([base_run], [slower_run])
+    for side, run in (("base", base_run), ("new", slower_run)):
+        summary = rundir.load_summary(run)
+        for name, op in [("overall", summary.overall), *summary.operations.items()]:
+            for metric in ("p50", "p95", "p99"):
+                assert getattr(_find(result, metric, name), side) == getattr(op.latency_ms, metric)
+
+
+def test_bootstrap_replicates_use_the_hdr_rank_and_buckets() -> None:
+    values = np.random.default_rng(4).lognormal(3.0, 0.6, 999)
+    point = stats.percentile(values, 95.0)
+    reported = stats.hdr_sorted(values)
+    assert point == reported[stats.order_index(values.size, 95.0) - 1]
+    replicates = stats.bootstrap_percentile(reported, 95.0, 2000, np.random.default_rng(1))
+    assert set(replicates.tolist()) <= set(reported.tolist())  # every replicate is an HDR value
+    assert np.median(replicates) == pytest.approx(point, rel=0.02)
+
+
 @pytest.mark.parametrize(("text", "expected"), [("5%", 0.05), ("0.05", 0.05), (" 12.5% ", 0.125), ("0", 0.0)])
 def test_parse_fraction_accepts_percent_and_fraction(text: str, expected: float) -> None:
     assert parse_fraction(text, "--threshold") == pytest.approx(expected)
@@ -161,8 +182,8 @@ def test_differential_hotspots_rank_the_frame_that_grew(tmp_path: Path) -> None:
         [{"function": "handle", "self_percent": 25.0}, {"function": "slow_path_burn", "self_percent": 20.0}],
     )
     rows = compare_paths([a], [b]).hotspots
-    assert rows[0]["frame"] == "slow_path_burn" and rows[0]["delta_percent"] == pytest.approx(20.0)
-    assert {r["frame"] for r in rows} == {"handle", "encode", "slow_path_burn"}
+    assert rows[0].frame == "slow_path_burn" and rows[0].delta_percent == pytest.approx(20.0)
+    assert {r.frame for r in rows} == {"handle", "encode", "slow_path_burn"}
 
 
 def test_two_stage_interval_carries_run_to_run_noise() -> None:

@@ -1,0 +1,59 @@
+"""compare.json: a typed, versioned file; files of older versions keep loading."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.compare.compare import compare_paths, write_compare_json
+from harness.compare.result import CompareFileError, load_compare
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "compare"
+
+
+@pytest.mark.parametrize("version_dir", sorted(p.name for p in FIXTURES.iterdir()))
+def test_old_compare_files_keep_loading(version_dir: str) -> None:
+    loaded = load_compare(FIXTURES / version_dir)
+    raw = json.loads((FIXTURES / version_dir / "compare.json").read_text())
+    assert loaded.verdict == raw["verdict"] and loaded.regressions == raw["regressions"]
+    assert [m.label for m in loaded.metrics if m.status == "regression"] == raw["regressions"]
+    assert loaded.settings.alpha == raw["settings"]["alpha"] and loaded.base.runs == raw["base"]["runs"]
+
+
+def test_v1_fixture_is_what_compare_writes() -> None:
+    """The fixture holds every field the writer emits, in its order (a new field needs a new version)."""
+    raw = json.loads((FIXTURES / "v1" / "compare.json").read_text())
+    assert list(raw) == list(load_compare(FIXTURES / "v1").model_dump())
+    assert list(raw["metrics"][0]) == list(load_compare(FIXTURES / "v1").metrics[0].model_dump())
+
+
+def test_written_file_loads_back_equal(base_run: Path, slower_run: Path, tmp_path: Path) -> None:
+    result = compare_paths([base_run], [slower_run])
+    json_path = write_compare_json(result, tmp_path)
+    loaded = load_compare(json_path)
+    assert loaded.model_dump() == result.to_json()
+    assert loaded.verdict == "regression" and "p50(command_ack)" in loaded.regressions
+    assert list(json.loads(json_path.read_text())) == list(result.to_json())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"schema_version": 99}, "unsupported schema_version 99"),
+        ({"kind": "motherbox-perf/run"}, "not a compare result"),
+        ({"verdict": "maybe"}, "verdict"),
+    ],
+)
+def test_bad_compare_files_are_one_clear_error(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    path = shutil.copy(FIXTURES / "v1" / "compare.json", tmp_path / "compare.json")
+    data = json.loads(Path(path).read_text())
+    Path(path).write_text(json.dumps({**data, **change}))
+    with pytest.raises(CompareFileError, match=message):
+        load_compare(Path(path))
+    with pytest.raises(CompareFileError, match="not found"):
+        load_compare(tmp_path / "missing.json")
