@@ -1,39 +1,23 @@
 """Stored baselines: one run per scenario and machine fingerprint, in ``reports/history.db``.
 
-Only the ``baselines`` table belongs to this module (created with IF NOT EXISTS, additive); the
-``runs``/``op_summaries`` tables of the same database belong to :mod:`harness.history.db`.
-A baseline that names a repeat group's run stands for the whole group (compare pools repeats).
+The SQL (the ``baselines`` table) lives in :mod:`harness.history.db`; this module is the API:
+set, list, unset, and resolve ``--baseline REF``. A baseline that names a repeat group's run
+stands for the whole group (compare pools repeats).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.contract import rundir
+from harness.history import db
+from harness.history.db import db_path
 
-HISTORY_DB = "history.db"
 AUTO = "auto"
 UNKNOWN_FINGERPRINT = "unknown"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS baselines (
-    scenario TEXT NOT NULL,
-    machine_fingerprint TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    run_dir TEXT NOT NULL,
-    git_commit TEXT,
-    started_at TEXT,
-    set_at TEXT NOT NULL,
-    note TEXT,
-    PRIMARY KEY (scenario, machine_fingerprint)
-)
-"""
 
 
 @dataclass(frozen=True)
@@ -51,22 +35,9 @@ class Baseline:
         return asdict(self)
 
 
-def db_path(reports_dir: Path) -> Path:
-    return reports_dir / HISTORY_DB
-
-
-@contextmanager
-def _connect(reports_dir: Path) -> Iterator[sqlite3.Connection]:
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    with closing(sqlite3.connect(db_path(reports_dir), timeout=30)) as conn:
-        conn.execute(_SCHEMA)
-        with conn:  # commit on success, roll back on error
-            yield conn
-
-
 def fingerprint_of(manifest: rundir.Manifest) -> str:
-    value = manifest.machine.get("fingerprint")
-    return str(value) if value else UNKNOWN_FINGERPRINT
+    """The machine a run was measured on: baselines are per machine, never compared across."""
+    return manifest.machine.fingerprint or UNKNOWN_FINGERPRINT
 
 
 def set_baseline(
@@ -80,33 +51,19 @@ def set_baseline(
         machine_fingerprint=fingerprint_of(manifest),
         run_id=manifest.run_id,
         run_dir=str(run_dir.resolve()),
-        git_commit=manifest.git.get("commit"),
+        git_commit=db.commit_of(manifest),
         started_at=manifest.started_at,
         set_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         note=note,
     )
-    with _connect(reports_dir) as conn:
-        conn.execute(
-            "INSERT OR REPLACE INTO baselines VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            tuple(asdict(record).values()),
-        )
+    db.put_baseline(db_path(reports_dir), astuple(record))
     return record
 
 
 def list_baselines(
     reports_dir: Path = Path("reports"), scenario: str | None = None, fingerprint: str | None = None
 ) -> list[Baseline]:
-    if not db_path(reports_dir).is_file():
-        return []
-    query = "SELECT * FROM baselines WHERE 1=1"
-    params: list[str] = []
-    if scenario:
-        query, params = query + " AND scenario = ?", [*params, scenario]
-    if fingerprint:
-        query, params = query + " AND machine_fingerprint = ?", [*params, fingerprint]
-    with _connect(reports_dir) as conn:
-        rows = conn.execute(query + " ORDER BY scenario, machine_fingerprint", params).fetchall()
-    return [Baseline(*row) for row in rows]
+    return [Baseline(*row) for row in db.select_baselines(db_path(reports_dir), scenario, fingerprint)]
 
 
 def get_baseline(scenario: str, fingerprint: str, reports_dir: Path = Path("reports")) -> Baseline | None:
@@ -115,13 +72,7 @@ def get_baseline(scenario: str, fingerprint: str, reports_dir: Path = Path("repo
 
 
 def unset_baseline(scenario: str, fingerprint: str, reports_dir: Path = Path("reports")) -> bool:
-    if not db_path(reports_dir).is_file():
-        return False
-    with _connect(reports_dir) as conn:
-        cursor = conn.execute(
-            "DELETE FROM baselines WHERE scenario = ? AND machine_fingerprint = ?", (scenario, fingerprint)
-        )
-    return cursor.rowcount > 0
+    return db.delete_baseline(db_path(reports_dir), scenario, fingerprint)
 
 
 def resolve_baseline(

@@ -1,22 +1,29 @@
-"""``reports/history.db``: one row per run and per operation summary (SQLite).
+"""``reports/history.db``: the one module that opens it, with its one schema and all its SQL.
 
-Schema creation is idempotent and additive: other modules (baselines, ...) add their own tables
-to the same file; columns added later must have defaults so old databases keep working.
+Tables:
+
+- ``runs``: one row per run (written at the end of every ``harness run``);
+- ``op_summaries``: one row per run and operation (``overall`` included), the summary's figures;
+- ``baselines``: the baseline run of each (scenario, machine fingerprint), see
+  :mod:`harness.history.baseline`.
+
+``runs`` and ``op_summaries`` are for the user's own queries (``sqlite3 reports/history.db``):
+the history page reads run folders instead (:mod:`harness.history.series`). Schema creation is
+idempotent and additive: a column added later must have a default so old databases keep working.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import platform
-import socket
 import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from harness.contract.rundir import OVERALL, Manifest, Summary
+
+HISTORY_DB = "history.db"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -46,84 +53,132 @@ CREATE TABLE IF NOT EXISTS op_summaries (
     cpu_percent_mean REAL,
     PRIMARY KEY (run_id, operation)
 );
+CREATE TABLE IF NOT EXISTS baselines (
+    scenario TEXT NOT NULL,
+    machine_fingerprint TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    run_dir TEXT NOT NULL,
+    git_commit TEXT,
+    started_at TEXT,
+    set_at TEXT NOT NULL,
+    note TEXT,
+    PRIMARY KEY (scenario, machine_fingerprint)
+);
 """
+#: Column order of ``baselines`` (the order :func:`put_baseline` takes and :func:`select_baselines` returns).
+BASELINE_COLUMNS = (
+    "scenario",
+    "machine_fingerprint",
+    "run_id",
+    "run_dir",
+    "git_commit",
+    "started_at",
+    "set_at",
+    "note",
+)
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def db_path(reports_dir: Path) -> Path:
+    return reports_dir / HISTORY_DB
+
+
+@contextmanager
+def connect(path: Path) -> Iterator[sqlite3.Connection]:
+    """One transaction on the database (file and schema created if needed); rolled back on error."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30)
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.executescript(SCHEMA)
-    return conn
+    with closing(sqlite3.connect(path, timeout=30)) as conn:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.executescript(SCHEMA)
+        with conn:
+            yield conn
 
 
-def machine_info() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    total = psutil.virtual_memory().total
-    info: dict[str, Any] = {
-        "hostname": socket.gethostname(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": cpu,
-        "cpu_count": psutil.cpu_count(logical=True),
-        "memory_bytes": total,
-    }
-    key = f"{info['hostname']}|{cpu}|{info['cpu_count']}|{total // 2**30}"
-    info["fingerprint"] = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return info
+# ---------------------------------------------------------------- runs and op_summaries
 
 
-def record_run(db_path: Path, manifest: Manifest, summary: Summary | None, run_dir: Path) -> None:
-    """Insert (or replace) the run and its per-operation summaries."""
-    resources = summary.resources if summary is not None else {}
-    rss = resources.get("rss_mb")
-    cpu = resources.get("cpu_percent")
+def commit_of(manifest: Manifest) -> str | None:
+    return manifest.git.commit or None
+
+
+def _run_row(manifest: Manifest, run_dir: Path) -> tuple[Any, ...]:
+    return (
+        manifest.run_id,
+        manifest.scenario_name,
+        manifest.started_at,
+        manifest.ended_at,
+        manifest.status,
+        commit_of(manifest),
+        manifest.machine.fingerprint,
+        json.dumps(manifest.tags, sort_keys=True),
+        str(run_dir),
+        manifest.load.time_scale,
+        manifest.duration_s,
+    )
+
+
+def _op_rows(run_id: str, summary: Summary) -> list[tuple[Any, ...]]:
+    rss, cpu = summary.resources.get("rss_mb"), summary.resources.get("cpu_percent")
     peak_rss = rss.max if rss is not None else None
     cpu_mean = cpu.mean if cpu is not None else None
-    with connect(db_path) as conn:
+    rows = []
+    for name, op in {OVERALL: summary.overall, **summary.operations}.items():
+        lat = op.latency_ms
+        percentiles = (lat.p50, lat.p90, lat.p95, lat.p99, lat.p99_9, lat.max, lat.mean)
+        counts = (op.count, op.rate, op.error_rate, op.dropped)
+        rows.append((run_id, name, *counts, *percentiles, op.service_time_ms.p95, peak_rss, cpu_mean))
+    return rows
+
+
+def record_run(db_file: Path, manifest: Manifest, summary: Summary | None, run_dir: Path) -> None:
+    """Insert (or replace) the run and its per-operation summaries."""
+    with connect(db_file) as conn:
         conn.execute(
             "INSERT OR REPLACE INTO runs (run_id, scenario, started_at, ended_at, status, git_commit,"
             " machine_fingerprint, tags, run_dir, time_scale, duration_s) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                manifest.run_id,
-                manifest.scenario_name,
-                manifest.started_at,
-                manifest.ended_at,
-                manifest.status,
-                manifest.git.get("commit"),
-                manifest.machine.get("fingerprint"),
-                json.dumps(manifest.tags, sort_keys=True),
-                str(run_dir),
-                manifest.load.get("time_scale"),
-                manifest.duration_s,
-            ),
+            _run_row(manifest, run_dir),
         )
         conn.execute("DELETE FROM op_summaries WHERE run_id = ?", (manifest.run_id,))
-        if summary is None:
-            return
-        ops = {OVERALL: summary.overall, **summary.operations}
-        for name, op in ops.items():
-            lat = op.latency_ms
-            conn.execute(
+        if summary is not None:
+            conn.executemany(
                 "INSERT INTO op_summaries (run_id, operation, count, rate, error_rate, dropped,"
                 " p50, p90, p95, p99, p99_9, max, mean, service_p95, peak_rss_mb, cpu_percent_mean)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    manifest.run_id,
-                    name,
-                    op.count,
-                    op.rate,
-                    op.error_rate,
-                    op.dropped,
-                    lat.p50,
-                    lat.p90,
-                    lat.p95,
-                    lat.p99,
-                    lat.p99_9,
-                    lat.max,
-                    lat.mean,
-                    op.service_time_ms.p95,
-                    peak_rss,
-                    cpu_mean,
-                ),
+                _op_rows(manifest.run_id, summary),
             )
+
+
+# ---------------------------------------------------------------- baselines
+
+
+def put_baseline(db_file: Path, row: tuple[Any, ...]) -> None:
+    """Store a baseline row (columns in :data:`BASELINE_COLUMNS` order), replacing the previous one."""
+    columns = ", ".join(BASELINE_COLUMNS)
+    marks = ", ".join("?" for _ in BASELINE_COLUMNS)
+    with connect(db_file) as conn:
+        conn.execute(f"INSERT OR REPLACE INTO baselines ({columns}) VALUES ({marks})", row)
+
+
+def select_baselines(
+    db_file: Path, scenario: str | None = None, fingerprint: str | None = None
+) -> list[tuple[Any, ...]]:
+    """Baseline rows (columns in :data:`BASELINE_COLUMNS` order); none when the database does not exist."""
+    if not db_file.is_file():
+        return []
+    query = f"SELECT {', '.join(BASELINE_COLUMNS)} FROM baselines WHERE 1=1"
+    params: list[str] = []
+    if scenario:
+        query, params = query + " AND scenario = ?", [*params, scenario]
+    if fingerprint:
+        query, params = query + " AND machine_fingerprint = ?", [*params, fingerprint]
+    with connect(db_file) as conn:
+        return conn.execute(query + " ORDER BY scenario, machine_fingerprint", params).fetchall()
+
+
+def delete_baseline(db_file: Path, scenario: str, fingerprint: str) -> bool:
+    if not db_file.is_file():
+        return False
+    with connect(db_file) as conn:
+        cursor = conn.execute(
+            "DELETE FROM baselines WHERE scenario = ? AND machine_fingerprint = ?", (scenario, fingerprint)
+        )
+    return cursor.rowcount > 0

@@ -4,6 +4,9 @@ Built from ``reports/runs/*/manifest.json`` + ``summary.json`` rather than from 
 ``history.db``: the folders are the source of truth, so history works even for runs copied in
 from another machine or made before the database existed. Aborted runs are left out of the series
 (they are counted) because a partial run's percentiles are not comparable.
+
+The result is ``history.json`` (:class:`History`, versioned; :func:`load_history` reads it back);
+the page is drawn by :mod:`harness.report.history_page`.
 """
 
 from __future__ import annotations
@@ -11,16 +14,18 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from dataclasses import asdict, dataclass, field
+import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import yaml
+from pydantic import BaseModel, Field, ValidationError
 
 from harness.contract import rundir
 from harness.history import baseline as baselines
 from harness.history import changepoints
+from harness.history.db import commit_of
 
 #: Overall metrics charted and searched for change points, with their units.
 METRICS: dict[str, str] = {
@@ -32,10 +37,18 @@ METRICS: dict[str, str] = {
     "peak_rss_mb": "MB",
 }
 LATENCY_KEYS = ("p50", "p95", "p99")
+HIGHER_IS_BETTER = frozenset({"rate"})
+HISTORY_JSON = "history.json"
+HISTORY_KIND: Literal["motherbox-perf/history"] = "motherbox-perf/history"
+HISTORY_SCHEMA_VERSION = 1
+SUPPORTED_HISTORY_VERSIONS = (1,)
 
 
-@dataclass
-class RunPoint:
+class HistoryFileError(ValueError):
+    """history.json is missing, unreadable, of another kind or of an unsupported schema version."""
+
+
+class RunPoint(BaseModel):
     run_id: str
     scenario: str
     fingerprint: str
@@ -44,15 +57,14 @@ class RunPoint:
     run_dir: str
     metrics: dict[str, float | None]
     op_metrics: dict[str, dict[str, float | None]]
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
 
     @property
     def when(self) -> dt.datetime:
         return parse_time(self.started_at)
 
 
-@dataclass
-class ChangeRecord:
+class ChangeRecord(BaseModel):
     scenario: str
     fingerprint: str
     metric: str
@@ -68,14 +80,18 @@ class ChangeRecord:
     change: float
     p_value: float
 
+    @property
+    def is_regression(self) -> bool:
+        """The rate is better higher; every other metric (latency, errors, memory) better lower."""
+        return (self.change > 0) != (self.metric in HIGHER_IS_BETTER)
 
-@dataclass
-class Series:
+
+class Series(BaseModel):
     scenario: str
     fingerprint: str
     points: list[RunPoint]
     baseline_run_id: str | None = None
-    changes: list[ChangeRecord] = field(default_factory=list)
+    changes: list[ChangeRecord] = Field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -90,19 +106,47 @@ class Series:
         return sorted({op for p in self.points for op in p.op_metrics})
 
 
-@dataclass
-class History:
+class History(BaseModel):
+    """``history.json``: every series with its change points, the folders left out, the settings."""
+
+    kind: Literal["motherbox-perf/history"] = HISTORY_KIND
+    schema_version: int = HISTORY_SCHEMA_VERSION
     series: list[Series]
     skipped: list[str]  # aborted or unreadable run folders
     settings: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "motherbox-perf/history", "schema_version": 1, **asdict(self)}
+        return self.model_dump(mode="json")
 
 
 def parse_time(text: str) -> dt.datetime:
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def write_history_json(history: History, path: Path) -> None:
+    rundir.write_json_atomic(path, history.to_json())
+
+
+def load_history(path: Path) -> History:
+    """Read history.json back, checking its kind and schema version; :class:`HistoryFileError` if not."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise HistoryFileError(f"{path}: not found") from exc
+    except (OSError, ValueError) as exc:
+        raise HistoryFileError(f"{path}: unreadable JSON: {exc}") from exc
+    if not isinstance(data, dict) or data.get("kind") != HISTORY_KIND:
+        raise HistoryFileError(f"{path}: not a history file (kind must be {HISTORY_KIND!r})")
+    if data.get("schema_version") not in SUPPORTED_HISTORY_VERSIONS:
+        version = data.get("schema_version")
+        raise HistoryFileError(
+            f"{path}: unsupported schema_version {version!r} (supported: {SUPPORTED_HISTORY_VERSIONS})"
+        )
+    try:
+        return History.model_validate(data)
+    except ValidationError as exc:
+        raise HistoryFileError(f"{path}: {exc}") from exc
 
 
 # ---------------------------------------------------------------- reading
@@ -126,7 +170,7 @@ def point_of(run_dir: Path) -> RunPoint:
         scenario=manifest.scenario_name,
         fingerprint=baselines.fingerprint_of(manifest),
         started_at=manifest.started_at,
-        commit=str(manifest.git.get("commit") or "unknown"),
+        commit=commit_of(manifest) or "unknown",
         run_dir=str(run_dir),
         metrics=metrics,
         op_metrics={name: _percentiles(op) for name, op in summary.operations.items()},
@@ -209,14 +253,19 @@ def build_history(
     for (name, fingerprint), members in sorted(groups.items()):
         members.sort(key=lambda p: (p.when, p.run_id))
         stored = baselines.get_baseline(name, fingerprint, reports_dir)
-        series = Series(name, fingerprint, members, stored.run_id if stored else None)
+        series = Series(
+            scenario=name,
+            fingerprint=fingerprint,
+            points=members,
+            baseline_run_id=stored.run_id if stored else None,
+        )
         for metric in METRICS:
             series.changes.extend(_changes_of(series, metric, None, alpha, min_magnitude))
         for operation in series.operations():
             series.changes.extend(_changes_of(series, op_metric, operation, alpha, min_magnitude))
         series_list.append(series)
     settings = {"alpha": alpha, "min_magnitude": min_magnitude, "op_metric": op_metric, "scenario": scenario}
-    return History(series_list, skipped, settings)
+    return History(series=series_list, skipped=skipped, settings=settings)
 
 
 # ---------------------------------------------------------------- Otava export

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from harness.contract import rundir
 from harness.contract.columns import DROPPED
-from harness.derive.summary import decode
+from harness.derive.percentiles import decode, hdr_values_at
 from harness.verdict.format import format_ms, format_value
 from harness.verdict.metrics import Kind
 from harness.verdict.model import RuleResult, Verdict
@@ -183,16 +183,16 @@ def build_facts(manifest: rundir.Manifest) -> dict[str, list[Fact]]:
     stages = scenario_load.get("stages") or []
     git = manifest.git
     machine = manifest.machine
-    commit = str(git.get("commit", "—"))[:12] + (" (dirty)" if git.get("dirty") else "")
+    commit = (git.commit or "—")[:12] + (" (dirty)" if git.dirty else "")
     return {
         "Scenario": [
             Fact("Name", manifest.scenario_name),
             Fact("File", manifest.scenario_path or "—"),
-            Fact("Load model", str(load.get("model") or scenario_load.get("model") or "—")),
+            Fact("Load model", str(load.model or scenario_load.get("model") or "—")),
             Fact("Stages", str(len(stages)) if stages else "—"),
             Fact("Duration", _duration_text(manifest.duration_s)),
-            Fact("Time scale", str(load.get("time_scale", "—"))),
-            Fact("Workers", str(load.get("workers", "—"))),
+            Fact("Time scale", _text(load.time_scale)),
+            Fact("Workers", _text(load.workers)),
             Fact("Tags", ", ".join(f"{k}={v}" for k, v in manifest.tags.items()) or "—"),
         ],
         "Target": [
@@ -202,17 +202,21 @@ def build_facts(manifest: rundir.Manifest) -> dict[str, list[Fact]]:
             Fact("Version", manifest.target.version or "—"),
         ],
         "Environment": [
-            Fact("Machine", str(machine.get("hostname", "—"))),
-            Fact("Platform", str(machine.get("platform", "—"))),
-            Fact("CPUs", str(machine.get("cpu_count", "—"))),
-            Fact("Memory", _memory_text(machine.get("memory") or machine.get("memory_total"))),
+            Fact("Machine", _text(machine.hostname)),
+            Fact("Platform", _text(machine.platform)),
+            Fact("CPUs", _text(machine.cpu_count)),
+            Fact("Memory", _memory_text(machine.memory_bytes)),
             Fact("Git commit", commit),
-            Fact("Branch", str(git.get("branch", "—"))),
+            Fact("Branch", _text(git.branch)),
             Fact("Started", _fmt_time(manifest.started_at)),
             Fact("Ended", _fmt_time(manifest.ended_at)),
             Fact("Command", " ".join(manifest.cli) or "—"),
         ],
     }
+
+
+def _text(value: object) -> str:
+    return "—" if value is None else str(value)
 
 
 def _duration_text(seconds: float | None) -> str:
@@ -341,24 +345,6 @@ def build_series(timeseries: pd.DataFrame | None, summary: rundir.Summary | None
     }
     stages = [(s.start_s, s.end_s, s.target_rate) for s in summary.stages] if summary else []
     return Series(frame["t"].to_numpy(dtype=float), columns, stages, bucket_s)
-
-
-def hdr_values_at(hist: Any, percentiles: np.ndarray) -> np.ndarray:
-    """``hist.get_value_at_percentile`` for many percentiles at once (same rule, vectorized).
-
-    The pure-Python hdrh call scans every bucket per percentile; here the counts array is read
-    once and each target count is found with a binary search over its cumulative sum.
-    """
-    counts = np.ctypeslib.as_array(hist.counts)[: hist.counts_len].astype(np.int64)
-    nonzero = np.flatnonzero(counts)
-    cumulative = np.cumsum(counts[nonzero])
-    total = int(cumulative[-1])
-    targets = np.maximum((np.minimum(percentiles, 100.0) * total / 100.0 + 0.5).astype(np.int64), 1)
-    positions = np.searchsorted(cumulative, targets, side="left")
-    indices = nonzero[np.minimum(positions, len(nonzero) - 1)]
-    return np.array(
-        [hist.get_highest_equivalent_value(hist.get_value_from_index(int(i))) for i in indices], dtype=float
-    )
 
 
 def percentile_curves(histograms: rundir.HistogramSet | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -1,90 +1,30 @@
-"""Matplotlib (Agg) charts rendered to inline SVG text. Inputs are prepared by analysis.py."""
+"""The run page's charts (matplotlib, encoded by :func:`harness.report.figures.to_svg`).
+
+Inputs are prepared by analysis.py; every function returns inline SVG, or None when the run did
+not measure what the chart shows.
+"""
 
 from __future__ import annotations
 
-import functools
-import io
-import itertools
-import re
-from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
-
-import matplotlib
-
-matplotlib.use("Agg")
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from harness.report.analysis import Series
-
-INK = "#1f2937"
-MUTED = "#6b7280"
-GRID = "#e5e7eb"
-PALETTE = ["#2563eb", "#0d9488", "#d97706", "#7c3aed", "#db2777", "#475569", "#65a30d", "#0891b2"]
-RED = "#dc2626"
-_STYLE: dict[str, Any] = {
-    "font.family": ["DejaVu Sans"],
-    "font.size": 8.5,
-    "axes.edgecolor": "#9ca3af",
-    "axes.labelcolor": MUTED,
-    "axes.titlesize": 9,
-    "xtick.color": MUTED,
-    "ytick.color": MUTED,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.color": GRID,
-    "grid.linewidth": 0.6,
-    "legend.frameon": False,
-    "legend.fontsize": 8,
-    "svg.fonttype": "none",  # text stays text: crisp, selectable, page font
-}
-_counter = itertools.count()
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _styled(draw: Callable[P, R]) -> Callable[P, R]:
-    """Run a chart function inside the report's matplotlib style (without touching global rcParams)."""
-
-    @functools.wraps(draw)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with matplotlib.rc_context(_STYLE):  # type: ignore[arg-type]
-            return draw(*args, **kwargs)
-
-    return wrapper
-
-
-def _escape_mathtext(label: str) -> str:
-    """Labels come from the run (operation names, error messages); '$' must not start mathtext."""
-    return label.replace("$", r"\$")
+from harness.report.figures import INK, MUTED, PALETTE, RED, escape_mathtext, new_figure, styled, to_svg
 
 
 def _figure(height: float = 2.6, columns: int = 1, right: float = 0.975) -> tuple[Figure, list[Axes]]:
     # Fixed margins instead of constrained layout: layout solving doubled the drawing time.
-    # Figure without pyplot: no global figure registry, and pyplot's import cost is avoided.
-    fig = Figure(figsize=(8.2, height))
+    fig = new_figure(8.2, height)
     axes = fig.subplots(1, columns)
     fig.subplots_adjust(left=0.088, right=right, top=1 - 0.32 / height, bottom=0.47 / height, wspace=0.22)
     return fig, list(np.atleast_1d(axes))
-
-
-def to_svg(fig: Figure) -> str:
-    """Inline SVG: no XML prologue or metadata, ids unique per chart, size from the page's CSS."""
-    buffer = io.StringIO()
-    with matplotlib.rc_context({**_STYLE, "svg.hashsalt": f"chart{next(_counter)}"}):  # type: ignore[arg-type,dict-item]
-        fig.savefig(
-            buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None}
-        )
-    text = buffer.getvalue()
-    text = text[text.index("<svg") :]
-    text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.DOTALL)
-    text = re.sub(r'\s(width|height)="[0-9.]+pt"', "", text, count=2)
-    return text.replace("<svg ", '<svg role="img" preserveAspectRatio="xMidYMid meet" ', 1)
 
 
 def _time_axis(t: np.ndarray) -> tuple[np.ndarray, str]:
@@ -119,8 +59,8 @@ def _stage_bands(ax: Axes, series: Series, scale: float) -> None:
             )
 
 
-@_styled
-def throughput_chart(series: Series) -> str | None:
+@styled
+def throughput_chart(series: Series) -> Markup | None:
     rate = series.get("rate")
     if rate is None:
         return None
@@ -142,8 +82,8 @@ def throughput_chart(series: Series) -> str | None:
     return to_svg(fig)
 
 
-@_styled
-def latency_chart(series: Series) -> str | None:
+@styled
+def latency_chart(series: Series) -> Markup | None:
     lines = [(name, series.get(f"{name}_ms")) for name in ("p50", "p95", "p99", "max")]
     present = [(name, values) for name, values in lines if values is not None]
     if not present:
@@ -180,8 +120,8 @@ def _log_if_wide(ax: Axes, values: np.ndarray) -> None:
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
-@_styled
-def percentile_chart(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> str | None:
+@styled
+def percentile_chart(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> Markup | None:
     if not curves:
         return None
     fig, (ax,) = _figure(3.1)
@@ -195,7 +135,7 @@ def percentile_chart(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> str | 
             values,
             color=INK if overall else next(colors, MUTED),
             lw=2.0 if overall else 1.3,
-            label=_escape_mathtext(name),
+            label=escape_mathtext(name),
         )
     ticks = [0, 1, 2, 3, 4, 5]
     ax.set_xticks(ticks, ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"])
@@ -209,8 +149,8 @@ def percentile_chart(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> str | 
     return to_svg(fig)
 
 
-@_styled
-def errors_chart(errors: pd.DataFrame, series: Series | None) -> str:
+@styled
+def errors_chart(errors: pd.DataFrame, series: Series | None) -> Markup:
     fig, (ax,) = _figure()
     t_raw = errors.index.to_numpy(dtype=float)
     scale = _time_scale(t_raw)
@@ -221,7 +161,7 @@ def errors_chart(errors: pd.DataFrame, series: Series | None) -> str:
         ax.stackplot(
             t,
             [errors[c].to_numpy(dtype=float) for c in errors.columns],
-            labels=[_escape_mathtext(str(c)) for c in errors.columns],
+            labels=[escape_mathtext(str(c)) for c in errors.columns],
             colors=[RED, *PALETTE][: errors.shape[1]],
             alpha=0.85,
             step="post",
@@ -240,8 +180,8 @@ def errors_chart(errors: pd.DataFrame, series: Series | None) -> str:
     return to_svg(fig)
 
 
-@_styled
-def resources_chart(series: Series) -> str | None:
+@styled
+def resources_chart(series: Series) -> Markup | None:
     cpu, rss = series.get("cpu_percent"), series.get("rss_mb")
     if cpu is None and rss is None:
         return None
@@ -264,8 +204,8 @@ def resources_chart(series: Series) -> str | None:
     return to_svg(fig)
 
 
-@_styled
-def runtime_chart(series: Series) -> str | None:
+@styled
+def runtime_chart(series: Series) -> Markup | None:
     queue = series.get("queue_depth")
     caches = [
         (name, series.get(column))

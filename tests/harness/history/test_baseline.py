@@ -1,4 +1,4 @@
-"""Baselines in history.db: set/show round trip, auto resolution, repeat helpers."""
+"""Baselines in history.db: set/show round trip, auto resolution; the interleaved repeat order."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sqlite3
 from pathlib import Path
 
 from harness.commands import baseline as baseline_cmd
-from harness.history import baseline
+from harness.contract import rundir
+from harness.history import baseline, db
 from harness.run import repeat
 from harness.testing.synthetic import SyntheticSpec, make_run
 
@@ -28,22 +29,20 @@ def test_set_show_round_trip_and_auto_resolution(tmp_path: Path, capsys) -> None
     assert baseline.resolve_baseline(str(run), "ignored", "ignored", reports) == run
 
 
-def test_setting_again_replaces_and_other_tables_are_untouched(tmp_path: Path) -> None:
+def test_setting_again_replaces_and_recorded_runs_are_untouched(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
-    reports.mkdir()
-    with sqlite3.connect(reports / "history.db") as conn:
-        conn.execute("CREATE TABLE runs (run_id TEXT PRIMARY KEY, scenario TEXT)")
-        conn.execute("INSERT INTO runs VALUES ('x', 'y')")
     a = make_run(reports / "runs", SyntheticSpec(seed=1, run_id="a", duration_s=5))
     b = make_run(reports / "runs", SyntheticSpec(seed=2, run_id="b", duration_s=5))
+    db.record_run(db.db_path(reports), rundir.load_manifest(a), rundir.load_summary(a), a)
     baseline.set_baseline(a, reports)
     baseline.set_baseline(b, reports)
     records = baseline.list_baselines(reports)
     assert [r.run_id for r in records] == ["b"]
-    with sqlite3.connect(reports / "history.db") as conn:
-        assert conn.execute("SELECT * FROM runs").fetchall() == [("x", "y")]
+    with sqlite3.connect(db.db_path(reports)) as conn:
+        assert conn.execute("SELECT run_id, scenario FROM runs").fetchall() == [("a", "synthetic")]
     assert baseline.unset_baseline("synthetic", "synthetic", reports)
     assert baseline.list_baselines(reports) == []
+    assert not baseline.unset_baseline("synthetic", "synthetic", reports)
 
 
 def test_bad_run_is_exit_2(tmp_path: Path, capsys) -> None:
@@ -51,7 +50,7 @@ def test_bad_run_is_exit_2(tmp_path: Path, capsys) -> None:
     assert "not a run folder" in capsys.readouterr().err
 
 
-def test_interleaved_order_alternates_direction_and_tags_groups() -> None:
+def test_interleaved_order_alternates_direction() -> None:
     assert repeat.interleaved_order(["on", "off"], 3) == [
         (0, "on"),
         (0, "off"),
@@ -60,19 +59,3 @@ def test_interleaved_order_alternates_direction_and_tags_groups() -> None:
         (2, "on"),
         (2, "off"),
     ]
-    calls: list[tuple[str, dict[str, str]]] = []
-    sleeps: list[float] = []
-    out = repeat.run_interleaved(
-        {
-            "a": lambda i, tags: calls.append(("a", tags)) or i,
-            "b": lambda i, tags: calls.append(("b", tags)) or i,
-        },
-        2,
-        cooldown_s=1.5,
-        groups={"a": "ga", "b": "gb"},
-        sleep=sleeps.append,
-    )
-    assert out == {"a": [0, 1], "b": [0, 1]}
-    assert sleeps == [1.5, 1.5, 1.5]
-    assert calls[0][1] == {"repeat_group": "ga", "repeat": "0", "repeats": "2"}
-    assert calls[2] == ("b", {"repeat_group": "gb", "repeat": "1", "repeats": "2"})

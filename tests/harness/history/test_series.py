@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,12 @@ def test_history_command_writes_page_json_and_otava(reports: Path, tmp_path: Pat
         == 0
     )
     page = out.read_text()
-    assert "steady_state" in page and "data:image/png;base64," in page and "c07abcde" in page
+    assert "steady_state" in page and "c07abcde" in page
+    chart = re.search(
+        r'<figure aria-label="history of steady_state@synthetic"><svg (.*?)</svg>\s*</figure>', page, re.S
+    )
+    assert chart, "the series chart is inline SVG"
+    assert "baseline" in chart.group(1) and "p50 +2" in chart.group(1)  # marked in the chart, as text
     data = json.loads(out.with_suffix(".json").read_text())
     assert data["series"][0]["changes"]
     assert "change points" in capsys.readouterr().out

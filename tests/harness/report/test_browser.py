@@ -1,4 +1,4 @@
-"""Open report.html from disk in headless Chromium: no console errors, charts drawn, verdict visible."""
+"""Open the pages from disk in headless Chromium: no console errors, charts drawn, verdict visible."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.render import render_report
+from harness.compare.compare import compare_paths
+from harness.history.series import build_history
+from harness.report.history_page import write_history
+from harness.report.roi_page import write_roi
+from harness.report.run_page import render_report
+from harness.roi.model import load_cost_model
+from harness.roi.roi import roi_from_compare
+from harness.testing.synthetic import SyntheticSpec, make_run
 from harness.verdict.gate import gate_run
 from tests.harness.report.cdp import Browser, chromium_path
 
@@ -65,6 +72,34 @@ def test_report_renders_in_chromium(
     assert verdict["top"] < 900  # above the fold
     assert verdict_word in verdict["text"]
     assert report.with_name("report.png").stat().st_size > 10_000
+
+
+def _history_and_roi_pages(root: Path) -> list[Path]:
+    reports = root / "reports"
+    runs = [
+        make_run(
+            reports / "runs", SyntheticSpec(seed=i, run_id=f"r{i}", duration_s=6, latency_scale=1 + i / 10)
+        )
+        for i in range(4)
+    ]
+    history = write_history(build_history(reports), reports)
+    _, roi = write_roi(roi_from_compare(compare_paths([runs[0]], [runs[3]]), load_cost_model()), root)
+    return [history, roi]
+
+
+@needs_chromium
+def test_history_and_roi_pages_render_in_chromium(tmp_path: Path) -> None:
+    """The pages of the other stages use the same frame, stylesheet, CSP and chart encoder."""
+    assert CHROMIUM is not None
+    for page in _history_and_roi_pages(tmp_path):
+        with Browser(CHROMIUM) as browser:
+            browser.open(page.resolve().as_uri())
+            sizes = browser.evaluate(_ELEMENT_SIZES)
+            errors = browser.console_errors()
+        assert errors == [], page.name
+        assert sizes, f"{page.name} has no chart"
+        for element in sizes:
+            assert rendered(element), (page.name, element)
 
 
 @needs_chromium

@@ -4,7 +4,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from harness.report.index import build_index
+from harness.report.index_page import build_index
 from harness.testing.synthetic import SyntheticSpec, make_run
 from harness.verdict.gate import gate_run
 

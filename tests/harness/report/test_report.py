@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.contract import rundir
-from harness.report.render import render_report
+from harness.report.run_page import render_report
 from harness.verdict.gate import gate_run
 
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.contract import rundir
-from harness.report.render import REPORT_FILE, environment
+from harness.report import jinja
+from harness.report.run_page import REPORT_FILE
 from harness.verdict.format import format_ms, format_value
 from harness.verdict.metrics import Kind
 from harness.verdict.model import load_verdict
@@ -80,11 +81,8 @@ def collect_rows(reports_dir: Path) -> list[IndexRow]:
 def build_index(reports_dir: Path) -> Path:
     """Write ``reports_dir/index.html`` listing the runs under ``reports_dir/runs``; return its path."""
     rows = collect_rows(reports_dir)
-    html = (
-        environment()
-        .get_template("index.html.j2")
-        .render(rows=rows, generated_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
-    )
+    generated_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    html = jinja.render("index.html.j2", rows=rows, generated_at=generated_at)
     out = reports_dir / INDEX_FILE
     rundir.write_text_atomic(out, html)
     return out

@@ -1,24 +1,27 @@
-"""report.html: one self-contained file (inline CSS and SVG charts, no network) from Jinja2 templates."""
+"""The run page, ``report.html``: one self-contained file (inline CSS and SVG charts, no network).
+
+Everything shown is computed by :mod:`harness.report.analysis`; charts come from
+:mod:`harness.report.charts`; the page renders through :mod:`harness.report.jinja`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
 from harness.contract import rundir
-from harness.report import analysis, charts
-from harness.verdict.data import measured_window_start
+from harness.contract.runfolder import RunFolder
+from harness.report import analysis, charts, jinja
 from harness.verdict.gate import GateConfigError, evaluate_run
-from harness.verdict.model import RuleResult, Verdict, load_verdict
-from harness.verdict.outputs import where_text
+from harness.verdict.model import Verdict, load_verdict
 
 REPORT_FILE = "report.html"
-TEMPLATES = Path(__file__).with_name("templates")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -28,19 +31,6 @@ class Chart:
     caption: str
     svg: Markup | None
     missing: str | None = None
-
-
-def environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["where"] = lambda result: where_text(result) if isinstance(result, RuleResult) else ""
-    env.globals["css"] = Markup((TEMPLATES / "report.css").read_text(encoding="utf-8"))
-    return env
 
 
 def _verdict_for(run_dir: Path, verdict: Verdict | None) -> tuple[Verdict | None, str]:
@@ -59,9 +49,10 @@ def _verdict_for(run_dir: Path, verdict: Verdict | None) -> tuple[Verdict | None
     )
 
 
-def _load_optional(loader: Any, run_dir: Path) -> Any:
+def _optional(read: Callable[[], T]) -> T | None:
+    """A file that is missing or invalid is shown as not measured rather than failing the page."""
     try:
-        return loader(run_dir)
+        return read()
     except rundir.RunDirError:
         return None
 
@@ -70,8 +61,8 @@ def _charts(data: analysis.ReportData) -> list[Chart]:
     series = data.series
     no_series = "timeseries.csv is missing"
 
-    def chart(chart_id: str, title: str, caption: str, svg: str | None, missing: str) -> Chart:
-        return Chart(chart_id, title, caption, Markup(svg) if svg else None, None if svg else missing)
+    def chart(chart_id: str, title: str, caption: str, svg: Markup | None, missing: str) -> Chart:
+        return Chart(chart_id, title, caption, svg, None if svg else missing)
 
     errors = data.errors_by_kind
     return [
@@ -124,12 +115,13 @@ def _charts(data: analysis.ReportData) -> list[Chart]:
 def build_report_data(
     run_dir: Path, verdict: Verdict | None, report_dir: Path
 ) -> tuple[analysis.ReportData, list[Chart]]:
-    manifest = rundir.load_manifest(run_dir)
+    folder = RunFolder(run_dir)
+    manifest = folder.manifest
     verdict, verdict_note = _verdict_for(run_dir, verdict)
-    summary = _load_optional(rundir.load_summary, run_dir)
-    timeseries = _load_optional(rundir.load_timeseries, run_dir)
-    histograms = _load_optional(rundir.load_histograms, run_dir)
-    window_start = measured_window_start(run_dir, timeseries)
+    summary = _optional(lambda: folder.summary)
+    timeseries = _optional(lambda: folder.timeseries)
+    histograms = _optional(lambda: folder.histograms)
+    window_start = _optional(lambda: folder.window_start)
     seconds = len(timeseries) if timeseries is not None else 0
     data = analysis.ReportData(
         run_id=manifest.run_id,
@@ -163,6 +155,6 @@ def render_report(run_dir: Path, *, out: Path | None = None, verdict: Verdict | 
     """Write ``report.html`` (or ``out``) for a run folder and return its path."""
     out = out or run_dir / REPORT_FILE
     data, chart_list = build_report_data(run_dir, verdict, out.parent)
-    html = environment().get_template("report.html.j2").render(report=data, charts=chart_list)
+    html = jinja.render("report.html.j2", report=data, charts=chart_list)
     rundir.write_text_atomic(out, html)
     return out
