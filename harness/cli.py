@@ -2,9 +2,9 @@
 
 Each subcommand lives in its own module ``harness/commands/<name>.py`` exposing
 ``add_arguments(parser)`` and ``run(args: argparse.Namespace) -> int`` (the exit code).
-Registration is one line in :data:`COMMANDS` (name, module path, one-line help); modules are
-imported lazily, only for the command being run, so a missing or broken module never breaks the
-other commands (``harness --help`` lists it as unavailable).
+Registration is one line in :data:`COMMANDS` (name, module path, one-line help). Only the module
+of the command being run is imported (start-up stays fast; ``harness --help`` imports none). A
+module that fails to import is an error with its traceback, never a silently missing command.
 """
 
 from __future__ import annotations
@@ -32,57 +32,34 @@ COMMANDS: list[tuple[str, str, str]] = [
 EXIT_USAGE = 2
 
 
-def _load(module: str, strict: bool) -> ModuleType | None:
-    """Import a command module; None when it does not exist yet (or, unless strict, is broken)."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            return None  # not written yet
-        if strict:
-            raise
-        return None
-    except Exception:
-        if strict:
-            raise
-        return None  # someone else's work in progress must not break `harness --help`
-
-
-def build_parser(only: str | None = None) -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
+def build_parser(only: str | None = None) -> tuple[argparse.ArgumentParser, ModuleType | None]:
+    """The parser, with the arguments of command ``only`` (whose module is imported and returned)."""
     parser = argparse.ArgumentParser(
         prog="harness", description="motherbox-perf: load, measure, profile, judge."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    loaded: dict[str, ModuleType] = {}
+    loaded: ModuleType | None = None
     for name, module_path, help_text in COMMANDS:
-        if only is not None and name != only:
+        if name != only:
             sub.add_parser(name, help=help_text, add_help=False)
             continue
-        module = _load(module_path, strict=only is not None)
-        if module is None or not hasattr(module, "run"):
-            sub.add_parser(name, help=f"{help_text} (not available yet)")
-            continue
+        loaded = importlib.import_module(module_path)  # a broken command raises here
         sp = sub.add_parser(name, help=help_text, description=help_text)
-        if hasattr(module, "add_arguments"):
-            module.add_arguments(sp)
-        loaded[name] = module
+        if hasattr(loaded, "add_arguments"):
+            loaded.add_arguments(sp)
     return parser, loaded
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     wanted = argv[0] if argv and argv[0] in {c[0] for c in COMMANDS} else None
-    parser, loaded = build_parser(wanted)
+    parser, module = build_parser(wanted)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
-    if args.command is None:
+    if args.command is None or module is None:
         parser.print_help()
-        return EXIT_USAGE
-    module = loaded.get(args.command)
-    if module is None:
-        print(f"harness {args.command}: not available yet", file=sys.stderr)
         return EXIT_USAGE
     args.argv = argv
     return int(module.run(args))

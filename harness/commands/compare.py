@@ -14,9 +14,9 @@ from harness.compare.compare import (
     ThresholdError,
     compare_paths,
     parse_fraction,
-    write_outputs,
 )
 from harness.contract import rundir
+from harness.report.compare_page import write_compare
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"harness compare: {exc}", file=sys.stderr)
         return 2
     out_dir = args.out or rundir.resolve_run_dir(args.run, args.reports_dir)
-    json_path, html_path = write_outputs(result, out_dir)
+    json_path, html_path = write_compare(result, out_dir)
     _print_table(result)
     print(f"wrote {json_path} and {html_path}")
     if result.has_regression:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from harness.commands.compare import settings_from_args
 from harness.compare.compare import ThresholdError
-from harness.nightly.suite import DEFAULT_SCALE, default_steps, estimated_seconds, run_nightly
+from harness.nightly.plan import plan_lines, select_steps
+from harness.nightly.suite import DEFAULT_SCALE, default_steps, run_nightly
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,23 +47,13 @@ def run(args: argparse.Namespace) -> int:
     if args.time_scale <= 0:
         print("harness nightly: --time-scale must be > 0", file=sys.stderr)
         return 2
-    steps = default_steps(args.scenarios_dir)
-    if args.steps:
-        wanted = [s.strip() for s in args.steps.split(",") if s.strip()]
-        unknown = sorted(set(wanted) - {s.name for s in steps})
-        if unknown:
-            print(f"harness nightly: --steps: unknown step(s) {unknown}", file=sys.stderr)
-            return 2
-        steps = [s for s in steps if s.name in wanted]
+    try:
+        steps = select_steps(default_steps(args.scenarios_dir), args.steps)
+    except ValueError as exc:
+        print(f"harness nightly: {exc}", file=sys.stderr)
+        return 2
     if args.plan:
-        total = 0.0
-        for step in steps:
-            seconds = estimated_seconds(step, args.time_scale)
-            total += seconds or 0.0
-            shown = "?" if seconds is None else f"{seconds:.0f} s"
-            extra = "  + cpu profile" if step.profile else ""
-            print(f"{step.name:10} {step.scenario_path()}  load {shown}{extra}")
-        print(f"total load time {total / 60:.1f} min (+ start-up and drain per step)")
+        print("\n".join(plan_lines(steps, args.time_scale)))
         return 0
     result = run_nightly(
         steps,

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from harness.contract import rundir
-from harness.profiling.collapsed import diff_hotspots
+from harness.profiling.diff import profile_diff
 
 EXIT_USAGE = 2
 
@@ -25,26 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
 
 
-def hotspots_of(run_dir: Path) -> dict[str, Any]:
-    manifest = rundir.load_manifest(run_dir)
-    for name in ("cpu", "scalene"):
-        record = manifest.profiles.get(name)
-        if record is None or record.status != "ok" or "hotspots" not in record.files:
-            continue
-        ref = Path(record.files["hotspots"])
-        for path in (ref, run_dir / ref, Path.cwd() / ref):
-            if path.is_file():
-                data: dict[str, Any] = json.loads(path.read_text())
-                return data
-    raise rundir.RunDirError(f"{run_dir}: no CPU hotspot table (run it with --profile cpu)")
-
-
 def run(args: argparse.Namespace) -> int:
     console = Console()
     try:
         a = rundir.resolve_run_dir(args.run_a, args.reports_dir)
         b = rundir.resolve_run_dir(args.run_b, args.reports_dir)
-        rows = diff_hotspots(hotspots_of(a), hotspots_of(b), top=args.top, key=f"{args.by}_percent")
+        rows, out = profile_diff(a, b, top=args.top, by=args.by, out=args.json)
     except (rundir.RunDirError, ValueError, KeyError) as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         return EXIT_USAGE
@@ -62,8 +46,5 @@ def run(args: argparse.Namespace) -> int:
             f"[{color}]{delta:+.2f}[/]",
         )
     console.print(table)
-    out = args.json or b / "profile-diff.json"
-    payload = {"schema_version": 1, "run_a": str(a), "run_b": str(b), "by": args.by, "rows": rows}
-    rundir.write_json_atomic(out, payload)
     console.print(f"written: {out}")
     return 0

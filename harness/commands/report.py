@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: matplotlib and pandas are slow to import and other commands do not need them.
-    from harness.report.index import build_index
-    from harness.report.render import render_report
+    from harness.report.index_page import build_index
+    from harness.report.run_page import render_report
 
     refs: list[str] = list(args.run_dir)
     if args.out is not None and len(refs) != 1:

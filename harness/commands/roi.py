@@ -15,7 +15,9 @@ from harness.compare.compare import compare_paths
 from harness.contract import rundir
 from harness.report.roi_page import write_roi
 from harness.roi.model import CostModelError, load_cost_model
-from harness.roi.roi import overall_benefits, roi_from_compare
+from harness.roi.roi import roi_from_compare
+from harness.roi.sweep import run_sweep_command
+from harness.roi.switches import SweepError
 
 DEFAULT_SWITCH_SCENARIO = "default"  # harness/roi/switch_scenario.yaml: every operation, team creation too
 
@@ -56,8 +58,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"harness roi: --cost-model: {exc}", file=sys.stderr)
         return 2
     if args.switches is not None:
-        from harness.roi.switches import SweepError, run_sweep_command
-
         try:
             return int(run_sweep_command(args, model))
         except SweepError as exc:
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     result = roi_from_compare(comparison, model)
     out_dir = args.out or rundir.resolve_run_dir(args.after, args.reports_dir)
-    json_path, html_path = write_roi(result, overall_benefits(comparison), comparison, out_dir)
+    json_path, html_path = write_roi(result, out_dir)
     point = result.cases["point"]
     payback = "never" if point.payback_months is None else f"{point.payback_months:.1f} months"
     print(

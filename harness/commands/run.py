@@ -1,22 +1,23 @@
-"""``harness run SCENARIO.yaml``: one load run (or a worker for a distributed one)."""
+"""``harness run SCENARIO.yaml``: one load run (or a worker for a distributed one).
+
+Parses the options and hands them to the run stage (:func:`harness.run.repeat.run_repeated`),
+which runs the scenario, writes the run folder and takes the after-run steps
+(:mod:`harness.run.pipeline`).
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import secrets
-import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
-from harness.contract import rundir
-from harness.contract.columns import REPEAT_GROUP_TAG, REPEAT_INDEX_TAG
-from harness.run.orchestrator import EXIT_ABORTED, EXIT_OK, EXIT_USAGE, RunOptions, RunResult, execute
+from harness.profiling.session import KINDS as PROFILE_KINDS
+from harness.run.drivers import run_worker
+from harness.run.options import EXIT_USAGE, RunOptions
+from harness.run.repeat import run_repeated
 from harness.scenario.units import parse_duration
-
-PROFILE_KINDS = ("cpu", "memory", "scalene")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,7 +88,20 @@ def _profile(value: str | None) -> list[str]:
     return kinds
 
 
+def _profile_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    if args.profile_rate:
+        overrides["rate"] = args.profile_rate
+    for flag in ("gil", "idle", "native"):
+        if getattr(args, f"profile_{flag}"):
+            overrides[flag] = True
+    if args.profile_native:
+        overrides["memory_native"] = True
+    return overrides
+
+
 def options_from(args: argparse.Namespace, console: Console) -> RunOptions:
+    """Raises ValueError naming the bad option."""
     if args.scenario is None:
         raise ValueError("a scenario file is required (except with --worker)")
     if args.time_scale <= 0:
@@ -107,130 +121,30 @@ def options_from(args: argparse.Namespace, console: Console) -> RunOptions:
         allow_remote=args.allow_remote,
         runtime_config=args.runtime_config,
         gate=args.gate,
+        report=args.report,
+        baseline=args.baseline,
         profile=_profile(getattr(args, "profile", None)),
         profile_pid=args.pid,
+        profile_overrides=_profile_overrides(args),
+        profiles_dir=args.profiles_dir,
         cli=["harness", *getattr(args, "argv", [])],
         quiet=args.quiet,
         console=console,
     )
     if args.reports_dir is not None:
         options.reports_dir = args.reports_dir
-    options.profiles_dir = args.profiles_dir
-    overrides: dict[str, object] = {}
-    if args.profile_rate:
-        overrides["rate"] = args.profile_rate
-    for flag in ("gil", "idle", "native"):
-        if getattr(args, f"profile_{flag}"):
-            overrides[flag] = True
-    if args.profile_native:
-        overrides["memory_native"] = True
-    options.profile_overrides = overrides
     if options.profile_pid is not None and options.target is None:
         raise ValueError("--pid profiles a target started elsewhere: give its --target URL too")
     return options
 
 
-def print_summary(console: Console, result: RunResult) -> None:
-    summary, manifest = result.summary, result.manifest
-    if summary is None or manifest is None:
-        return
-    table = Table(
-        title=f"{manifest.scenario_name} · {manifest.status} · {summary.duration_s:.0f}s",
-        title_justify="left",
-    )
-    for col in (
-        "operation",
-        "count",
-        "req/s",
-        "p50",
-        "p95",
-        "p99",
-        "max",
-        "svc p95",
-        "errors",
-        "dropped",
-        "late",
-        "target",
-    ):
-        table.add_column(col, justify="left" if col == "operation" else "right")
-
-    def ms(value: float | None) -> str:
-        if value is None:
-            return "-"
-        return f"{value / 1000:.2f}s" if value >= 10_000 else f"{value:.1f}"
-
-    rows = [*summary.operations.items(), ("overall", summary.overall)]
-    for name, op in rows:
-        over = op.target_ms is not None and op.latency_ms.p95 is not None and op.latency_ms.p95 > op.target_ms
-        err = f"{100 * op.error_rate:.2f}%" if op.error_rate is not None else "-"
-        table.add_row(
-            f"[bold]{name}[/]" if name == "overall" else name,
-            str(op.count),
-            f"{op.rate:.1f}" if op.rate is not None else "-",
-            ms(op.latency_ms.p50),
-            f"[red]{ms(op.latency_ms.p95)}[/]" if over else ms(op.latency_ms.p95),
-            ms(op.latency_ms.p99),
-            ms(op.latency_ms.max),
-            ms(op.service_time_ms.p95),
-            err,
-            str(op.dropped),
-            str(op.late),
-            ms(op.target_ms),
-        )
-    console.print(table)
-    console.print(
-        "latency in ms from the intended send time (coordinated-omission corrected); svc = service time"
-    )
-    if manifest.abort_reason:
-        console.print(f"[yellow]aborted:[/] {manifest.abort_reason}")
-    for kind, record in manifest.profiles.items():
-        console.print(f"profile {kind}: {record.status}" + (f" ({record.reason})" if record.reason else ""))
-        for name, path in record.files.items():
-            if name in ("speedscope", "flamegraph", "hotspots", "leaks_flamegraph", "memory", "scalene"):
-                console.print(f"  {name:17} {path}", highlight=False)
-    console.print(f"run folder: {result.run_dir}")
-
-
-def run_gate(console: Console, run_dir: Path, baseline: str | None, reports_dir: Path) -> int | None:
-    """Issue 6 hook: ``harness.verdict.gate.gate_run`` (the scenario's gates/expect are in the manifest)."""
+def _cooldown(args: argparse.Namespace) -> float:
+    if args.repeat <= 1:
+        return 0.0
     try:
-        module = importlib.import_module("harness.verdict.gate")
-    except ModuleNotFoundError:
-        console.print(
-            "[yellow]--gate: gate evaluation is not available yet (harness.verdict.gate missing)[/]"
-        )
-        return None
-    try:
-        base = resolve_baseline_for(run_dir, baseline, reports_dir) if baseline else None
-    except rundir.RunDirError as exc:
-        console.print(f"[red]--baseline:[/] {exc}", highlight=False)
-        return EXIT_USAGE
-    return int(module.gate_run(run_dir, checklist=None, rules=[], baseline=base))
-
-
-def resolve_baseline_for(run_dir: Path, ref: str, reports_dir: Path) -> Path | None:
-    """``--baseline RUN`` or ``auto`` (the stored baseline of this scenario on this machine)."""
-    from harness.history.baseline import fingerprint_of, resolve_baseline
-
-    manifest = rundir.load_manifest(run_dir)
-    return resolve_baseline(ref, manifest.scenario_name, fingerprint_of(manifest), reports_dir)
-
-
-def write_report(console: Console, run_dir: Path, reports_dir: Path) -> None:
-    """report.html for the run and a fresh reports/index.html; print where they are and the verdict."""
-    from harness.report.index import build_index
-    from harness.report.render import render_report
-
-    path = render_report(run_dir)
-    console.print(f"report: {path}", highlight=False)
-    if reports_dir.is_dir():
-        build_index(reports_dir)
-    from harness.verdict.model import load_verdict
-
-    verdict = load_verdict(run_dir)
-    if verdict is not None:
-        counts = ", ".join(f"{n} {status}" for status, n in verdict.counts.items())
-        console.print(f"verdict: {verdict.status.upper()} ({counts})", highlight=False)
+        return parse_duration(args.cooldown)
+    except ValueError as exc:
+        raise ValueError(f"--cooldown: {exc}") from exc
 
 
 def make_console() -> Console:
@@ -241,38 +155,13 @@ def make_console() -> Console:
 
 
 def run(args: argparse.Namespace) -> int:
-    console = make_console()
     if args.worker:
-        from harness.run.orchestrator import run_worker
-
         return run_worker(args.master_host, args.master_port)
+    console = make_console()
     try:
         options = options_from(args, console)
+        cooldown_s = _cooldown(args)
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         return EXIT_USAGE
-    code = EXIT_OK
-    group = secrets.token_hex(3) if args.repeat > 1 else None
-    for index in range(args.repeat):
-        if group is not None:
-            options.tags.update({REPEAT_GROUP_TAG: group, REPEAT_INDEX_TAG: str(index + 1)})
-            if index:
-                time.sleep(parse_duration(args.cooldown))
-        result = execute(options)
-        if result.manifest is None:
-            return result.exit_code
-        print_summary(console, result)
-        run_code = result.exit_code
-        if options.gate and result.run_dir is not None and run_code == EXIT_OK:
-            gate_code = run_gate(console, result.run_dir, args.baseline, options.reports_dir)
-            run_code = gate_code if gate_code is not None else run_code
-        if args.report and result.run_dir is not None:
-            write_report(console, result.run_dir, options.reports_dir)
-        code = max(code, run_code)  # 3 aborted > 2 > 1 gate failed > 0
-        if (
-            run_code == EXIT_ABORTED
-            and result.manifest.abort_reason
-            and "interrupt" in result.manifest.abort_reason
-        ):
-            break
-    return code
+    return run_repeated(options, args.repeat, cooldown_s)

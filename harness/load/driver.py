@@ -9,7 +9,12 @@ second the columns are handed over: locally to the :class:`Collector` (Parquet p
 stats); on a worker they ride along with Locust's own stats report (``report_to_master``) and the
 master's ``worker_report`` listener feeds its collector. The master tells workers the plan, the
 common start time t0 and each worker's slot in the global arrival schedule with custom messages.
-Progress lines for the CLI go to stdout prefixed with ``@@HARNESS``.
+Progress lines for the CLI go to stdout prefixed with ``@@HARNESS`` (``PROGRESS_PREFIX``).
+
+Local and master runs share one path (:func:`drive`: environment, Locust's CSV files, collector,
+progress, ``driver_result.json``); a :class:`LocalRole` or :class:`MasterRole` supplies the few
+steps that differ (who records the samples, waiting for workers, handing them the plan).
+``plan.json`` and ``driver_result.json`` are the models of :mod:`harness.load.contract`.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import itertools
 import json
 import logging
 import math
+import random
 import signal
 import sys
 import time
@@ -39,13 +45,21 @@ from locust.exception import StopUser
 from locust.log import setup_logging
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter, stats_history
 
+from harness.contract.atomic import write_model
 from harness.contract.columns import DROPPED
 from harness.load.collector import Collector
+from harness.load.contract import (
+    DRIVER_RESULT_FILE,
+    PROGRESS_PREFIX,
+    DriverResult,
+    OpSpec,
+    Plan,
+    read_plan,
+)
 from harness.load.pacer import Pacer, PacerStats, WeightedChoice
 from harness.load.recorder import Recorder
 from harness.load.schedule import schedule_from
 
-PREFIX = "@@HARNESS "
 # Workers ship samples with each stats report: every second keeps the master's view fresh.
 locust.runners.WORKER_REPORT_INTERVAL = 1.0
 log = logging.getLogger("harness.driver")
@@ -56,14 +70,14 @@ class Op:
 
     __slots__ = ("body", "dynamic", "expect", "headers", "label", "method", "path")
 
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.label: str = spec["label"]
-        self.method: str = spec["method"]
-        self.path: str = spec["path"]
-        self.body: str | None = spec.get("body")
-        self.headers: dict[str, str] = dict(spec.get("headers") or {})
-        self.expect = frozenset(spec.get("expect") or ()) or None
-        self.dynamic: bool = bool(spec.get("dynamic"))
+    def __init__(self, spec: OpSpec) -> None:
+        self.label = spec.label
+        self.method = spec.method
+        self.path = spec.path
+        self.body = spec.body
+        self.headers = dict(spec.headers)
+        self.expect = frozenset(spec.expect) or None
+        self.dynamic = spec.dynamic
 
 
 _SEQ = itertools.count()
@@ -81,7 +95,7 @@ class State:
     """What the users of this process need; filled from the plan (directly or via the master)."""
 
     def __init__(self) -> None:
-        self.plan: dict[str, Any] = {}
+        self._plan: Plan | None = None
         self.t0 = math.inf
         self.slot = 0
         self.step = 1
@@ -94,21 +108,31 @@ class State:
         self.abort = gevent.event.Event()
         self.pacer_stats = PacerStats()
 
-    def configure(self, plan: dict[str, Any], t0: float, slot: int, step: int) -> None:
-        self.plan, self.t0, self.slot, self.step, self.worker = plan, t0, slot, step, slot
-        self.ops = [Op(spec) for spec in plan["ops"]]
-        self.choice = WeightedChoice(self.ops, [o["weight"] for o in plan["ops"]], plan.get("seed", 1) + slot)
-        per_process = max(1, math.ceil(plan["max_in_flight"] / step))
+    @property
+    def plan(self) -> Plan:
+        assert self._plan is not None, "no plan yet"
+        return self._plan
+
+    def start_at(self, plan: Plan, t0: float) -> None:
+        """The plan and the common start time (all a master needs: it runs no users)."""
+        self._plan, self.t0 = plan, t0
+
+    def configure(self, plan: Plan, t0: float, slot: int, step: int) -> None:
+        self.start_at(plan, t0)
+        self.slot, self.step, self.worker = slot, step, slot
+        self.ops = [Op(spec) for spec in plan.ops]
+        self.choice = WeightedChoice(self.ops, [o.weight for o in plan.ops], plan.seed + slot)
+        per_process = max(1, math.ceil(plan.max_in_flight / step))
         for cls in (OpenModelUser, ClosedModelUser):
-            cls.host = plan["target_url"]
-            cls.network_timeout = cls.connection_timeout = float(plan["timeout"])
+            cls.host = plan.target_url
+            cls.network_timeout = cls.connection_timeout = float(plan.timeout)
         OpenModelUser.concurrency = per_process
         ClosedModelUser.concurrency = 1
         self.ready.set()
 
     @property
     def end(self) -> float:
-        return self.t0 + float(self.plan["duration_s"])
+        return self.t0 + self.plan.duration_s
 
     def send(self, client: Any, op: Op, intended: float | None) -> None:
         path, body = op.path, op.body
@@ -130,9 +154,9 @@ def _wait_for_start() -> None:
         gevent.sleep(delay)
 
 
-def _early(plan: dict[str, Any], step: int) -> float:
+def _early(plan: Plan, step: int) -> float:
     """Precise wake-ups cost a little CPU per arrival: only worth it below ~250 req/s per process."""
-    peak = max((max(s[2], s[3]) for s in plan["stages"]), default=0.0) / step
+    peak = max((max(s[2], s[3]) for s in plan.stages), default=0.0) / step
     return 0.0011 if peak <= 250 else 0.0
 
 
@@ -149,7 +173,7 @@ class OpenModelUser(FastHttpUser):
         _wait_for_start()
         plan = STATE.plan
         pool = gevent.pool.Pool(OpenModelUser.concurrency)
-        schedule = schedule_from([tuple(s) for s in plan["stages"]])
+        schedule = schedule_from(plan.stages)
         recorder, choice = STATE.recorder, STATE.choice
         assert choice is not None
         client = self.client
@@ -169,7 +193,7 @@ class OpenModelUser(FastHttpUser):
             wait_free=lambda timeout: (
                 pool.wait_available(timeout=timeout) is not None and pool.free_count() > 0
             ),
-            queue_timeout_s=float(plan.get("queue_timeout", 1.0)),
+            queue_timeout_s=plan.queue_timeout,
             send=send,
             drop=drop,
             choose=choice.pick,
@@ -179,7 +203,7 @@ class OpenModelUser(FastHttpUser):
         )
         STATE.pacer_stats = pacer.stats
         pacer.run()
-        drain = 1.0 if STATE.abort.is_set() else float(plan["drain"])
+        drain = 1.0 if STATE.abort.is_set() else plan.drain
         if not pool.join(timeout=drain):
             now = time.time()
             for greenlet in list(pool):
@@ -196,8 +220,8 @@ class ClosedModelUser(FastHttpUser):
     abstract = False
 
     def wait_time(self) -> float:
-        low, high = STATE.plan.get("wait", (0.0, 0.0))
-        return float(low) if high <= low else float(low + (high - low) * _RNG.random())
+        low, high = STATE.plan.wait
+        return low if high <= low else low + (high - low) * _RNG.random()
 
     def on_start(self) -> None:
         _wait_for_start()
@@ -210,7 +234,7 @@ class ClosedModelUser(FastHttpUser):
         STATE.send(self.client, STATE.choice.pick(), None)  # type: ignore[arg-type]
 
 
-_RNG = __import__("random").Random(7)
+_RNG = random.Random(7)
 
 
 def _closed_watcher(runner: locust.runners.Runner) -> None:
@@ -218,7 +242,7 @@ def _closed_watcher(runner: locust.runners.Runner) -> None:
     _wait_for_start()
     while time.time() < STATE.end and not STATE.abort.is_set():
         gevent.sleep(min(0.2, max(0.0, STATE.end - time.time())))
-    deadline = time.time() + float(STATE.plan["drain"])
+    deadline = time.time() + STATE.plan.drain
     while runner.user_count > 0 and time.time() < deadline:
         gevent.sleep(0.05)
     STATE.done.set()
@@ -228,7 +252,7 @@ def _closed_watcher(runner: locust.runners.Runner) -> None:
 
 
 def emit(kind: str, **data: Any) -> None:
-    sys.stdout.write(PREFIX + json.dumps({"kind": kind, **data}, default=str) + "\n")
+    sys.stdout.write(PROGRESS_PREFIX + json.dumps({"kind": kind, **data}, default=str) + "\n")
     sys.stdout.flush()
 
 
@@ -265,31 +289,33 @@ def _progress_loop(collector: Collector, local: bool, total: float) -> None:
         emit("progress", elapsed=now - STATE.t0, total=total, **collector.progress(now))
 
 
-def _result(
-    collector: Collector, work_dir: Path, status: str, reason: str | None, workers: int, pacer: dict[str, Any]
+def _write_result(
+    collector: Collector,
+    work_dir: Path,
+    reason: str | None,
+    workers: int,
+    pacer: dict[str, int | float],
 ) -> None:
     collector.close()
-    result = {
-        "status": status,
-        "abort_reason": reason,
-        "t0": STATE.t0,
-        "ended_at": time.time(),
-        "parts": collector.parts,
-        "rows": collector.rows,
-        "completed": collector.completed,
-        "errors": collector.errors,
-        "dropped": collector.dropped,
-        "workers": workers,
-        "pacer": pacer,
-        "operations": collector.operation_stats(),
-    }
-    tmp = work_dir / "driver_result.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2, default=str))
-    tmp.replace(work_dir / "driver_result.json")
+    result = DriverResult(
+        status="aborted" if reason else "complete",
+        abort_reason=reason,
+        t0=STATE.t0 if math.isfinite(STATE.t0) else None,
+        ended_at=time.time(),
+        parts=collector.parts,
+        rows=collector.rows,
+        completed=collector.completed,
+        errors=collector.errors,
+        dropped=collector.dropped,
+        workers=workers,
+        pacer=pacer,
+        operations=collector.operation_stats(),
+    )
+    write_model(work_dir / DRIVER_RESULT_FILE, result)
 
 
-def _user_class(plan: dict[str, Any]) -> type[FastHttpUser]:
-    return OpenModelUser if plan["model"] == "open" else ClosedModelUser
+def _user_class(plan: Plan) -> type[FastHttpUser]:
+    return OpenModelUser if plan.model == "open" else ClosedModelUser
 
 
 def _install_sigterm() -> None:
@@ -310,100 +336,151 @@ def _wait_done(deadline: float) -> str | None:
     return "interrupted" if STATE.abort.is_set() else None
 
 
-def run_local(plan: dict[str, Any], work_dir: Path) -> int:
-    env = Environment(user_classes=[OpenModelUser, ClosedModelUser], host=plan["target_url"])
-    env.events.request.add_listener(  # type: ignore[no-untyped-call]
-        STATE.recorder.on_request
-    )
-    runner = env.create_local_runner()
-    csv_files = CsvFiles(env, plan["csv_prefix"]) if plan.get("csv_prefix") else None
-    gevent.spawn(stats_history, runner)
-    collector = Collector(work_dir / "parts")
-    t0 = time.time() + float(plan.get("start_delay", 0.5))
-    STATE.configure(plan, t0, 0, 1)
-    emit("start", t0=t0, workers=0)
-    cls = _user_class(plan)
-    users = 1 if cls is OpenModelUser else int(plan["users"])
-    runner.start(users, spawn_rate=min(100.0, float(plan.get("spawn_rate") or users)), user_classes=[cls])
-    if cls is ClosedModelUser:
-        gevent.spawn(_closed_watcher, runner)
-    progress = gevent.spawn(_progress_loop, collector, True, float(plan["duration_s"]))
-    reason = _wait_done(t0 + float(plan["duration_s"]) + float(plan["drain"]) + 30)
-    progress.kill(block=True)
-    collector.add(STATE.recorder.take(), 0)
-    _result(collector, work_dir, "aborted" if reason else "complete", reason, 0, vars(STATE.pacer_stats))
-    if csv_files is not None:
-        csv_files.close()
-    runner.quit()
-    return 0
+class LocalRole:
+    """The whole load in this process: users record into :data:`STATE`'s recorder."""
 
+    workers = 0
+    start_delay = 0.5
+    open_users = 1  # one pacer user drives the whole open-model schedule
 
-def run_master(plan: dict[str, Any], work_dir: Path, bind_host: str, bind_port: int, expect: int) -> int:
-    env = Environment(user_classes=[OpenModelUser, ClosedModelUser], host=plan["target_url"])
-    runner = env.create_master_runner(master_bind_host=bind_host, master_bind_port=bind_port)
-    csv_files = CsvFiles(env, plan["csv_prefix"]) if plan.get("csv_prefix") else None
-    gevent.spawn(stats_history, runner)
-    collector = Collector(work_dir / "parts")
-    emit("waiting_workers", expect=expect)
-    wait_until = time.time() + float(plan.get("worker_wait", 60))
-    while len(runner.clients.ready) < expect:
-        if time.time() > wait_until or STATE.abort.is_set():
-            emit("error", message=f"only {len(runner.clients.ready)} of {expect} workers connected")
-            _result(collector, work_dir, "aborted", "workers did not connect", 0, {})
-            runner.quit()
-            return 3
-        gevent.sleep(0.2)
-    clients = sorted(c.id for c in runner.clients.ready)[:expect]
-    index_of = {cid: i for i, cid in enumerate(clients)}
-    done: set[str] = set()
-    pacers: dict[str, Any] = {}
-
-    def on_report(client_id: str, data: dict[str, Any]) -> None:
-        collector.add(data.pop("harness_samples", None), index_of.get(client_id, -1))
-
-    def on_done(environment: Environment, msg: Any, **_: Any) -> None:
-        collector.add(msg.data.get("chunk"), index_of.get(msg.node_id, -1))
-        pacers[msg.node_id] = msg.data.get("pacer", {})
-        done.add(msg.node_id)
-        if done >= set(clients):
-            STATE.done.set()
-
-    env.events.worker_report.add_listener(on_report)  # type: ignore[no-untyped-call]
-    runner.register_message("harness_done", on_done)
-    t0 = time.time() + float(plan.get("start_delay", 1.5))
-    STATE.plan, STATE.t0 = plan, t0
-    for cid in clients:
-        runner.send_message(
-            "harness_plan", {"plan": plan, "t0": t0, "slot": index_of[cid], "step": expect}, cid
+    def create_runner(self, env: Environment) -> locust.runners.Runner:
+        env.events.request.add_listener(  # type: ignore[no-untyped-call]
+            STATE.recorder.on_request
         )
-    emit("start", t0=t0, workers=expect)
+        return env.create_local_runner()
+
+    def connect(self, runner: locust.runners.Runner, plan: Plan) -> str | None:
+        return None
+
+    def begin(self, runner: locust.runners.Runner, plan: Plan, t0: float, collector: Collector) -> None:
+        STATE.configure(plan, t0, 0, 1)
+
+    def started(self, runner: locust.runners.Runner) -> None:
+        if STATE.plan.model == "closed":
+            gevent.spawn(_closed_watcher, runner)
+
+    def finish(self, collector: Collector, reason: str | None) -> dict[str, int | float]:
+        """Take the last samples; return the pacer's counters."""
+        collector.add(STATE.recorder.take(), 0)
+        return dict(vars(STATE.pacer_stats))
+
+
+class MasterRole:
+    """Locust workers generate the load; samples ride along with their stats reports."""
+
+    start_delay = 1.5
+    open_users = 0  # set to the worker count: one pacer user per worker
+
+    def __init__(self, bind_host: str, bind_port: int, expect: int) -> None:
+        self.bind_host, self.bind_port, self.workers = bind_host, bind_port, expect
+        self.open_users = expect
+        self.clients: list[str] = []
+        self.done: set[str] = set()
+        self.pacers: dict[str, dict[str, int | float]] = {}
+        self.runner: locust.runners.MasterRunner | None = None
+
+    def create_runner(self, env: Environment) -> locust.runners.Runner:
+        self.runner = env.create_master_runner(
+            master_bind_host=self.bind_host, master_bind_port=self.bind_port
+        )
+        return self.runner
+
+    def connect(self, runner: locust.runners.Runner, plan: Plan) -> str | None:
+        """Wait for the workers; a message when they did not all connect in time."""
+        assert self.runner is not None
+        emit("waiting_workers", expect=self.workers)
+        wait_until = time.time() + plan.worker_wait
+        while len(self.runner.clients.ready) < self.workers:
+            if time.time() > wait_until or STATE.abort.is_set():
+                return f"only {len(self.runner.clients.ready)} of {self.workers} workers connected"
+            gevent.sleep(0.2)
+        self.clients = sorted(c.id for c in self.runner.clients.ready)[: self.workers]
+        return None
+
+    def begin(self, runner: locust.runners.Runner, plan: Plan, t0: float, collector: Collector) -> None:
+        """Tell every worker the plan, t0 and its slot in the global arrival schedule."""
+        index_of = {cid: i for i, cid in enumerate(self.clients)}
+
+        def on_report(client_id: str, data: dict[str, Any]) -> None:
+            collector.add(data.pop("harness_samples", None), index_of.get(client_id, -1))
+
+        def on_done(environment: Environment, msg: Any, **_: Any) -> None:
+            collector.add(msg.data.get("chunk"), index_of.get(msg.node_id, -1))
+            self.pacers[msg.node_id] = msg.data.get("pacer", {})
+            self.done.add(msg.node_id)
+            if self.done >= set(self.clients):
+                STATE.done.set()
+
+        runner.environment.events.worker_report.add_listener(on_report)  # type: ignore[no-untyped-call]
+        runner.register_message("harness_done", on_done)
+        STATE.start_at(plan, t0)
+        message = {"plan": plan.model_dump(mode="json"), "t0": t0, "step": self.workers}
+        for cid in self.clients:
+            runner.send_message("harness_plan", {**message, "slot": index_of[cid]}, cid)
+
+    def started(self, runner: locust.runners.Runner) -> None:
+        return None
+
+    def finish(self, collector: Collector, reason: str | None) -> dict[str, int | float]:
+        """Stop the workers if need be, wait for their last report; return the summed pacer counters."""
+        assert self.runner is not None
+        if reason:
+            for cid in self.clients:
+                self.runner.send_message("harness_abort", {}, cid)
+            grace = time.time() + 5
+            while not self.done >= set(self.clients) and time.time() < grace:
+                gevent.sleep(0.1)
+        # one more stats report from every worker, so Locust's own CSV counts the last requests too
+        gevent.sleep(locust.runners.WORKER_REPORT_INTERVAL + 0.5)
+        totals = PacerStats()
+        for stats in self.pacers.values():
+            for key, value in stats.items():
+                before = getattr(totals, key)
+                setattr(totals, key, max(before, value) if key == "max_lag_s" else before + value)
+        return dict(vars(totals))
+
+
+Role = LocalRole | MasterRole
+
+
+def drive(plan: Plan, work_dir: Path, role: Role) -> int:
+    """One pass of the load, local or as a master: environment, Locust CSVs, collector, result."""
+    env = Environment(user_classes=[OpenModelUser, ClosedModelUser], host=plan.target_url)
+    runner = role.create_runner(env)
+    csv_files = CsvFiles(env, plan.csv_prefix) if plan.csv_prefix else None
+    gevent.spawn(stats_history, runner)
+    collector = Collector(work_dir / "parts")
+    try:
+        problem = role.connect(runner, plan)
+        if problem is not None:
+            emit("error", message=problem)
+            _write_result(collector, work_dir, "workers did not connect", 0, {})
+            return 3
+        reason, pacer = _generate(plan, runner, collector, role)
+        _write_result(collector, work_dir, reason, role.workers, pacer)
+        return 0
+    finally:
+        if csv_files is not None:
+            csv_files.close()
+        runner.quit()
+
+
+def _generate(
+    plan: Plan, runner: locust.runners.Runner, collector: Collector, role: Role
+) -> tuple[str | None, dict[str, int | float]]:
+    """Start the users at a common t0, report progress, wait for the end; (abort reason, pacer)."""
+    t0 = time.time() + (plan.start_delay if plan.start_delay is not None else role.start_delay)
+    role.begin(runner, plan, t0, collector)
+    emit("start", t0=t0, workers=role.workers)
     cls = _user_class(plan)
-    users = expect if cls is OpenModelUser else int(plan["users"])
-    runner.start(users, spawn_rate=min(100.0, float(plan.get("spawn_rate") or users)), user_classes=[cls])
-    progress = gevent.spawn(_progress_loop, collector, False, float(plan["duration_s"]))
-    reason = _wait_done(t0 + float(plan["duration_s"]) + float(plan["drain"]) + 30)
-    if reason:
-        for cid in clients:
-            runner.send_message("harness_abort", {}, cid)
-        grace = time.time() + 5
-        while not done >= set(clients) and time.time() < grace:
-            gevent.sleep(0.1)
-    # one more stats report from every worker, so Locust's own CSV counts the last requests too
-    gevent.sleep(locust.runners.WORKER_REPORT_INTERVAL + 0.5)
+    users = role.open_users if cls is OpenModelUser else int(plan.users or 1)
+    runner.start(users, spawn_rate=min(100.0, float(plan.spawn_rate or users)), user_classes=[cls])
+    role.started(runner)
+    progress = gevent.spawn(_progress_loop, collector, isinstance(role, LocalRole), plan.duration_s)
+    reason = _wait_done(t0 + plan.duration_s + plan.drain + 30)
+    pacer = role.finish(collector, reason)
     progress.kill(block=True)
-    totals = PacerStats()
-    for stats in pacers.values():
-        for key, value in stats.items():
-            setattr(
-                totals,
-                key,
-                max(getattr(totals, key), value) if key == "max_lag_s" else getattr(totals, key) + value,
-            )
-    _result(collector, work_dir, "aborted" if reason else "complete", reason, expect, vars(totals))
-    if csv_files is not None:
-        csv_files.close()
-    runner.quit()
-    return 0
+    return reason, pacer
 
 
 def run_worker(master_host: str, master_port: int) -> int:
@@ -417,8 +494,9 @@ def run_worker(master_host: str, master_port: int) -> int:
         data["harness_samples"] = STATE.recorder.take()
 
     def on_plan(environment: Environment, msg: Any, **_: Any) -> None:
-        STATE.configure(msg.data["plan"], float(msg.data["t0"]), int(msg.data["slot"]), int(msg.data["step"]))
-        if STATE.plan["model"] == "closed":
+        plan = Plan.model_validate(msg.data["plan"])
+        STATE.configure(plan, float(msg.data["t0"]), int(msg.data["slot"]), int(msg.data["step"]))
+        if plan.model == "closed":
             gevent.spawn(_closed_watcher, runner)
         gevent.spawn(_report_done)
 
@@ -453,11 +531,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "worker":
         return run_worker(args.master_host, args.master_port)
     assert args.plan is not None
-    plan = json.loads(args.plan.read_text())
-    work_dir = Path(plan["work_dir"])
-    if args.role == "local":
-        return run_local(plan, work_dir)
-    return run_master(plan, work_dir, args.master_bind_host, args.master_port, args.expect_workers)
+    plan = read_plan(args.plan)
+    role: Role = (
+        LocalRole()
+        if args.role == "local"
+        else MasterRole(args.master_bind_host, args.master_port, args.expect_workers)
+    )
+    return drive(plan, Path(plan.work_dir), role)
 
 
 if __name__ == "__main__":

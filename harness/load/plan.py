@@ -1,4 +1,5 @@
-"""Builds the JSON plan the Locust driver executes, and runs the scenario's setup steps.
+"""Builds the plan the Locust driver executes (:class:`~harness.load.contract.Plan`) and runs the
+scenario's setup steps.
 
 Runs in the harness CLI process (plain urllib, no gevent).
 """
@@ -12,6 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from harness.load.contract import OpSpec, Plan
 from harness.scenario.loader import ResolvedScenario
 from harness.scenario.operations import DYNAMIC, NAMED_OPERATIONS, dig, placeholders, render
 from harness.scenario.schema import Scenario
@@ -100,9 +102,7 @@ def _template(item: Any) -> tuple[str, Any]:
     return item.path, item.json_body
 
 
-def build_ops(
-    resolved: ResolvedScenario, context: dict[str, Any], headers: dict[str, str]
-) -> list[dict[str, Any]]:
+def build_ops(resolved: ResolvedScenario, context: dict[str, Any], headers: dict[str, str]) -> list[OpSpec]:
     ops = []
     for item in resolved.scenario.mix:
         path, body = _template(item)
@@ -121,16 +121,16 @@ def build_ops(
             op_headers.setdefault("Content-Type", "application/json")
         dynamic = bool((placeholders(path) | placeholders(body_text or "")) & DYNAMIC)
         ops.append(
-            {
-                "label": item.label,
-                "method": method,
-                "path": path,
-                "body": body_text,
-                "headers": op_headers,
-                "expect": expect,  # empty: any status < 400 is a success
-                "weight": item.weight,
-                "dynamic": dynamic,
-            }
+            OpSpec(
+                label=item.label,
+                method=method,
+                path=path,
+                body=body_text,
+                headers=op_headers,
+                expect=expect,
+                weight=item.weight,
+                dynamic=dynamic,
+            )
         )
     return ops
 
@@ -140,28 +140,28 @@ def build_plan(
     *,
     run_id: str,
     target_url: str,
-    ops: list[dict[str, Any]],
+    ops: list[OpSpec],
     work_dir: Path,
     csv_prefix: Path | None,
-) -> dict[str, Any]:
+) -> Plan:
     load = resolved.scenario.load
     wait = load.wait
     wait_pair = (float(wait), float(wait)) if isinstance(wait, float | int) else (wait.min, wait.max)
-    return {
-        "run_id": run_id,
-        "target_url": target_url,
-        "model": load.model,
-        "stages": [[s.start_s, s.end_s, s.rate_from, s.rate_to] for s in resolved.stages],
-        "duration_s": resolved.duration_s,
-        "max_in_flight": load.max_in_flight,
-        "timeout": load.timeout,
-        "drain": load.drain,
-        "queue_timeout": load.queue_timeout,
-        "users": load.users,
-        "spawn_rate": load.spawn_rate,
-        "wait": list(wait_pair),
-        "ops": ops,
-        "seed": load.seed,
-        "work_dir": str(work_dir),
-        "csv_prefix": str(csv_prefix) if csv_prefix else None,
-    }
+    return Plan(
+        run_id=run_id,
+        target_url=target_url,
+        model=load.model,
+        stages=[(s.start_s, s.end_s, s.rate_from, s.rate_to) for s in resolved.stages],
+        duration_s=resolved.duration_s,
+        max_in_flight=load.max_in_flight,
+        timeout=load.timeout,
+        drain=load.drain,
+        queue_timeout=load.queue_timeout,
+        users=load.users,
+        spawn_rate=load.spawn_rate,
+        wait=wait_pair,
+        ops=ops,
+        seed=load.seed,
+        work_dir=str(work_dir),
+        csv_prefix=str(csv_prefix) if csv_prefix else None,
+    )

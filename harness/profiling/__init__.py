@@ -1,1 +1,1 @@
-"""Profiling under load (issue 5): py-spy (CPU), memray (memory), scalene; hotspots and diffs."""
+"""Profiling under load: py-spy (CPU), memray (memory), scalene; hotspots and diffs."""

@@ -1,40 +1,35 @@
-"""Repeated and interleaved runs, for ``harness run --repeat N`` and the switch/detection sweeps.
+"""Repeated runs: ``harness run --repeat N`` and the interleaved order of the switch sweep.
 
-The runner owns how one run is executed; these helpers own the order, the cool-downs and the
-tags that let compare pool the repeats later (:data:`~harness.contract.columns.REPEAT_GROUP_TAG`).
-
-Runner usage::
-
-    from harness.run.repeat import new_repeat_group, run_repeats
-    group = new_repeat_group(scenario.name)
-    paths = run_repeats(lambda i, tags: run_once(spec, extra_tags=tags), n, cooldown_s=5.0, group=group)
+The runs of one ``--repeat N`` share a group id; :func:`repeat_tags` puts the tags that let
+compare pool them later (:data:`~harness.contract.columns.REPEAT_GROUP_TAG`, the 1-based
+:data:`~harness.contract.columns.REPEAT_INDEX_TAG` and :data:`~harness.contract.columns.REPEAT_COUNT_TAG`)
+on each; :func:`run_repeats` runs them with a cool-down between; :func:`run_repeated` is the
+loop of ``harness run``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 import time
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
-from harness.compare import stats
-from harness.contract import rundir
 from harness.contract.columns import REPEAT_COUNT_TAG, REPEAT_GROUP_TAG, REPEAT_INDEX_TAG
+from harness.run import orchestrator
+from harness.run.options import EXIT_ABORTED, EXIT_OK, RunOptions, RunResult
 
 T = TypeVar("T")
 DEFAULT_COOLDOWN_S = 5.0
 
 
-def new_repeat_group(scenario: str) -> str:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"{scenario}-{stamp}-{secrets.token_hex(3)}"
+def new_repeat_group() -> str:
+    return secrets.token_hex(3)
 
 
 def repeat_tags(group: str, index: int, count: int) -> dict[str, str]:
-    """Tags to put on repeat ``index`` (0-based) of ``count`` in ``group``."""
-    return {REPEAT_GROUP_TAG: group, REPEAT_INDEX_TAG: str(index), REPEAT_COUNT_TAG: str(count)}
+    """Tags of repeat ``index`` (0-based) of ``count`` in ``group``; the tag itself is 1-based."""
+    return {REPEAT_GROUP_TAG: group, REPEAT_INDEX_TAG: str(index + 1), REPEAT_COUNT_TAG: str(count)}
 
 
 def run_repeats(
@@ -42,17 +37,24 @@ def run_repeats(
     count: int,
     *,
     cooldown_s: float = DEFAULT_COOLDOWN_S,
-    group: str,
+    group: str | None,
     sleep: Callable[[float], None] = time.sleep,
+    stop: Callable[[T], bool] = lambda result: False,
 ) -> list[T]:
-    """Call ``run_once(index, tags)`` ``count`` times with a cool-down between calls."""
+    """Call ``run_once(index, tags)`` up to ``count`` times with a cool-down between calls.
+
+    ``tags`` are :func:`repeat_tags` (none when ``group`` is None: a single run is no group);
+    the series ends early after a result for which ``stop`` is true.
+    """
     if count < 1:
         raise ValueError("count must be at least 1")
-    results = []
+    results: list[T] = []
     for index in range(count):
         if index:
             sleep(cooldown_s)
-        results.append(run_once(index, repeat_tags(group, index, count)))
+        results.append(run_once(index, repeat_tags(group, index, count) if group is not None else {}))
+        if stop(results[-1]):
+            break
     return results
 
 
@@ -65,25 +67,33 @@ def interleaved_order(variants: list[str], count: int) -> list[tuple[int, str]]:
     return order
 
 
-def run_interleaved(
-    variants: Mapping[str, Callable[[int, dict[str, str]], T]],
-    count: int,
-    *,
+def _ends_series(result: RunResult) -> bool:
+    """No run folder (bad scenario, target down) or Ctrl-C: the remaining repeats would not help."""
+    if result.manifest is None:
+        return True
+    return result.exit_code == EXIT_ABORTED and "interrupt" in (result.manifest.abort_reason or "")
+
+
+def run_repeated(
+    options: RunOptions,
+    count: int = 1,
     cooldown_s: float = DEFAULT_COOLDOWN_S,
-    groups: Mapping[str, str],
+    *,
+    execute: Callable[[RunOptions], RunResult] | None = None,  # tests pass a fake
     sleep: Callable[[float], None] = time.sleep,
-) -> dict[str, list[T]]:
-    """Run every variant ``count`` times, interleaved (A B B A A B ...); each variant is its own group."""
-    results: dict[str, list[T]] = {name: [] for name in variants}
-    for step, (index, name) in enumerate(interleaved_order(list(variants), count)):
-        if step:
-            sleep(cooldown_s)
-        results[name].append(variants[name](index, repeat_tags(groups[name], index, count)))
-    return results
+) -> int:
+    """``harness run [--repeat N]``: each run with its after-run steps; the exit code of the series.
 
+    That is the worst run's (3 aborted > 2 > 1 gate failed > 0), or the code of a run that
+    wrote no run folder.
+    """
+    run = execute or orchestrator.execute
 
-def p95_spread(paths: list[Path]) -> dict[str, object]:
-    """Per-repeat overall p95 and its coefficient of variation (for the runner's final print)."""
-    p95s = [rundir.load_summary(p).overall.latency_ms.p95 for p in paths]
-    values = [p for p in p95s if p is not None]
-    return {"p95_ms": p95s, "cv_p95": stats.coefficient_of_variation(values)}
+    def once(index: int, tags: dict[str, str]) -> RunResult:
+        return run(replace(options, tags={**options.tags, **tags}))
+
+    group = new_repeat_group() if count > 1 else None
+    results = run_repeats(once, count, cooldown_s=cooldown_s, group=group, sleep=sleep, stop=_ends_series)
+    if results[-1].manifest is None:
+        return results[-1].exit_code
+    return max((r.exit_code for r in results), default=EXIT_OK)

@@ -1,14 +1,49 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
 from harness import cli
-from tests.harness.conftest import harness, write
+from tests.harness.conftest import ROOT, harness, write
 
 
-def test_missing_command_module_does_not_break_others(monkeypatch, capsys):
+def test_a_broken_command_is_an_error_with_its_traceback_not_a_missing_command(monkeypatch, tmp_path, capsys):
+    (tmp_path / "broken_command_xyz.py").write_text("raise RuntimeError('boom at import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(
-        cli, "COMMANDS", [*cli.COMMANDS, ("ghost", "harness.commands.ghost_xyz", "not written")]
+        cli,
+        "COMMANDS",
+        [
+            *cli.COMMANDS,
+            ("broken", "broken_command_xyz", "fails to import"),
+            ("ghost", "harness.commands.ghost_xyz", "not written"),
+        ],
     )
+    with pytest.raises(RuntimeError, match="boom at import"):
+        cli.main(["broken"])
+    with pytest.raises(ModuleNotFoundError, match="ghost_xyz"):
+        cli.main(["ghost"])
+    # only the command being run is imported: the others keep working, --help lists them all
     assert cli.main(["validate", "scenarios/smoke.yaml"]) == 0
-    assert cli.main(["ghost"]) == 2
-    assert "not available" in capsys.readouterr().err
+    assert cli.main(["--help"]) == 0
+    listed = capsys.readouterr().out
+    assert "broken" in listed and "ghost" in listed and "not available" not in listed
+
+
+def test_a_broken_command_run_as_a_program_prints_its_traceback(tmp_path):
+    (tmp_path / "broken_command_xyz.py").write_text("raise RuntimeError('boom at import')\n")
+    code = (
+        "import sys; from harness import cli;"
+        " cli.COMMANDS.append(('broken', 'broken_command_xyz', 'x'));"
+        " sys.exit(cli.main(['broken']))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60
+    )
+    assert out.returncode == 1
+    assert "Traceback" in out.stderr and "RuntimeError: boom at import" in out.stderr
 
 
 def test_bad_scenario_exits_2_with_location_and_writes_nothing(tmp_path):

@@ -111,7 +111,7 @@ def test_distributed_run_with_two_workers(tmp_path, fast_server):
     assert per_worker.min() == per_worker.max() == 120
     intended = samples["intended_start"].sort_values().diff().dropna()
     assert intended.median() == pytest.approx(1 / 60, rel=0.01)
-    assert rundir.load_manifest(run_dir).load["workers"] == 2
+    assert rundir.load_manifest(run_dir).load.workers == 2
     assert (run_dir / "locust_stats.csv").is_file()
     stats = pd.read_csv(run_dir / "locust_stats.csv")
     assert int(stats.loc[stats["Name"] == "Aggregated", "Request Count"].iloc[0]) == 240

@@ -1,0 +1,95 @@
+"""The two files between the run stage and the Locust process, as versioned models.
+
+- ``plan.json`` (:class:`Plan`): written by the run stage (:func:`harness.load.plan.build_plan`),
+  read by ``python -m harness.load.driver``; a master forwards it to its workers as JSON.
+- ``driver_result.json`` (:class:`DriverResult`): written by the driver when the load has ended,
+  read by the run stage (:func:`load_driver_result`) to merge the samples and close the run folder.
+
+Both live in the run's ``.work`` folder and are deleted with it; both are written atomically with
+:func:`harness.contract.atomic.write_model`. The schema version guards a driver and a harness of
+different versions meeting (a remote worker, say).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PLAN_FILE = "plan.json"
+#: Start of the driver's stdout lines meant for the run stage (a JSON object follows).
+PROGRESS_PREFIX = "@@HARNESS "
+DRIVER_RESULT_FILE = "driver_result.json"
+SCHEMA_VERSION: Final = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OpSpec(_Model):
+    """One request template of the mix, rendered with the setup context."""
+
+    label: str
+    method: str
+    path: str
+    body: str | None = None  # JSON text
+    headers: dict[str, str] = Field(default_factory=dict)
+    expect: list[int] = Field(default_factory=list)  # empty: any status < 400 is a success
+    weight: float
+    dynamic: bool = False  # the path or body has per-request placeholders ({seq}, {uuid}, {worker})
+
+
+class Plan(_Model):
+    """Everything a Locust process needs to generate the load of one pass."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    run_id: str
+    target_url: str
+    model: Literal["open", "closed"]
+    stages: list[tuple[float, float, float, float]]  # start_s, end_s, rate_from, rate_to
+    duration_s: float
+    max_in_flight: int
+    timeout: float
+    drain: float
+    queue_timeout: float = 1.0
+    users: int | None = None  # closed model
+    spawn_rate: float | None = None
+    wait: tuple[float, float] = (0.0, 0.0)  # closed model: seconds between requests (min, max)
+    ops: list[OpSpec]
+    seed: int = 1
+    work_dir: str
+    csv_prefix: str | None = None  # Locust's own CSV files (None: not written)
+    start_delay: float | None = None  # seconds from "start" to t0 (None: the role's default)
+    worker_wait: float = 60.0  # master: how long to wait for the workers to connect
+
+
+class DriverResult(_Model):
+    """What the driver collected; ``parts`` are Parquet files under ``<work_dir>/parts``."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    status: Literal["complete", "aborted"]
+    abort_reason: str | None = None
+    t0: float | None = None  # start of the measured window (None: the load never started)
+    ended_at: float
+    parts: list[str] = Field(default_factory=list)
+    rows: int = 0
+    completed: int = 0
+    errors: int = 0
+    dropped: int = 0
+    workers: int = 0
+    pacer: dict[str, int | float] = Field(default_factory=dict)  # PacerStats fields, summed over workers
+    operations: dict[str, dict[str, float]] = Field(default_factory=dict)  # live count/p50/p95/p99
+
+
+def read_plan(path: Path) -> Plan:
+    return Plan.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def load_driver_result(work_dir: Path) -> DriverResult | None:
+    """The driver's result, or None when it wrote none (killed) or an unreadable one."""
+    try:
+        return DriverResult.model_validate_json((work_dir / DRIVER_RESULT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, ValidationError):
+        return None

@@ -1,0 +1,52 @@
+"""What ``harness run`` was asked to do (:class:`RunOptions`) and what came of it (:class:`RunResult`).
+
+Exit codes: 0 complete, 1 a gate failed (``--gate``), 2 usage or scenario error (nothing
+written), 3 run aborted or incomplete (what was collected is written, status ``aborted``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from harness.contract import rundir
+
+EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_ABORTED = 0, 1, 2, 3
+
+
+@dataclass
+class RunOptions:
+    scenario_path: Path
+    target: str | None = None
+    time_scale: float = 1.0
+    duration_s: float | None = None
+    workers: int = 0
+    local_workers: int | None = None  # default: all N workers local unless --master-bind
+    master_bind: str | None = None
+    out: Path | None = None
+    reports_dir: Path = Path(os.environ.get("HARNESS_REPORTS_DIR", "reports"))
+    tags: dict[str, str] = field(default_factory=dict)
+    allow_remote: bool = False
+    runtime_config: str | None = None
+    gate: bool = False  # after-run: evaluate the gates (exit 1 if one fails)
+    report: bool = True  # after-run: report.html and reports/index.html
+    baseline: str | None = None  # after-run: baseline run for the gates ("auto": the stored one)
+    profile: list[str] = field(default_factory=list)  # cpu, memory, scalene (else the scenario's block)
+    profile_pid: int | None = None
+    profile_overrides: dict[str, Any] = field(default_factory=dict)  # rate, gil, idle, native
+    profiles_dir: Path | None = None
+    cli: list[str] = field(default_factory=list)
+    quiet: bool = False
+    console: Console | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int
+    run_dir: Path | None = None
+    summary: rundir.Summary | None = None
+    manifest: rundir.Manifest | None = None
