@@ -7,7 +7,7 @@ not line up with the fault. Then:
 - detection trial: ``compare(A, B)`` must report a regression;
 - A/A trial: ``compare(A, A')`` must not (any regression flagged there is a false alarm).
 
-Targets (issue 7): detection >= 95 %, false alarms <= 5 %, runs of <= 60 s.
+Targets: detection >= 95 %, false alarms <= 5 %, runs of <= 60 s.
 
 Modes:
 - real (default): ``harness run`` of ``bench/detection_scenario.yaml`` (the steady-state mix at

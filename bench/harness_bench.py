@@ -1,4 +1,4 @@
-"""Harness benchmarks (issue 3), figures measured side by side in one run: ``make bench-harness``.
+"""Harness benchmarks, figures measured side by side in one run: ``make bench-harness``.
 
 1. capacity:  closed-model req/s of ``harness run`` (full recording) vs raw Locust FastHttpUser,
               both pinned to CPU 0, target pinned to CPU 1; interleaved rounds; ratio >= 0.90.
@@ -30,6 +30,7 @@ from typing import Any
 import psutil
 
 from harness.contract import rundir
+from harness.contract.runfolder import RunFolder
 from tests.harness.servers import serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,7 +192,7 @@ def harness_rps(url: str, users: int, seconds: float, warm: float, tmp: Path) ->
     measured = window.join()
     run_dir = (tmp / "reports" / "latest").resolve()
     samples = rundir.load_samples(run_dir, columns=["ts"])
-    t0 = float(rundir.load_manifest(run_dir).load["window_start"]) + warm
+    t0 = _window_start(run_dir) + warm
     inside = samples[(samples["ts"] >= t0) & (samples["ts"] < t0 + seconds)]
     per_cpu = float("nan")
     if measured is not None:
@@ -257,12 +258,19 @@ mix:
 """
 
 
+def _window_start(run_dir: Path) -> float:
+    start = RunFolder(run_dir).window_start
+    if start is None:
+        raise RuntimeError(f"{run_dir}: no measured window start")
+    return start
+
+
 def bench_pacing(tmp: Path, quick: bool) -> dict[str, Any]:
     rate, duration = 1000, (20 if quick else 60)
     with serve("fixed", delay_ms=1, cpu=SERVER_CPU) as url:
         run_dir, _ = harness_run(PACING.format(rate=rate, duration=duration), url, tmp)
     samples = rundir.load_samples(run_dir)
-    window = float(rundir.load_manifest(run_dir).load["window_start"])
+    window = _window_start(run_dir)
     sent = samples[samples["error"].ne("dropped").fillna(True) & samples["start"].notna()]
     in_window = sent[(sent["start"] >= window) & (sent["start"] < window + duration)]
     achieved = len(in_window) / duration

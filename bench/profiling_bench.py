@@ -1,4 +1,4 @@
-"""Profiling overhead (issue 5), measured side by side in one run: ``make bench-profiling``.
+"""Profiling overhead, measured side by side in one run: ``make bench-profiling``.
 
 Closed-model saturation throughput of the reference runtime (completed req/s): one long run with
 py-spy (100 Hz) attached and detached every few seconds, adjacent windows compared; then

@@ -26,7 +26,7 @@ RSS_BUDGET_MB = 1024.0
 def child(run_dir: Path) -> None:
     """Run in the child process: render the report and print timings as JSON."""
     started = time.perf_counter()
-    from harness.report.render import render_report
+    from harness.report.run_page import render_report
 
     imported = time.perf_counter()
     path = render_report(run_dir)

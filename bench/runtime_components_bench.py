@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.roi.claims import load_claims
 from reference_runtime.batching import METRICS, STATUS_UPDATES, Batcher, BatchPolicy
 from reference_runtime.cache import CacheConfig, LayeredCache
 from reference_runtime.decisions import default_engine, sample_commands
@@ -328,7 +329,9 @@ def bench_cache(workload: CacheWorkload | None = None) -> list[Figure]:
                 totals[layer][1] += st.lookups - before.layers[layer].lookups
     wall = time.perf_counter() - start
     rows = [Figure("cache", f"workload: {w.describe()}", f"{wall:.1f} s wall", "-", "info")]
-    for layer, target in (("l1", 0.8), ("l2", 0.6), ("l3", 0.4)):
+    targets = load_claims().switches["caching"].hit_rate_targets
+    for layer in ("l1", "l2", "l3"):
+        target = targets[f"cache_hit_rate_{layer}"]
         hits, lookups = totals[layer]
         rate = hits / lookups if lookups else 0.0
         rows.append(

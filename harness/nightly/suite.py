@@ -22,20 +22,23 @@ becomes its baseline when none is stored.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from harness.compare.compare import CompareSettings, compare_paths, write_outputs
+from harness.compare.compare import CompareSettings, compare_paths
 from harness.contract import rundir
 from harness.history import baseline as baselines
 from harness.history.series import build_history
+from harness.nightly.outputs import NightlyResult, StepExtras, StepResult, write_nightly_json
+from harness.report.compare_page import write_compare
 from harness.report.history_page import write_history
+from harness.report.index_page import build_index
 from harness.run.launch import RunOutcome, RunRequest, launch
+from harness.scenario.loader import ScenarioError, load_scenario, resolve
+from harness.verdict.gate import GateConfigError, evaluate_run
 
 DEFAULT_SCALE = 0.05
 ENDURANCE_HOURS = 2.0  # the 24 h endurance test is shortened to this before scaling
@@ -47,7 +50,7 @@ STEP_TAG = "nightly_step"
 class NightlyStep:
     name: str
     scenario: Path
-    fallback: Path | None = None  # used when ``scenario`` does not exist (yet)
+    fallback: Path | None = None  # used when ``scenario`` is not in the scenarios folder
     duration_hours: float | None = None  # shorten before scaling
     profile: str | None = None
     min_duration_s: float = 20.0
@@ -82,65 +85,16 @@ def default_steps(scenarios_dir: Path = Path("scenarios")) -> list[NightlyStep]:
     ]
 
 
-@dataclass
-class StepResult:
-    step: str
-    scenario: str
-    exit_code: int
-    run_dir: str | None
-    run_status: str | None
-    baseline: str | None = None
-    baseline_set: bool = False
-    regressions: list[str] = field(default_factory=list)
-    compare_html: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-
-
-@dataclass
-class NightlyResult:
-    kind: str
-    schema_version: int
-    nightly_id: str
-    time_scale: float
-    started_at: str
-    ended_at: str
-    steps: list[StepResult]
-    pages: dict[str, str]
-
-    @property
-    def regressions(self) -> list[str]:
-        return [f"{s.step}: {r}" for s in self.steps for r in s.regressions]
-
-    @property
-    def failed_steps(self) -> list[str]:
-        return [s.step for s in self.steps if s.run_status != "complete"]
-
-    def exit_code(self) -> int:
-        """1 on any regression, 3 when a step produced no complete run, else 0."""
-        if self.regressions:
-            return 1
-        return 3 if self.failed_steps else 0
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["regressions"] = self.regressions
-        data["failed_steps"] = self.failed_steps
-        data["exit_code"] = self.exit_code()
-        return data
-
-
 # ---------------------------------------------------------------- planning
 
 
 def natural_seconds(step: NightlyStep, scale: float) -> float | None:
-    """Scaled load duration of the step's scenario file; None if it cannot be read."""
+    """Scaled load duration of the step's scenario file; None if it cannot be read or is invalid."""
     try:
-        from harness.scenario.loader import load_scenario, resolve
-
-        return float(resolve(load_scenario(step.scenario_path()), time_scale=scale).duration_s)
-    except Exception:  # the scenario module belongs to another stage: a plan must never crash
-        return None
+        scenario = load_scenario(step.scenario_path())
+    except ScenarioError:
+        return None  # the run reports the scenario's errors; the plan shows "?"
+    return float(resolve(scenario, time_scale=scale).duration_s)
 
 
 def estimated_seconds(step: NightlyStep, scale: float) -> float | None:
@@ -153,21 +107,22 @@ def estimated_seconds(step: NightlyStep, scale: float) -> float | None:
 # ---------------------------------------------------------------- per-step analysis
 
 
-def step_extras(step: NightlyStep, run_dir: Path) -> dict[str, Any]:
+def step_extras(step: NightlyStep, run_dir: Path) -> StepExtras:
     """What each step adds beyond compare: recovery time, breaking point, leak trend, hotspots."""
     summary = rundir.load_summary(run_dir)
-    extras: dict[str, Any] = {}
-    rss = summary.resources.get("rss_mb")
     if step.name == "endurance":
-        extras["rss_slope_mb_per_h"] = None if rss is None else rss.slope_per_h
-        extras["rss_slope_r2"] = None if rss is None else rss.r2
-        extras["rss_slope_second_half_mb_per_h"] = second_half_slope(run_dir, "rss_mb")
+        rss = summary.resources.get("rss_mb")
+        return StepExtras(
+            rss_slope_mb_per_h=None if rss is None else rss.slope_per_h,
+            rss_slope_r2=None if rss is None else rss.r2,
+            rss_slope_second_half_mb_per_h=second_half_slope(run_dir, "rss_mb"),
+        )
     if step.name in ("spike", "stress"):
-        extras.update(_derived_from_verdict(run_dir, step.name))
+        return _derived_from_verdict(run_dir, step.name)
     if step.name == "profile":
         manifest = rundir.load_manifest(run_dir)
-        extras["profiles"] = {name: rec.status for name, rec in manifest.profiles.items()}
-    return extras
+        return StepExtras(profiles={name: rec.status for name, rec in manifest.profiles.items()})
+    return StepExtras()
 
 
 def second_half_slope(run_dir: Path, column: str) -> float | None:
@@ -191,29 +146,36 @@ def second_half_slope(run_dir: Path, column: str) -> float | None:
     return float(np.polyfit(t[keep], v[keep], 1)[0] * 3600.0)
 
 
-def _derived_from_verdict(run_dir: Path, step: str) -> dict[str, Any]:
-    """Recovery time / breaking point as the verdict stage measures them (issue 6 owns the method)."""
+def _derived_from_verdict(run_dir: Path, step: str) -> StepExtras:
+    """Recovery time (spike) / breaking point (stress), measured the way the verdict stage does."""
     metric = "recovery_time" if step == "spike" else "breaking_point"
     try:
-        gate = importlib.import_module("harness.verdict.gate")
-        verdict = gate.evaluate_run(run_dir, rules=[f"{metric} > 0{'s' if step == 'spike' else ''}"])
-    except Exception as exc:  # another stage's API: report, never crash the nightly
-        return {metric: None, f"{metric}_reason": f"verdict stage unavailable: {exc}"}
+        verdict = evaluate_run(run_dir, rules=[f"{metric} > 0{'s' if step == 'spike' else ''}"])
+    except GateConfigError as exc:  # e.g. the scenario's own gate rules do not parse
+        return StepExtras.model_validate({metric: None, "reason": f"not evaluated: {exc}"})
     for result in verdict.rules:
         if result.metric == metric:
-            return {
-                metric: result.measured,
-                f"{metric}_display": result.measured_display,
-                "reason": result.reason,
-            }
-    return {metric: None}
+            return StepExtras.model_validate(
+                {
+                    metric: result.measured,
+                    f"{metric}_display": result.measured_display,
+                    "reason": result.reason,
+                }
+            )
+    return StepExtras.model_validate({metric: None})
 
 
 def compare_with_baseline(
     step: NightlyStep, run_dir: Path, reports_dir: Path, settings: CompareSettings, set_missing: bool
 ) -> StepResult:
     manifest = rundir.load_manifest(run_dir)
-    result = StepResult(step.name, manifest.scenario_name, 0, str(run_dir), manifest.status)
+    result = StepResult(
+        step=step.name,
+        scenario=manifest.scenario_name,
+        exit_code=0,
+        run_dir=str(run_dir),
+        run_status=manifest.status,
+    )
     if manifest.status != "complete":
         return result
     fingerprint = baselines.fingerprint_of(manifest)
@@ -225,12 +187,12 @@ def compare_with_baseline(
         return result
     result.baseline = str(base)
     comparison = compare_paths([base], [run_dir], settings, reports_dir=reports_dir)
-    base_scale = rundir.load_manifest(base).load.get("time_scale")
-    if base_scale != manifest.load.get("time_scale"):
+    base_scale = rundir.load_manifest(base).load.time_scale
+    if base_scale != manifest.load.time_scale:
         comparison.warnings.append(
-            f"baseline ran at time scale {base_scale}, this run at {manifest.load.get('time_scale')}"
+            f"baseline ran at time scale {base_scale}, this run at {manifest.load.time_scale}"
         )
-    _, html_path = write_outputs(comparison, run_dir)
+    _, html_path = write_compare(comparison, run_dir)
     result.compare_html = str(html_path)
     result.regressions = [
         f"{m.metric}({m.operation}) {m.change * 100:+.1f}%"
@@ -244,13 +206,8 @@ def compare_with_baseline(
 
 
 def regenerate_pages(reports_dir: Path) -> dict[str, str]:
-    pages = {"history": str(write_history(build_history(reports_dir), reports_dir))}
-    try:
-        index = importlib.import_module("harness.report.index")
-        pages["index"] = str(index.build_index(reports_dir))
-    except Exception as exc:  # the index belongs to the report stage
-        pages["index_error"] = f"index not rebuilt: {exc}"
-    return pages
+    history = write_history(build_history(reports_dir), reports_dir)
+    return {"history": str(history), "index": str(build_index(reports_dir))}
 
 
 def run_nightly(
@@ -283,8 +240,6 @@ def run_nightly(
         results.append(_finish_step(step, outcome, reports_dir, settings, set_missing_baselines, log))
     pages = regenerate_pages(reports_dir)
     result = NightlyResult(
-        kind="motherbox-perf/nightly",
-        schema_version=1,
         nightly_id=nightly_id,
         time_scale=time_scale,
         started_at=started.isoformat(timespec="seconds"),
@@ -293,7 +248,7 @@ def run_nightly(
         pages=pages,
     )
     out = reports_dir / "nightly" / nightly_id
-    rundir.write_json_atomic(out / "nightly.json", result.to_json())
+    write_nightly_json(result, out)
     rundir.write_text_atomic(out / "nightly.md", markdown(result))
     result.pages["nightly"] = str(out / "nightly.md")
     return result
@@ -309,33 +264,30 @@ def _finish_step(
 ) -> StepResult:
     if outcome.run_dir is None:
         log(f"  no run folder (exit {outcome.exit_code})")
-        return StepResult(
-            step.name,
-            str(step.scenario_path()),
-            outcome.exit_code,
-            None,
-            None,
-            error=outcome.output_tail[-500:],
-        )
+        return _failed_step(step, outcome, outcome.output_tail[-500:])
     try:
         result = compare_with_baseline(step, outcome.run_dir, reports_dir, settings, set_missing)
         result.exit_code = outcome.exit_code
         if result.run_status == "complete":
             result.extras = step_extras(step, outcome.run_dir)
-    except rundir.RunDirError as exc:
-        return StepResult(
-            step.name,
-            str(step.scenario_path()),
-            outcome.exit_code,
-            str(outcome.run_dir),
-            None,
-            error=str(exc),
-        )
+    except rundir.RunDirError as exc:  # the run wrote a folder but not a readable one
+        return _failed_step(step, outcome, str(exc))
     status = "REGRESSION " + "; ".join(result.regressions) if result.regressions else "ok"
     if result.baseline_set:
         status += " (stored as the baseline)"
     log(f"  {result.run_status}: {status}")
     return result
+
+
+def _failed_step(step: NightlyStep, outcome: RunOutcome, error: str) -> StepResult:
+    return StepResult(
+        step=step.name,
+        scenario=str(step.scenario_path()),
+        exit_code=outcome.exit_code,
+        run_dir=None if outcome.run_dir is None else str(outcome.run_dir),
+        run_status=None,
+        error=error,
+    )
 
 
 def markdown(result: NightlyResult) -> str:
@@ -350,7 +302,7 @@ def markdown(result: NightlyResult) -> str:
             "baseline stored" if s.baseline_set else ("ok" if s.baseline else "-")
         )
         extras = ", ".join(
-            f"{k}={v}" for k, v in s.extras.items() if v is not None and not isinstance(v, dict)
+            f"{k}={v}" for k, v in s.extras.shown().items() if v is not None and not isinstance(v, dict)
         )
         lines.append(f"| {s.step} | {s.scenario} | {s.run_status or 'failed'} | {versus} | {extras} |")
     lines += ["", f"Exit code: {result.exit_code()}", ""]

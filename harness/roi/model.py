@@ -43,6 +43,11 @@ class Figure(BaseModel):
     def mid(self) -> float:
         return float(self.value) if self.value is not None else (self.lo + self.hi) / 2.0
 
+    def source_row(self, name: str) -> dict[str, str]:
+        """One row of the report's assumptions table."""
+        shown = f"{self.value:g}" if self.value is not None else f"{self.lo:g}-{self.hi:g}"
+        return {"name": name, "value": shown, "unit": self.unit, "source": self.source}
+
 
 class CostModel(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
@@ -54,7 +59,6 @@ class CostModel(BaseModel):
     investment: dict[str, Figure]
     support: dict[str, Figure]
     revenue: dict[str, Any]
-    claims: dict[str, Figure] = {}
 
     def figure(self, section: str, name: str) -> Figure:
         group = getattr(self, section)
@@ -69,24 +73,16 @@ class CostModel(BaseModel):
     def revenue_enabled(self) -> bool:
         return bool(self.revenue.get("enabled", False))
 
-    def sources(self) -> list[dict[str, Any]]:
+    def sources(self) -> list[dict[str, str]]:
         """Every figure with its value(s), unit and source, for the report's assumptions table."""
         rows = []
-        for section in ("infrastructure", "traffic", "people", "investment", "support", "revenue", "claims"):
+        for section in ("infrastructure", "traffic", "people", "investment", "support", "revenue"):
             group = getattr(self, section)
             for name, item in group.items():
                 if isinstance(item, dict):
                     item = Figure.model_validate(item)
                 if isinstance(item, Figure):
-                    shown = f"{item.value:g}" if item.value is not None else f"{item.lo:g}-{item.hi:g}"
-                    rows.append(
-                        {
-                            "name": f"{section}.{name}",
-                            "value": shown,
-                            "unit": item.unit,
-                            "source": item.source,
-                        }
-                    )
+                    rows.append(item.source_row(f"{section}.{name}"))
         return rows
 
 

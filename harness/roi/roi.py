@@ -20,58 +20,14 @@ interval least favourable to the change, the high end of every investment range)
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
 
 from harness.compare.compare import CompareResult, MetricComparison
+from harness.roi.claims import BenefitClaim, GuideClaims, load_claims
 from harness.roi.model import CostModel
+from harness.roi.outputs import BenefitRow, Case, CaseResult, Measured, RoiResult, RoiRuns, RunSide
 
-Case = Literal["low", "point", "high"]
 CASES: tuple[Case, ...] = ("low", "point", "high")
 WEEKS_PER_MONTH = 52.0 / 12.0
-
-
-@dataclass(frozen=True)
-class Measured:
-    """One side of the comparison, in the units the cost model needs."""
-
-    cpu_ms_per_request: float | None
-    peak_rss_mb: float | None
-    error_rate: float | None
-    p50_ms: float | None
-
-
-@dataclass
-class CaseResult:
-    case: Case
-    after: Measured
-    monthly_cost_before: dict[str, float]
-    monthly_cost_after: dict[str, float]
-    monthly_savings: float
-    savings_per_request: float  # the part of the savings that scales with volume, per request
-    one_off_investment: float
-    recurring_monthly: float
-    net_monthly: float
-    payback_months: float | None  # None: never pays back
-    roi_12_months: float
-    requests_per_month_for_6_month_payback: float | None
-
-
-@dataclass
-class RoiResult:
-    kind: str
-    schema_version: int
-    currency: str
-    before: Measured
-    after: Measured
-    requests_per_month: float
-    cases: dict[str, CaseResult]
-    assumptions: list[dict[str, Any]]
-    claims: dict[str, Any]
-    notes: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # ---------------------------------------------------------------- costs
@@ -180,97 +136,116 @@ def measured_sides(result: CompareResult) -> tuple[Measured, dict[Case, Measured
     return before, after
 
 
-def compute_roi(before: Measured, after_by_case: dict[Case, Measured], model: CostModel) -> RoiResult:
+def compute_roi(
+    before: Measured,
+    after_by_case: dict[Case, Measured],
+    model: CostModel,
+    claims: GuideClaims | None = None,
+) -> RoiResult:
+    claims = claims or load_claims()
     cases: dict[str, CaseResult] = {c: evaluate_case(before, after_by_case[c], model, c) for c in CASES}
-    notes = [f"{name} not measured: counted as no change" for name, v in asdict(before).items() if v is None]
-    claims = {name: fig.model_dump(exclude_none=True) for name, fig in model.claims.items()}
+    unmeasured = [name for name, value in before.model_dump().items() if value is None]
+    notes = [f"{name} not measured: counted as no change" for name in unmeasured]
+    payback = {name: fig.model_dump(exclude_none=True) for name, fig in claims.payback.items()}
+    claim_rows = [fig.source_row(f"claims.{name}") for name, fig in claims.payback.items()]
     return RoiResult(
-        kind="motherbox-perf/roi",
-        schema_version=1,
         currency=model.currency,
         before=before,
         after=after_by_case["point"],
         requests_per_month=model.traffic["requests_per_month"].mid,
         cases=cases,
-        assumptions=model.sources(),
-        claims=claims,
+        assumptions=model.sources() + claim_rows,
+        claims=payback,
         notes=notes,
     )
 
 
-def roi_from_compare(result: CompareResult, model: CostModel) -> RoiResult:
+def roi_from_compare(result: CompareResult, model: CostModel, claims: GuideClaims | None = None) -> RoiResult:
+    """ROI of ``result``'s base -> new, with the guide's benefits and the runs it was measured on."""
+    claims = claims or load_claims()
     before, after = measured_sides(result)
-    return compute_roi(before, after, model)
+    roi = compute_roi(before, after, model, claims)
+    roi.benefits = overall_benefits(result, claims)
+    roi.compare = RoiRuns(
+        base=RunSide.model_validate(result.base, from_attributes=True),
+        new=RunSide.model_validate(result.new, from_attributes=True),
+    )
+    return roi
 
 
 # ---------------------------------------------------------------- the guide's overall benefits
-
-
-@dataclass
-class BenefitRow:
-    benefit: str
-    claimed: str
-    measured: float | None
-    measured_text: str
-    interval: str
-    meets_claim: bool | None
-    how: str
 
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:+.1f}%"
 
 
-def overall_benefits(result: CompareResult) -> list[BenefitRow]:
-    """The guide's quantifiable benefits, measured as base (before) -> new (after)."""
-    p50, rate = _metric(result, "p50"), _metric(result, "rate")
-    cpu, err = _metric(result, "cpu_per_request"), _metric(result, "error_rate")
-    rows = []
+def overall_benefits(result: CompareResult, claims: GuideClaims | None = None) -> list[BenefitRow]:
+    """The guide's quantifiable benefits (claims.yaml), measured as base (before) -> new (after)."""
+    claimed = (claims or load_claims()).benefits
+    err = _metric(result, "error_rate")
+    return [
+        _relative_row(claimed.response_time, _metric(result, "p50"), "median latency, all operations"),
+        _relative_row(
+            claimed.resource_usage, _metric(result, "cpu_per_request"), "target CPU time per request"
+        ),
+        _throughput_row(claimed.throughput, _metric(result, "rate")),
+        _error_rate_row(claimed.error_rate, err),
+        _availability_row(claimed.availability, err),
+    ]
 
-    def rel_row(name: str, claimed: str, m: MetricComparison | None, target: float, how: str) -> BenefitRow:
-        change = None if m is None else m.change
-        interval = "–" if m is None or m.ci_low is None else f"[{_pct(m.ci_low)}, {_pct(m.ci_high)}]"
-        meets = None if change is None else change <= target
-        return BenefitRow(name, claimed, change, _pct(change), interval, meets, how)
 
-    rows.append(rel_row("response time", "-50%", p50, -0.5, "median latency, all operations"))
-    rows.append(rel_row("resource usage", "-40%", cpu, -0.4, "target CPU time per request"))
+def _relative_row(claim: BenefitClaim, m: MetricComparison | None, how: str) -> BenefitRow:
+    change = None if m is None else m.change
+    interval = "–" if m is None or m.ci_low is None else f"[{_pct(m.ci_low)}, {_pct(m.ci_high)}]"
+    return BenefitRow(
+        benefit=claim.label,
+        claimed=claim.claimed_text,
+        measured=change,
+        measured_text=_pct(change),
+        interval=interval,
+        meets_claim=None if change is None else change <= claim.target,
+        how=how,
+    )
+
+
+def _throughput_row(claim: BenefitClaim, rate: MetricComparison | None) -> BenefitRow:
     ratio = None if rate is None or not rate.base or rate.new is None else rate.new / rate.base
-    rows.append(
-        BenefitRow(
-            "throughput",
-            "3x",
-            ratio,
-            "–" if ratio is None else f"{ratio:.2f}x",
-            "–",
-            None if ratio is None else ratio >= 3.0,
-            "achieved req/s (only meaningful when the scenario pushes to saturation: stress/closed model)",
-        )
+    return BenefitRow(
+        benefit=claim.label,
+        claimed=claim.claimed_text,
+        measured=ratio,
+        measured_text="–" if ratio is None else f"{ratio:.2f}x",
+        interval="–",
+        meets_claim=None if ratio is None else ratio >= claim.target,
+        how="achieved req/s (only meaningful when the scenario pushes to saturation: stress/closed model)",
     )
-    err_rel = None
+
+
+def _error_rate_row(claim: BenefitClaim, err: MetricComparison | None) -> BenefitRow:
+    relative = None
     if err is not None and err.base and err.new is not None:
-        err_rel = err.new / err.base - 1.0
-    rows.append(
-        BenefitRow(
-            "error rate",
-            "-90%",
-            err_rel,
-            _pct(err_rel) if err_rel is not None else ("no errors before" if err is not None else "–"),
-            "–",
-            None if err_rel is None else err_rel <= -0.9,
-            "failed / completed requests",
-        )
+        relative = err.new / err.base - 1.0
+    shown = _pct(relative) if relative is not None else ("no errors before" if err is not None else "–")
+    return BenefitRow(
+        benefit=claim.label,
+        claimed=claim.claimed_text,
+        measured=relative,
+        measured_text=shown,
+        interval="–",
+        meets_claim=None if relative is None else relative <= claim.target,
+        how="failed / completed requests",
     )
-    avail = None if err is None or err.new is None else 1.0 - err.new
-    rows.append(
-        BenefitRow(
-            "availability",
-            "99.9%",
-            avail,
-            "–" if avail is None else f"{avail * 100:.3f}%",
-            "–",
-            None if avail is None else avail >= 0.999,
-            "share of requests answered without error during the after run",
-        )
+
+
+def _availability_row(claim: BenefitClaim, err: MetricComparison | None) -> BenefitRow:
+    available = None if err is None or err.new is None else 1.0 - err.new
+    return BenefitRow(
+        benefit=claim.label,
+        claimed=claim.claimed_text,
+        measured=available,
+        measured_text="–" if available is None else f"{available * 100:.3f}%",
+        interval="–",
+        meets_claim=None if available is None else available >= claim.target,
+        how="share of requests answered without error during the after run",
     )
-    return rows

@@ -9,6 +9,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from harness.scenario.operations import NAMED_OPERATIONS
 from harness.scenario.units import parse_duration, parse_fraction
+from harness.verdict.rules import RuleError, parse_rule
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Rate = Annotated[float, Field(ge=0, le=1_000_000)]
@@ -227,15 +228,11 @@ def semantic_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str
 
 
 def _gate_errors(gates: list[str]) -> list[tuple[tuple[str | int, ...], str]]:
-    """Gate rules are parsed by harness.verdict (issue 6) when it is installed."""
-    try:
-        from harness.verdict.rules import parse_rule
-    except ImportError:
-        return []
+    """Gate rules in the verdict stage's rule grammar (harness.verdict.rules, a leaf module)."""
     errors: list[tuple[tuple[str | int, ...], str]] = []
     for index, rule in enumerate(gates):
         try:
             parse_rule(rule)
-        except Exception as exc:  # their RuleError; any failure is a bad rule
+        except RuleError as exc:
             errors.append((("gates", index), f"bad gate rule {rule!r}: {exc}"))
     return errors

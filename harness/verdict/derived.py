@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from harness.verdict.data import RunData
+from harness.verdict.expect import expected_overall_p95_ms
 from harness.verdict.rules import Rule
 
 #: Spike recovery: latency is back when p95 stays within this factor of the pre-spike level...
@@ -189,8 +190,6 @@ def _breaking_point(rule: Rule, run: RunData) -> Measurement:
 
 
 def _expected_p95(run: RunData) -> float:
-    from harness.verdict.expect import expected_overall_p95_ms
-
     return expected_overall_p95_ms(run.manifest.scenario) or DEFAULT_P95_LIMIT_MS
 
 

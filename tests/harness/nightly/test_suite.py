@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from harness.history import baseline
+from harness.nightly.outputs import load_nightly
 from harness.nightly.suite import NightlyStep, run_nightly
 from harness.run.launch import RunOutcome, RunRequest
 from harness.testing.synthetic import SyntheticSpec, make_run
@@ -46,10 +47,10 @@ def test_first_night_stores_baselines_then_a_slowdown_fails_the_nightly(tmp_path
     assert all(s.baseline_set for s in first.steps)
     assert {b.scenario for b in baseline.list_baselines(reports)} == {"steady_scenario", "endurance_scenario"}
     endurance = next(s for s in first.steps if s.step == "endurance")
-    assert (
-        endurance.extras["rss_slope_mb_per_h"] is not None and endurance.extras["rss_slope_mb_per_h"] > 1000
-    )
-    assert endurance.extras["rss_slope_second_half_mb_per_h"] > 1000
+    slope = endurance.extras.rss_slope_mb_per_h
+    assert slope is not None and slope > 1000
+    second_half = endurance.extras.rss_slope_second_half_mb_per_h
+    assert second_half is not None and second_half > 1000
 
     second = run_nightly(
         STEPS, time_scale=0.01, reports_dir=reports, runner=synthetic_runner(1, {"steady"}), log=quiet
@@ -63,6 +64,9 @@ def test_first_night_stores_baselines_then_a_slowdown_fails_the_nightly(tmp_path
     assert "steady_scenario" in history
     saved = json.loads((reports / "nightly" / second.nightly_id / "nightly.json").read_text())
     assert saved["exit_code"] == 1 and saved["regressions"]
+    assert saved["steps"][0]["extras"] == {}  # only the fields of the step's kind are written
+    assert load_nightly(reports / "nightly" / second.nightly_id).regressions == second.regressions
+    assert (reports / "index.html").is_file() and second.pages["index"] == str(reports / "index.html")
     assert (reports / "nightly" / second.nightly_id / "nightly.md").read_text().count("|") > 10
 
 
@@ -84,3 +88,15 @@ def test_duration_of_shortened_and_floored_steps() -> None:
     profile = NightlyStep("profile", Path("p.yaml"), min_duration_s=30)
     assert profile.duration_arg(0.05, natural_s=1.0) == "30s"
     assert profile.duration_arg(1.0, natural_s=60.0) is None
+
+
+def test_spike_and_stress_steps_ask_the_verdict_stage(tmp_path: Path) -> None:
+    steps = [NightlyStep("spike", Path("spike.yaml")), NightlyStep("stress", Path("stress.yaml"))]
+    result = run_nightly(
+        steps, time_scale=0.01, reports_dir=tmp_path, runner=synthetic_runner(0, set()), log=lambda _: None
+    )
+    spike, stress = result.steps
+    # a steady synthetic run has no spike and no rising stages: the verdict stage says why
+    assert spike.extras.recovery_time is None and "not a spike run" in (spike.extras.reason or "")
+    assert stress.extras.breaking_point is None and "not a stress run" in (stress.extras.reason or "")
+    assert set(spike.extras.shown()) == {"recovery_time", "recovery_time_display", "reason"}

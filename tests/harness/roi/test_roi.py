@@ -10,6 +10,7 @@ import yaml
 
 from harness.commands import roi as roi_cmd
 from harness.roi.model import DEFAULT_COST_MODEL, CostModelError, load_cost_model
+from harness.roi.outputs import load_roi
 from harness.roi.roi import Measured, compute_roi, investment
 from harness.testing.synthetic import SyntheticSpec, make_run
 
@@ -128,6 +129,7 @@ def test_roi_command_writes_json_and_html(tmp_path: Path, known_model, capsys) -
         roi_cmd.main(["--before", str(before), "--after", str(after), "--cost-model", str(model_path)]) == 0
     )
     data = json.loads((after / "roi.json").read_text())
+    assert load_roi(after).model_dump() == load_roi(after / "roi.json").model_dump()
     point = data["cases"]["point"]
     # CPU halves (40% -> 20% at the same rate): the CPU line of the cost roughly halves.
     assert point["monthly_cost_after"]["cpu"] == pytest.approx(
@@ -138,7 +140,8 @@ def test_roi_command_writes_json_and_html(tmp_path: Path, known_model, capsys) -
     benefits = {b["benefit"]: b for b in data["benefits"]}
     assert benefits["response time"]["measured"] == pytest.approx(-0.5, abs=0.06)
     html = (after / "roi.html").read_text()
-    assert "claimed vs measured" in html and "data:image/png;base64," in html
+    assert "claimed vs measured" in html and "<svg" in html
+    assert "typical payback of 3–6 months" in html  # the claim, from claims.yaml
     assert roi_cmd.main(["--before", str(before), "--after", str(tmp_path / "nope")]) == 2
     assert (
         roi_cmd.main(

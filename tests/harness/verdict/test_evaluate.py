@@ -88,6 +88,32 @@ def test_for_window_needs_a_sustained_breach(runs: dict[str, Path]) -> None:
     assert slow.status == "fail" and slow.where["longest_breach_s"] >= 5
 
 
+@pytest.mark.parametrize("metric", ["p50", "p95", "p99", "p99.9", "max"])
+def test_windowed_latency_is_the_hdr_percentile_of_the_window(runs: dict[str, Path], metric: str) -> None:
+    import numpy as np
+
+    from harness.derive.percentiles import histogram_of
+
+    run = RunData(runs["stall"])
+    assert run.samples is not None
+    q = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9, "max": 100.0}[metric]
+    for operation in (None, "command_ack"):
+        subject = metric if operation is None else f"{metric}({operation})"
+        samples = run.samples if operation is None else run.samples[run.samples["operation"] == operation]
+        rule = parse_rule(f"{subject} < 1s for 1s")
+        found = series.window_values(rule, run, 1)  # all operations: timeseries.csv when it has the column
+        assert found is not None
+        for second in range(run.seconds):
+            hist = histogram_of(samples.loc[samples["sec"] == second, "latency_ms"])
+            expected = hist.get_value_at_percentile(q) / 1000.0 if hist.get_total_count() else np.nan
+            np.testing.assert_equal(found[1][second], expected)
+        within = series.window_values(parse_rule(f"{subject} < 1s within 10s"), run, 10)
+        assert within is not None
+        inside = samples.loc[(samples["sec"] >= 10) & (samples["sec"] < 20), "latency_ms"]
+        assert within[1][10] == histogram_of(inside).get_value_at_percentile(q) / 1000.0
+        assert np.isfinite(within[1]).all()
+
+
 def test_for_window_on_monitored_series(runs: dict[str, Path]) -> None:
     assert one(runs["good"], "cpu <= 20% for 10s").status == "fail"  # synthetic CPU ~35%
     assert one(runs["good"], "cpu <= 80% for 10s").status == "pass"

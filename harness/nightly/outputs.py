@@ -1,0 +1,127 @@
+"""``nightly.json``: the typed, versioned result of ``harness nightly`` and its one writer and loader.
+
+Old versions keep loading: every version in :data:`SUPPORTED_VERSIONS` has a fixture under
+``tests/fixtures/nightly/v<N>/``. ``regressions``, ``failed_steps`` and ``exit_code`` are written
+for readers of the file but derived from the steps, so the loader recomputes them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
+
+from harness.contract import rundir
+
+NIGHTLY_KIND: Literal["motherbox-perf/nightly"] = "motherbox-perf/nightly"
+NIGHTLY_JSON = "nightly.json"
+SCHEMA_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+DERIVED_KEYS = ("regressions", "failed_steps", "exit_code")
+
+
+class NightlyFileError(ValueError):
+    """nightly.json is missing, unreadable, of another kind or of an unsupported schema version."""
+
+
+class StepExtras(BaseModel):
+    """What a step adds beyond compare; only the fields of the step's kind are set (and written)."""
+
+    model_config = ConfigDict(extra="allow")  # v1 files may hold "<metric>_reason" keys
+    rss_slope_mb_per_h: float | None = None  # endurance
+    rss_slope_r2: float | None = None
+    rss_slope_second_half_mb_per_h: float | None = None
+    recovery_time: float | None = None  # spike (ms)
+    recovery_time_display: str | None = None
+    breaking_point: float | None = None  # stress (req/s)
+    breaking_point_display: str | None = None
+    reason: str | None = None  # why recovery time / breaking point is missing
+    profiles: dict[str, str] | None = None  # profile: status of each profiler
+
+    def shown(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class StepResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    step: str
+    scenario: str
+    exit_code: int
+    run_dir: str | None
+    run_status: str | None
+    baseline: str | None = None
+    baseline_set: bool = False
+    regressions: list[str] = Field(default_factory=list)
+    compare_html: str | None = None
+    extras: StepExtras = Field(default_factory=StepExtras)
+    error: str | None = None
+
+    @field_serializer("extras")
+    def _only_set_extras(self, extras: StepExtras) -> dict[str, Any]:
+        return extras.shown()
+
+
+class NightlyResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["motherbox-perf/nightly"] = NIGHTLY_KIND
+    schema_version: int = SCHEMA_VERSION
+    nightly_id: str
+    time_scale: float
+    started_at: str
+    ended_at: str
+    steps: list[StepResult]
+    pages: dict[str, str]
+
+    @property
+    def regressions(self) -> list[str]:
+        return [f"{s.step}: {r}" for s in self.steps for r in s.regressions]
+
+    @property
+    def failed_steps(self) -> list[str]:
+        return [s.step for s in self.steps if s.run_status != "complete"]
+
+    def exit_code(self) -> int:
+        """1 on any regression, 3 when a step produced no complete run, else 0."""
+        if self.regressions:
+            return 1
+        return 3 if self.failed_steps else 0
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.model_dump()
+        data["regressions"] = self.regressions
+        data["failed_steps"] = self.failed_steps
+        data["exit_code"] = self.exit_code()
+        return data
+
+
+def write_nightly_json(result: NightlyResult, out_dir: Path) -> Path:
+    """Write ``nightly.json`` atomically into ``out_dir``."""
+    path = out_dir / NIGHTLY_JSON
+    rundir.write_json_atomic(path, result.to_json())
+    return path
+
+
+def load_nightly(path: Path) -> NightlyResult:
+    """Load ``nightly.json`` (a file, or a folder holding one) of any supported schema version."""
+    if path.is_dir():
+        path = path / NIGHTLY_JSON
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise NightlyFileError(f"{path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise NightlyFileError(f"{path}: unreadable JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("kind") != NIGHTLY_KIND:
+        raise NightlyFileError(f"{path}: not a {NIGHTLY_KIND} file")
+    if data.get("schema_version") not in SUPPORTED_VERSIONS:
+        raise NightlyFileError(
+            f"{path}: unsupported schema_version {data.get('schema_version')!r} "
+            f"(supported: {SUPPORTED_VERSIONS})"
+        )
+    try:
+        return NightlyResult.model_validate({k: v for k, v in data.items() if k not in DERIVED_KEYS})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise NightlyFileError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
