@@ -1,0 +1,3 @@
+"""Samples (+ monitor series) to summary.json, timeseries.csv and histograms.json, with one latency-
+percentile definition (percentiles.py).
+"""
