@@ -14,6 +14,8 @@ import importlib
 import sys
 from types import ModuleType
 
+from harness.contract.exits import EXIT_USAGE
+
 #: (name, module, help). Add yours here; keep the module importable without side effects.
 COMMANDS: list[tuple[str, str, str]] = [
     ("run", "harness.commands.run", "run a load scenario and write a run folder"),
@@ -28,8 +30,6 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("nightly", "harness.commands.nightly", "run the nightly suite"),
     ("roi", "harness.commands.roi", "ROI of optimizations from measured runs"),
 ]
-
-EXIT_USAGE = 2
 
 
 def build_parser(only: str | None = None) -> tuple[argparse.ArgumentParser, ModuleType | None]:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from harness.contract import rundir
+from harness.contract.exits import EXIT_USAGE
 from harness.history import baseline
 
 
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
             record = baseline.set_baseline(args.run, args.reports_dir, args.note)
         except rundir.RunDirError as exc:
             print(f"harness baseline set: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
         print(f"baseline of {record.scenario} on {record.machine_fingerprint}: {record.run_id}")
         return 0
     if args.action == "unset":

@@ -10,12 +10,14 @@ import sys
 from pathlib import Path
 
 from harness.compare.compare import (
+    CompareResult,
     CompareSettings,
     ThresholdError,
     compare_paths,
     parse_fraction,
 )
 from harness.contract import rundir
+from harness.contract.exits import EXIT_FAILED, EXIT_USAGE
 from harness.report.compare_page import write_compare
 
 
@@ -75,25 +77,22 @@ def run(args: argparse.Namespace) -> int:
         )
     except ThresholdError as exc:
         print(f"harness compare: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except rundir.RunDirError as exc:
         print(f"harness compare: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     out_dir = args.out or rundir.resolve_run_dir(args.run, args.reports_dir)
     json_path, html_path = write_compare(result, out_dir)
     _print_table(result)
     print(f"wrote {json_path} and {html_path}")
     if result.has_regression:
         print("REGRESSION: " + ", ".join(f"{m.metric}({m.operation})" for m in result.regressions))
-        return 1
+        return EXIT_FAILED
     print("no regression")
     return 0
 
 
-def _print_table(result: object) -> None:
-    from harness.compare.compare import CompareResult
-
-    assert isinstance(result, CompareResult)
+def _print_table(result: CompareResult) -> None:
     for w in result.warnings:
         print(f"warning: {w}")
     print(f"{'':2}{'operation':16}{'metric':17}{'base':>12}{'new':>12}{'change':>9}  status")

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from harness.contract import rundir
-from harness.verdict.gate import EXIT_USAGE, gate_run
+from harness.contract.exits import EXIT_USAGE
+from harness.verdict.gate import gate_run
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

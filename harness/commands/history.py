@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from harness.compare.compare import ThresholdError, parse_fraction
+from harness.contract.exits import EXIT_USAGE
 from harness.history import changepoints
 from harness.history.series import METRICS, build_history, export_otava
 from harness.report.history_page import write_history
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         min_change = parse_fraction(args.min_change, "--min-change")
     except ThresholdError as exc:
         print(f"harness history: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     history = build_history(
         args.reports_dir, scenario=args.scenario, alpha=alpha, min_magnitude=min_change, op_metric=args.metric
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness.commands.compare import settings_from_args
 from harness.compare.compare import ThresholdError
+from harness.contract.exits import EXIT_USAGE
 from harness.nightly.plan import plan_lines, select_steps
 from harness.nightly.suite import DEFAULT_SCALE, default_steps, run_nightly
 
@@ -43,15 +44,15 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from_args(args)
     except ThresholdError as exc:
         print(f"harness nightly: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.time_scale <= 0:
         print("harness nightly: --time-scale must be > 0", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         steps = select_steps(default_steps(args.scenarios_dir), args.steps)
     except ValueError as exc:
         print(f"harness nightly: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.plan:
         print("\n".join(plan_lines(steps, args.time_scale)))
         return 0

@@ -9,9 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.contract import rundir
+from harness.contract.exits import EXIT_USAGE
 from harness.profiling.diff import profile_diff
-
-EXIT_USAGE = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,9 @@ import sys
 from pathlib import Path
 
 from harness.contract import rundir
+from harness.contract.exits import EXIT_USAGE
+from harness.report.index_page import build_index
+from harness.report.run_page import render_report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,24 +28,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here: matplotlib and pandas are slow to import and other commands do not need them.
-    from harness.report.index_page import build_index
-    from harness.report.run_page import render_report
-
     refs: list[str] = list(args.run_dir)
     if args.out is not None and len(refs) != 1:
         print("harness report: --out needs exactly one run", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if not refs and not args.index_only:
         print("harness report: name a run folder (or use --index-only)", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     for ref in [] if args.index_only else refs:
         try:
             run_dir = rundir.resolve_run_dir(ref, args.reports_dir)
             path = render_report(run_dir, out=args.out)
         except rundir.RunDirError as exc:
             print(f"harness report: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
         print(f"report: {path}")
     if not args.no_index and args.reports_dir.is_dir():
         print(f"index:  {build_index(args.reports_dir)}")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.compare.compare import compare_paths
 from harness.contract import rundir
+from harness.contract.exits import EXIT_USAGE
 from harness.report.roi_page import write_roi
 from harness.roi.model import CostModelError, load_cost_model
 from harness.roi.roi import roi_from_compare
@@ -56,21 +57,21 @@ def run(args: argparse.Namespace) -> int:
         model = load_cost_model(args.cost_model)
     except CostModelError as exc:
         print(f"harness roi: --cost-model: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.switches is not None:
         try:
             return int(run_sweep_command(args, model))
         except SweepError as exc:
             print(f"harness roi --switches: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
     if not args.before or not args.after:
         print("harness roi: give --before RUN and --after RUN, or --switches [SCENARIO]", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         comparison = compare_paths([args.before], [args.after], reports_dir=args.reports_dir)
     except rundir.RunDirError as exc:
         print(f"harness roi: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     result = roi_from_compare(comparison, model)
     out_dir = args.out or rundir.resolve_run_dir(args.after, args.reports_dir)
     json_path, html_path = write_roi(result, out_dir)

@@ -14,8 +14,9 @@ from typing import Any
 from rich.console import Console
 
 from harness.contract import rundir
+from harness.contract.exits import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
-EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_ABORTED = 0, 1, 2, 3
+__all__ = ["EXIT_ABORTED", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "RunOptions", "RunResult"]
 
 
 @dataclass

@@ -10,8 +10,6 @@ derive -> (manifest) -> verdict -> report -> index -> history
 - report (unless ``--no-report``): ``report.html`` (:func:`harness.report.run_page.render_report`);
 - index (with the report): ``reports/index.html`` (:func:`harness.report.index_page.build_index`);
 - history: the run's rows in ``reports/history.db`` (:func:`harness.history.db.record_run`).
-
-The heavier stages are imported inside their step: a run that skips them never pays for them.
 """
 
 from __future__ import annotations
@@ -22,9 +20,16 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.contract import rundir
+from harness.derive.files import write_derived_files
+from harness.history import db
+from harness.history.baseline import fingerprint_of, resolve_baseline
+from harness.report.index_page import build_index
+from harness.report.run_page import render_report
 from harness.run.finalize import Measured, close_run_folder
 from harness.run.options import EXIT_ABORTED, EXIT_OK, EXIT_USAGE, RunOptions, RunResult
 from harness.run.summary_table import print_summary
+from harness.verdict.gate import gate_run
+from harness.verdict.model import load_verdict
 
 
 def after_run(measured: Measured, options: RunOptions, console: Console) -> RunResult:
@@ -46,8 +51,6 @@ def after_run(measured: Measured, options: RunOptions, console: Console) -> RunR
 
 
 def derive(measured: Measured) -> rundir.Summary:
-    from harness.derive.files import write_derived_files
-
     resolved, collected = measured.resolved, measured.collected
     return write_derived_files(
         measured.run_dir,
@@ -72,9 +75,6 @@ def verdict(
     console: Console, manifest: rundir.Manifest, run_dir: Path, baseline: str | None, reports_dir: Path
 ) -> int:
     """Evaluate the gates (checklist, the scenario's expect/gates) and write the gate outputs."""
-    from harness.history.baseline import fingerprint_of, resolve_baseline
-    from harness.verdict.gate import gate_run
-
     try:
         base = (
             resolve_baseline(baseline, manifest.scenario_name, fingerprint_of(manifest), reports_dir)
@@ -88,22 +88,16 @@ def verdict(
 
 
 def report(console: Console, run_dir: Path) -> None:
-    from harness.report.run_page import render_report
-
     console.print(f"report: {render_report(run_dir)}", highlight=False)
 
 
 def index(reports_dir: Path) -> None:
-    from harness.report.index_page import build_index
-
     if reports_dir.is_dir():
         build_index(reports_dir)
 
 
 def print_verdict(console: Console, run_dir: Path) -> None:
     """The verdict the report shows, in one line (when the gate wrote one)."""
-    from harness.verdict.model import load_verdict
-
     stored = load_verdict(run_dir)
     if stored is not None:
         counts = ", ".join(f"{n} {status}" for status, n in stored.counts.items())
@@ -111,6 +105,4 @@ def print_verdict(console: Console, run_dir: Path) -> None:
 
 
 def history(reports_dir: Path, manifest: rundir.Manifest, summary: rundir.Summary, run_dir: Path) -> None:
-    from harness.history import db
-
     db.record_run(db.db_path(reports_dir), manifest, summary, run_dir)

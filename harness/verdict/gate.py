@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from harness.contract import rundir
+from harness.contract.exits import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from harness.verdict.checklist import Checklist, ChecklistError, load_checklist
 from harness.verdict.data import RunData
 from harness.verdict.evaluate import evaluate
@@ -19,11 +20,6 @@ from harness.verdict.expect import ExpectError, expect_rules, gate_rules
 from harness.verdict.model import JUNIT_FILE, SUMMARY_MD_FILE, VERDICT_FILE, Verdict
 from harness.verdict.outputs import junit_xml, summary_markdown
 from harness.verdict.rules import RuleError, RuleSpec, parse_rule
-
-EXIT_PASS = 0
-EXIT_GATE_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INCOMPLETE = 3
 
 
 class GateConfigError(Exception):
@@ -89,8 +85,8 @@ def write_outputs(run_dir: Path, verdict: Verdict) -> None:
 
 def exit_code(verdict: Verdict) -> int:
     if verdict.incomplete:
-        return EXIT_INCOMPLETE
-    return EXIT_GATE_FAILED if verdict.gate_failed else EXIT_PASS
+        return EXIT_ABORTED
+    return EXIT_FAILED if verdict.gate_failed else EXIT_OK
 
 
 def gate_run(
@@ -120,6 +116,6 @@ def _one_line(verdict: Verdict, code: int) -> str:
     )
     if verdict.failed:
         text += "\n  failed: " + "\n  failed: ".join(verdict.failed)
-    if code == EXIT_INCOMPLETE:
+    if code == EXIT_ABORTED:
         text += f"\n  run incomplete ({verdict.run_status}): exit 3"
     return text

@@ -11,7 +11,7 @@ from rich.console import Console
 from harness.contract import rundir
 from harness.run import pipeline
 from harness.run.finalize import Collected, Measured
-from harness.run.options import EXIT_ABORTED, EXIT_GATE, EXIT_OK, EXIT_USAGE, RunOptions
+from harness.run.options import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunOptions
 from harness.testing.synthetic import SyntheticSpec, make_run
 
 
@@ -33,7 +33,7 @@ def _steps(monkeypatch: pytest.MonkeyPatch, run_dir: Path, status: str) -> list[
     monkeypatch.setattr(pipeline, "derive", step("derive", summary))
     monkeypatch.setattr(pipeline, "close_run_folder", step("manifest", manifest))
     monkeypatch.setattr(pipeline, "print_summary", step("table"))
-    monkeypatch.setattr(pipeline, "verdict", step("verdict", EXIT_GATE))
+    monkeypatch.setattr(pipeline, "verdict", step("verdict", EXIT_FAILED))
     monkeypatch.setattr(pipeline, "report", step("report"))
     monkeypatch.setattr(pipeline, "index", step("index"))
     monkeypatch.setattr(pipeline, "print_verdict", step("print_verdict"))
@@ -54,7 +54,7 @@ NO_GATE = [step for step in ALL if step != "verdict"]
 @pytest.mark.parametrize(
     ("gate", "report", "status", "steps", "code"),
     [
-        (True, True, "complete", ALL, EXIT_GATE),
+        (True, True, "complete", ALL, EXIT_FAILED),
         (False, False, "complete", ["derive", "manifest", "table", "history"], EXIT_OK),
         (False, True, "complete", NO_GATE, EXIT_OK),
         # an aborted run is not gated (it exits 3 anyway) but still reported and recorded

@@ -7,7 +7,7 @@ from pathlib import Path
 from harness.contract import rundir
 from harness.contract.columns import REPEAT_COUNT_TAG, REPEAT_GROUP_TAG, REPEAT_INDEX_TAG
 from harness.run import repeat
-from harness.run.options import EXIT_ABORTED, EXIT_GATE, EXIT_OK, EXIT_USAGE, RunOptions, RunResult
+from harness.run.options import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunOptions, RunResult
 
 
 def _manifest(reason: str | None = None) -> rundir.Manifest:
@@ -36,11 +36,11 @@ class FakeRuns:
 
 def test_repeats_share_a_group_are_numbered_from_one_and_sleep_between(tmp_path: Path) -> None:
     ok = RunResult(EXIT_OK, tmp_path, None, _manifest())
-    gate_failed = RunResult(EXIT_GATE, tmp_path, None, _manifest())
+    gate_failed = RunResult(EXIT_FAILED, tmp_path, None, _manifest())
     runs, sleeps = FakeRuns(ok, gate_failed, ok), []
     options = RunOptions(scenario_path=tmp_path / "s.yaml", tags={"k": "v"})
     code = repeat.run_repeated(options, 3, 2.5, execute=runs, sleep=sleeps.append)
-    assert code == EXIT_GATE  # the worst run of the series
+    assert code == EXIT_FAILED  # the worst run of the series
     assert sleeps == [2.5, 2.5]
     assert [t[REPEAT_INDEX_TAG] for t in runs.tags] == ["1", "2", "3"]
     assert {t[REPEAT_GROUP_TAG] for t in runs.tags} == {runs.tags[0][REPEAT_GROUP_TAG]}
