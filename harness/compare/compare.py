@@ -27,6 +27,7 @@ from typing import Literal
 import numpy as np
 
 from harness.compare import stats
+from harness.compare.hotspots import differential_hotspots
 from harness.compare.result import (
     COMPARE_JSON,
     COMPARE_KIND,
@@ -37,7 +38,7 @@ from harness.compare.result import (
     RepeatStats,
     Status,
 )
-from harness.compare.runset import RunData, RunSet
+from harness.compare.runset import RunData, RunSet, load_run_set
 from harness.contract import rundir
 
 __all__ = ["COMPARE_JSON", "CompareResult", "CompareSettings", "MetricComparison", "RepeatStats"]
@@ -455,9 +456,6 @@ def compare_paths(
     The entry point for other stages (nightly, gate, detection bench). Raises
     :class:`harness.contract.rundir.RunDirError` on a missing or invalid run folder.
     """
-    from harness.compare.hotspots import differential_hotspots
-    from harness.compare.runset import load_run_set
-
     base = load_run_set(base_refs, "base", reports_dir=reports_dir, pool_repeats=pool_repeats)
     new = load_run_set(new_refs, "new", reports_dir=reports_dir, pool_repeats=pool_repeats)
     result = compare_run_sets(base, new, settings)

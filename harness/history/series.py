@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from harness.contract import rundir
+from harness.contract.runfolder import RunFolder
 from harness.history import baseline as baselines
 from harness.history import changepoints
 from harness.history.db import commit_of
@@ -38,7 +39,6 @@ METRICS: dict[str, str] = {
 }
 LATENCY_KEYS = ("p50", "p95", "p99")
 HIGHER_IS_BETTER = frozenset({"rate"})
-HISTORY_JSON = "history.json"
 HISTORY_KIND: Literal["motherbox-perf/history"] = "motherbox-perf/history"
 HISTORY_SCHEMA_VERSION = 1
 SUPPORTED_HISTORY_VERSIONS = (1,)
@@ -157,9 +157,8 @@ def _percentiles(op: rundir.OperationSummary) -> dict[str, float | None]:
     return {"p50": lat.p50, "p95": lat.p95, "p99": lat.p99, "error_rate": op.error_rate, "rate": op.rate}
 
 
-def point_of(run_dir: Path) -> RunPoint:
-    manifest = rundir.load_manifest(run_dir)
-    summary = rundir.load_summary(run_dir)
+def point_of(folder: RunFolder) -> RunPoint:
+    manifest, summary = folder.manifest, folder.require_summary()
     metrics = _percentiles(summary.overall)
     rss = summary.resources.get("rss_mb")
     cpu = summary.resources.get("cpu_percent")
@@ -171,7 +170,7 @@ def point_of(run_dir: Path) -> RunPoint:
         fingerprint=baselines.fingerprint_of(manifest),
         started_at=manifest.started_at,
         commit=commit_of(manifest) or "unknown",
-        run_dir=str(run_dir),
+        run_dir=str(folder.path),
         metrics=metrics,
         op_metrics={name: _percentiles(op) for name, op in summary.operations.items()},
         tags=dict(manifest.tags),
@@ -188,10 +187,11 @@ def collect_points(reports_dir: Path) -> tuple[list[RunPoint], list[str]]:
     for manifest_path in sorted(runs_dir.glob(f"*/{rundir.MANIFEST_FILE}")):
         run_dir = manifest_path.parent
         try:
-            if rundir.load_manifest(run_dir).status != "complete":
+            folder = RunFolder(run_dir)
+            if folder.manifest.status != "complete":
                 skipped.append(f"{run_dir.name}: aborted")
                 continue
-            points.append(point_of(run_dir))
+            points.append(point_of(folder))
         except rundir.RunDirError as exc:
             skipped.append(f"{run_dir.name}: {exc}")
     return points, skipped

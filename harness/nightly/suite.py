@@ -26,10 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from harness.compare.compare import CompareSettings, compare_paths
 from harness.contract import rundir
+from harness.contract.runfolder import RunFolder
+from harness.derive.summary import series_stats
 from harness.history import baseline as baselines
 from harness.history.series import build_history
 from harness.nightly.outputs import NightlyResult, StepExtras, StepResult, write_nightly_json
@@ -109,41 +109,33 @@ def estimated_seconds(step: NightlyStep, scale: float) -> float | None:
 
 def step_extras(step: NightlyStep, run_dir: Path) -> StepExtras:
     """What each step adds beyond compare: recovery time, breaking point, leak trend, hotspots."""
-    summary = rundir.load_summary(run_dir)
+    folder = RunFolder(run_dir)
     if step.name == "endurance":
-        rss = summary.resources.get("rss_mb")
+        rss = folder.require_summary().resources.get("rss_mb")
         return StepExtras(
             rss_slope_mb_per_h=None if rss is None else rss.slope_per_h,
             rss_slope_r2=None if rss is None else rss.r2,
-            rss_slope_second_half_mb_per_h=second_half_slope(run_dir, "rss_mb"),
+            rss_slope_second_half_mb_per_h=second_half_slope(folder, "rss_mb"),
         )
     if step.name in ("spike", "stress"):
         return _derived_from_verdict(run_dir, step.name)
     if step.name == "profile":
-        manifest = rundir.load_manifest(run_dir)
-        return StepExtras(profiles={name: rec.status for name, rec in manifest.profiles.items()})
+        return StepExtras(profiles={name: rec.status for name, rec in folder.manifest.profiles.items()})
     return StepExtras()
 
 
-def second_half_slope(run_dir: Path, column: str) -> float | None:
-    """Least-squares slope per hour over the second half of the run.
+def second_half_slope(folder: RunFolder, column: str) -> float | None:
+    """Least-squares slope per hour (summary.json's definition) over the second half of the run.
 
     A short endurance run's whole-run RSS slope is mostly warm-up (caches, pools, imports filling);
     the second half is what a leak looks like once the runtime has settled.
     """
-    try:
-        series = rundir.load_timeseries(run_dir)
-    except rundir.RunDirError:
-        return None
-    if column not in series:
+    series = folder.timeseries
+    if series is None or column not in series:
         return None
     half = series.iloc[len(series) // 2 :]
-    t = half["t"].to_numpy(dtype=float)
-    v = half[column].to_numpy(dtype=float)
-    keep = np.isfinite(t) & np.isfinite(v)
-    if keep.sum() < 3 or np.ptp(t[keep]) == 0:
-        return None
-    return float(np.polyfit(t[keep], v[keep], 1)[0] * 3600.0)
+    stats = series_stats(half["t"].to_numpy(dtype=float), half[column].to_numpy(dtype=float))
+    return None if stats is None else stats.slope_per_h
 
 
 def _derived_from_verdict(run_dir: Path, step: str) -> StepExtras:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.contract import rundir
+from harness.contract.runfolder import RunFolder
 from harness.report import jinja
 from harness.report.run_page import REPORT_FILE
 from harness.verdict.format import format_ms, format_value
@@ -35,11 +36,12 @@ class IndexRow:
 
 def _row(run_dir: Path, reports_dir: Path) -> IndexRow | None:
     try:
-        manifest = rundir.load_manifest(run_dir)
+        folder = RunFolder(run_dir)
     except rundir.RunDirError:
         return None
+    manifest = folder.manifest
     try:
-        summary = rundir.load_summary(run_dir)
+        summary = folder.summary
     except rundir.RunDirError:
         summary = None
     try:
