@@ -8,12 +8,13 @@ versions keep loading: a file of each lives in ``tests/fixtures/compare``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.contract.versioned import read_versioned_json, validate_as
 
 COMPARE_KIND: Final = "motherbox-perf/compare"
 COMPARE_SCHEMA_VERSION = 1
@@ -133,19 +134,5 @@ def load_compare(path: Path) -> CompareFile:
     """Read compare.json (a file, or a folder holding one) of any supported schema version."""
     if path.is_dir():
         path = path / COMPARE_JSON
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise CompareFileError(f"{path}: not found") from exc
-    except (OSError, ValueError) as exc:
-        raise CompareFileError(f"{path}: unreadable JSON: {exc}") from exc
-    if not isinstance(data, dict) or data.get("kind") != COMPARE_KIND:
-        raise CompareFileError(f"{path}: not a compare result (kind {COMPARE_KIND!r} expected)")
-    version = data.get("schema_version")
-    if version not in SUPPORTED_VERSIONS:
-        supported = ", ".join(map(str, SUPPORTED_VERSIONS))
-        raise CompareFileError(f"{path}: unsupported schema_version {version!r} (supported: {supported})")
-    try:
-        return CompareFile.model_validate(data)
-    except ValidationError as exc:
-        raise CompareFileError(f"{path}: {exc}") from exc
+    data = read_versioned_json(path, supported=SUPPORTED_VERSIONS, error=CompareFileError, kind=COMPARE_KIND)
+    return validate_as(CompareFile, data, path, CompareFileError)

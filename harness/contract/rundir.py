@@ -21,7 +21,6 @@ with :func:`build_manifest` and write through :mod:`harness.contract.atomic`; th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +35,7 @@ from harness.contract.columns import (
     TIMESERIES_COLUMNS,
 )
 from harness.contract.meta import GitInfo, MachineInfo, git_info, machine_info
+from harness.contract.versioned import read_versioned_json, validate_as
 
 __all__ = [
     "MONITOR_COLUMNS",
@@ -280,18 +280,7 @@ def write_manifest(run_dir: Path, manifest: Manifest) -> None:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RunDirError(f"{path}: not found") from exc
-    except (OSError, ValueError) as exc:
-        raise RunDirError(f"{path}: unreadable JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise RunDirError(f"{path}: expected a JSON object")
-    version = data.get("schema_version")
-    if version not in SUPPORTED_VERSIONS:
-        raise RunDirError(f"{path}: unsupported schema_version {version!r} (supported: {SUPPORTED_VERSIONS})")
-    return data
+    return read_versioned_json(path, supported=SUPPORTED_VERSIONS, error=RunDirError)
 
 
 def resolve_run_dir(ref: str | Path, reports_dir: Path = Path("reports")) -> Path:
@@ -306,24 +295,18 @@ def resolve_run_dir(ref: str | Path, reports_dir: Path = Path("reports")) -> Pat
 
 
 def load_manifest(run_dir: Path) -> Manifest:
-    try:
-        return Manifest.model_validate(_read_json(run_dir / MANIFEST_FILE))
-    except ValueError as exc:
-        raise RunDirError(f"{run_dir / MANIFEST_FILE}: {exc}") from exc
+    path = run_dir / MANIFEST_FILE
+    return validate_as(Manifest, _read_json(path), path, RunDirError)
 
 
 def load_summary(run_dir: Path) -> Summary:
-    try:
-        return Summary.model_validate(_read_json(run_dir / SUMMARY_FILE))
-    except ValueError as exc:
-        raise RunDirError(f"{run_dir / SUMMARY_FILE}: {exc}") from exc
+    path = run_dir / SUMMARY_FILE
+    return validate_as(Summary, _read_json(path), path, RunDirError)
 
 
 def load_histograms(run_dir: Path) -> HistogramSet:
-    try:
-        return HistogramSet.model_validate(_read_json(run_dir / HISTOGRAMS_FILE))
-    except ValueError as exc:
-        raise RunDirError(f"{run_dir / HISTOGRAMS_FILE}: {exc}") from exc
+    path = run_dir / HISTOGRAMS_FILE
+    return validate_as(HistogramSet, _read_json(path), path, RunDirError)
 
 
 def load_samples(run_dir: Path, columns: list[str] | None = None) -> Any:

@@ -14,16 +14,16 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from harness.contract import rundir
 from harness.contract.runfolder import RunFolder
+from harness.contract.versioned import read_versioned_json, validate_as
 from harness.history import baseline as baselines
 from harness.history import changepoints
 from harness.history.db import commit_of
@@ -130,23 +130,10 @@ def write_history_json(history: History, path: Path) -> None:
 
 def load_history(path: Path) -> History:
     """Read history.json back, checking its kind and schema version; :class:`HistoryFileError` if not."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise HistoryFileError(f"{path}: not found") from exc
-    except (OSError, ValueError) as exc:
-        raise HistoryFileError(f"{path}: unreadable JSON: {exc}") from exc
-    if not isinstance(data, dict) or data.get("kind") != HISTORY_KIND:
-        raise HistoryFileError(f"{path}: not a history file (kind must be {HISTORY_KIND!r})")
-    if data.get("schema_version") not in SUPPORTED_HISTORY_VERSIONS:
-        version = data.get("schema_version")
-        raise HistoryFileError(
-            f"{path}: unsupported schema_version {version!r} (supported: {SUPPORTED_HISTORY_VERSIONS})"
-        )
-    try:
-        return History.model_validate(data)
-    except ValidationError as exc:
-        raise HistoryFileError(f"{path}: {exc}") from exc
+    data = read_versioned_json(
+        path, supported=SUPPORTED_HISTORY_VERSIONS, error=HistoryFileError, kind=HISTORY_KIND
+    )
+    return validate_as(History, data, path, HistoryFileError)
 
 
 # ---------------------------------------------------------------- reading

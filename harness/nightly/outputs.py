@@ -7,13 +7,13 @@ for readers of the file but derived from the steps, so the loader recomputes the
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from harness.contract import rundir
+from harness.contract.versioned import read_versioned_json, validate_as
 
 NIGHTLY_KIND: Literal["motherbox-perf/nightly"] = "motherbox-perf/nightly"
 NIGHTLY_JSON = "nightly.json"
@@ -107,21 +107,6 @@ def load_nightly(path: Path) -> NightlyResult:
     """Load ``nightly.json`` (a file, or a folder holding one) of any supported schema version."""
     if path.is_dir():
         path = path / NIGHTLY_JSON
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise NightlyFileError(f"{path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise NightlyFileError(f"{path}: unreadable JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("kind") != NIGHTLY_KIND:
-        raise NightlyFileError(f"{path}: not a {NIGHTLY_KIND} file")
-    if data.get("schema_version") not in SUPPORTED_VERSIONS:
-        raise NightlyFileError(
-            f"{path}: unsupported schema_version {data.get('schema_version')!r} "
-            f"(supported: {SUPPORTED_VERSIONS})"
-        )
-    try:
-        return NightlyResult.model_validate({k: v for k, v in data.items() if k not in DERIVED_KEYS})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise NightlyFileError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    data = read_versioned_json(path, supported=SUPPORTED_VERSIONS, error=NightlyFileError, kind=NIGHTLY_KIND)
+    kept = {k: v for k, v in data.items() if k not in DERIVED_KEYS}
+    return validate_as(NightlyResult, kept, path, NightlyFileError)

@@ -7,13 +7,13 @@ Old versions keep loading: every version in :data:`SUPPORTED_VERSIONS` has a fix
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from harness.contract import rundir
+from harness.contract.versioned import read_versioned_json, validate_as
 
 Case = Literal["low", "point", "high"]
 ROI_KIND: Literal["motherbox-perf/roi"] = "motherbox-perf/roi"
@@ -106,21 +106,5 @@ def load_roi(path: Path) -> RoiResult:
     """Load ``roi.json`` (a file, or a folder holding one) of any supported schema version."""
     if path.is_dir():
         path = path / ROI_JSON
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RoiFileError(f"{path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise RoiFileError(f"{path}: unreadable JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("kind") != ROI_KIND:
-        raise RoiFileError(f"{path}: not a {ROI_KIND} file")
-    if data.get("schema_version") not in SUPPORTED_VERSIONS:
-        raise RoiFileError(
-            f"{path}: unsupported schema_version {data.get('schema_version')!r} "
-            f"(supported: {SUPPORTED_VERSIONS})"
-        )
-    try:
-        return RoiResult.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise RoiFileError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    data = read_versioned_json(path, supported=SUPPORTED_VERSIONS, error=RoiFileError, kind=ROI_KIND)
+    return validate_as(RoiResult, data, path, RoiFileError)

@@ -43,7 +43,7 @@ def test_written_file_loads_back_equal(base_run: Path, slower_run: Path, tmp_pat
     ("change", "message"),
     [
         ({"schema_version": 99}, "unsupported schema_version 99"),
-        ({"kind": "motherbox-perf/run"}, "not a compare result"),
+        ({"kind": "motherbox-perf/run"}, "not a motherbox-perf/compare file"),
         ({"verdict": "maybe"}, "verdict"),
     ],
 )

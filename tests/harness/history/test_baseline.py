@@ -9,7 +9,6 @@ from pathlib import Path
 from harness.commands import baseline as baseline_cmd
 from harness.contract import rundir
 from harness.history import baseline, db
-from harness.run import repeat
 from harness.testing.synthetic import SyntheticSpec, make_run
 
 
@@ -48,14 +47,3 @@ def test_setting_again_replaces_and_recorded_runs_are_untouched(tmp_path: Path) 
 def test_bad_run_is_exit_2(tmp_path: Path, capsys) -> None:
     assert baseline_cmd.main(["--reports-dir", str(tmp_path), "set", str(tmp_path / "nope")]) == 2
     assert "not a run folder" in capsys.readouterr().err
-
-
-def test_interleaved_order_alternates_direction() -> None:
-    assert repeat.interleaved_order(["on", "off"], 3) == [
-        (0, "on"),
-        (0, "off"),
-        (1, "off"),
-        (1, "on"),
-        (2, "on"),
-        (2, "off"),
-    ]

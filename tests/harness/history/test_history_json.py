@@ -53,7 +53,7 @@ def test_written_history_loads_back_equal(tmp_path: Path) -> None:
     ("content", "message"),
     [
         ("{", "unreadable JSON"),
-        ('{"kind": "motherbox-perf/compare", "schema_version": 1}', "not a history file"),
+        ('{"kind": "motherbox-perf/compare", "schema_version": 1}', "not a motherbox-perf/history file"),
         ('{"kind": "motherbox-perf/history", "schema_version": 99}', "unsupported schema_version 99"),
         ('{"kind": "motherbox-perf/history", "schema_version": 1, "series": 3}', "series"),
     ],

@@ -45,7 +45,7 @@ def test_markdown_of_the_fixture_lists_steps_and_extras() -> None:
     [
         ('{"kind": "motherbox-perf/nightly", "schema_version": 2}', "unsupported schema_version 2"),
         ('{"kind": "motherbox-perf/roi", "schema_version": 1}', "not a motherbox-perf/nightly file"),
-        ("[]", "not a motherbox-perf/nightly file"),
+        ("[]", "expected a JSON object"),
         ('{"kind": "motherbox-perf/nightly", "schema_version": 1, "steps": []}', "nightly_id"),
     ],
 )
