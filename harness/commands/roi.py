@@ -11,13 +11,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.compare.compare import compare_paths
 from harness.contract import rundir
-from harness.contract.exits import EXIT_USAGE
+from harness.contract.exits import EXIT_ABORTED, EXIT_OK, EXIT_USAGE
 from harness.report.roi_page import write_roi
-from harness.roi.model import CostModelError, load_cost_model
-from harness.roi.roi import roi_from_compare
-from harness.roi.sweep import run_sweep_command
+from harness.roi.model import CostModel, CostModelError, load_cost_model
+from harness.roi.roi import roi_between
+from harness.roi.sweep import print_table, sweep, sweep_request
 from harness.roi.switches import SweepError
 
 DEFAULT_SWITCH_SCENARIO = "default"  # harness/roi/switch_scenario.yaml: every operation, team creation too
@@ -59,20 +58,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"harness roi: --cost-model: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.switches is not None:
-        try:
-            return int(run_sweep_command(args, model))
-        except SweepError as exc:
-            print(f"harness roi --switches: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+        return _sweep(args, model)
     if not args.before or not args.after:
         print("harness roi: give --before RUN and --after RUN, or --switches [SCENARIO]", file=sys.stderr)
         return EXIT_USAGE
     try:
-        comparison = compare_paths([args.before], [args.after], reports_dir=args.reports_dir)
+        result = roi_between(args.before, args.after, model, reports_dir=args.reports_dir)
     except rundir.RunDirError as exc:
         print(f"harness roi: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    result = roi_from_compare(comparison, model)
     out_dir = args.out or rundir.resolve_run_dir(args.after, args.reports_dir)
     json_path, html_path = write_roi(result, out_dir)
     point = result.cases["point"]
@@ -83,6 +77,29 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"wrote {json_path} and {html_path}")
     return 0
+
+
+def _sweep(args: argparse.Namespace, model: CostModel) -> int:
+    try:
+        request = sweep_request(
+            args.switches,
+            args.only,
+            repeats=args.repeats,
+            time_scale=args.time_scale,
+            duration=args.duration,
+            cooldown_s=args.cooldown,
+            out=args.out,
+            reports_dir=args.reports_dir,
+        )
+    except SweepError as exc:
+        print(f"harness roi --switches: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    outcome = sweep(request, model)
+    print_table(outcome.result)
+    for failure in outcome.failed:
+        print(f"failed run: {failure}")
+    print(f"wrote {outcome.json_path} and {outcome.html_path}")
+    return EXIT_OK if not outcome.failed else EXIT_ABORTED
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,8 +20,9 @@ interval least favourable to the change, the high end of every investment range)
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
-from harness.compare.compare import CompareResult, MetricComparison
+from harness.compare.compare import CompareResult, MetricComparison, compare_paths
 from harness.roi.claims import BenefitClaim, GuideClaims, load_claims
 from harness.roi.model import CostModel
 from harness.roi.outputs import BenefitRow, Case, CaseResult, Measured, RoiResult, RoiRuns, RunSide
@@ -158,6 +159,13 @@ def compute_roi(
         claims=payback,
         notes=notes,
     )
+
+
+def roi_between(
+    before: str | Path, after: str | Path, model: CostModel, *, reports_dir: Path = Path("reports")
+) -> RoiResult:
+    """ROI of moving from the ``before`` run (or repeat group) to the ``after`` one."""
+    return roi_from_compare(compare_paths([before], [after], reports_dir=reports_dir), model)
 
 
 def roi_from_compare(result: CompareResult, model: CostModel, claims: GuideClaims | None = None) -> RoiResult:

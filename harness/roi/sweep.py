@@ -7,10 +7,10 @@ alike. This module is the sweep's orchestrator: it launches runs and writes the 
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -126,39 +126,78 @@ def print_table(result: SweepResult, log: Callable[[str], None] = print) -> None
         log(f"overall {b.benefit:16} claimed {b.claimed:>6}  measured {b.measured_text}")
 
 
-def run_sweep_command(args: argparse.Namespace, model: CostModel) -> int:
-    scenario = DEFAULT_SCENARIO if args.switches in ("", "default") else Path(args.switches)
-    if not scenario.is_file():
-        raise SweepError(f"SCENARIO: {scenario} not found")
-    switches = list(SWITCHES) if not args.only else [s.strip() for s in args.only.split(",") if s.strip()]
+@dataclass(frozen=True)
+class SweepRequest:
+    """What ``harness roi --switches`` asked for, checked by :func:`sweep_request`."""
+
+    scenario: Path
+    switches: list[str]
+    repeats: int
+    time_scale: float
+    duration: str | None
+    cooldown_s: float
+    out_dir: Path
+    reports_dir: Path
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    result: SweepResult
+    roi: RoiResult | None
+    failed: list[str]
+    json_path: Path
+    html_path: Path
+
+
+def sweep_request(
+    scenario: str,
+    only: str | None,
+    *,
+    repeats: int,
+    time_scale: float,
+    duration: str | None,
+    cooldown_s: float,
+    out: Path | None,
+    reports_dir: Path,
+) -> SweepRequest:
+    """A checked request; SweepError names the bad option."""
+    path = DEFAULT_SCENARIO if scenario in ("", "default") else Path(scenario)
+    if not path.is_file():
+        raise SweepError(f"SCENARIO: {path} not found")
+    switches = list(SWITCHES) if not only else [s.strip() for s in only.split(",") if s.strip()]
     unknown = [s for s in switches if s not in SWITCHES]
     if unknown:
         raise SweepError(f"--only: unknown switch(es) {unknown}; choose from {', '.join(SWITCHES)}")
-    if args.repeats < 1:
+    if repeats < 1:
         raise SweepError("--repeats must be at least 1")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out_dir = args.out or args.reports_dir / "roi" / f"switches-{stamp}"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = out or reports_dir / "roi" / f"switches-{stamp}"
+    return SweepRequest(path, switches, repeats, time_scale, duration, cooldown_s, out_dir, reports_dir)
+
+
+def sweep(request: SweepRequest, model: CostModel) -> SweepOutcome:
+    """Run the sweep, analyse it, and write roi_switches.json, switches.html (+ roi.json/html)."""
+    request.out_dir.mkdir(parents=True, exist_ok=True)
     runs, failed = run_sweep(
-        scenario,
-        out_dir,
-        switches=switches,
-        repeats=args.repeats,
-        time_scale=args.time_scale,
-        duration=args.duration,
-        cooldown_s=args.cooldown,
-        reports_dir=args.reports_dir,
+        request.scenario,
+        request.out_dir,
+        switches=request.switches,
+        repeats=request.repeats,
+        time_scale=request.time_scale,
+        duration=request.duration,
+        cooldown_s=request.cooldown_s,
+        reports_dir=request.reports_dir,
     )
-    settings = {"time_scale": args.time_scale, "duration": args.duration, "cooldown_s": args.cooldown}
+    settings = {
+        "time_scale": request.time_scale,
+        "duration": request.duration,
+        "cooldown_s": request.cooldown_s,
+    }
     result, overall = analyse_sweep(
-        runs, scenario=str(scenario), repeats=args.repeats, failed=failed, settings=settings
+        runs, scenario=str(request.scenario), repeats=request.repeats, failed=failed, settings=settings
     )
     roi = roi_from_compare(overall, model) if overall is not None else None
     if roi is not None:
-        write_roi(roi, out_dir)
-    json_path, html_path = write_sweep(result, roi, out_dir)
-    print_table(result)
-    for failure in failed:
-        print(f"failed run: {failure}")
-    print(f"wrote {json_path} and {html_path}")
-    return 0 if not failed else 3
+        write_roi(roi, request.out_dir)
+    json_path, html_path = write_sweep(result, roi, request.out_dir)
+    return SweepOutcome(result, roi, failed, json_path, html_path)
