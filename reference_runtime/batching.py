@@ -55,7 +55,6 @@ class BatchPolicy:
 # The guide's batching rules.
 STATUS_UPDATES = BatchPolicy(batch_size=10, max_wait_s=0.1)
 METRICS = BatchPolicy(batch_size=100, max_wait_s=1.0)
-PRESETS: dict[str, BatchPolicy] = {"status": STATUS_UPDATES, "metrics": METRICS}
 
 
 @dataclass

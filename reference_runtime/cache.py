@@ -29,7 +29,7 @@ Design choices (and why)
   writes are bounded (``l3_max_pending_writes``): beyond that, L3 writes are dropped and counted
   (a slow disk must not grow memory). ``drain()`` waits for the queue; ``close()`` flushes it.
   L3 bytes/entries in the stats are refreshed by the worker after each write.
-* Invalidation is by key and by tag (e.g. ``agent:<id>``, ``project:<id>``). Tags are versioned:
+* Invalidation is by tag (e.g. ``agent:<id>``, ``project:<id>``). Tags are versioned:
   each entry stores the versions of its tags when its load *started*; ``invalidate_tag`` bumps the
   version (persisted next to L3 so it survives restarts; only invalidated tags are kept, loaded
   once at start-up) and eagerly drops matching L1/L2 entries. Stale L3 entries are dropped
@@ -49,7 +49,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -247,9 +247,6 @@ class _DiskLayer:
     def persist_tag(self, tag: str, version: int) -> None:
         self._submit(self._tags.set, tag, version)
 
-    def clear(self) -> None:
-        self._submit(self._store.clear)
-
     async def drain(self) -> None:
         """Wait until every queued L3 operation has run."""
         await asyncio.wrap_future(self._io.submit(self._refresh_size))
@@ -303,7 +300,6 @@ class LayeredCache:
         self._l3_expirations = 0
         self._tag_versions: dict[str, int] = {}  # only tags that were ever invalidated
         self._inflight: dict[str, asyncio.Future[Any]] = {}
-        self._epoch = 0  # bumped by key invalidation/clear; tags are covered by their versions
         self._loads = self._bypassed = self._coalesced = self._uncacheable = 0
         if self.config.l3_dir is not None:
             self._l3 = _DiskLayer(Path(self.config.l3_dir), self.config)
@@ -312,9 +308,6 @@ class LayeredCache:
     @property
     def enabled(self) -> bool:
         return self.config.enabled
-
-    def set_enabled(self, enabled: bool) -> None:
-        self.config = replace(self.config, enabled=enabled)
 
     # -- public async API ------------------------------------------------------------------------
 
@@ -426,12 +419,10 @@ class LayeredCache:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         stamp = self._stamp(tags)  # versions *before* the load: an invalidation mid-load wins
-        epoch = self._epoch
         try:
             self._loads += 1
             value = await loader()
-            if epoch == self._epoch:  # a key invalidation during the load wins: do not store
-                self._store(key, value, agent_id, stamp, persist)
+            self._store(key, value, agent_id, stamp, persist)
             fut.set_result(value)
             return value
         except asyncio.CancelledError:
@@ -475,19 +466,6 @@ class LayeredCache:
     def _is_current(self, tags: TagVersions) -> bool:
         return all(self._version(tag) == version for tag, version in tags)
 
-    def invalidate(self, key: str) -> int:
-        """Drop ``key`` from every layer; returns L1/L2 entries removed (the L3 delete is queued)."""
-        self._epoch += 1
-        removed = 0
-        for layer in (*self._l1.values(), self._l2):
-            if layer.pop(key, None) is not None:
-                layer.counts.invalidations += 1
-                removed += 1
-        if self._l3 is not None:
-            self._l3.delete(key)
-            self._l3_counts.invalidations += 1
-        return removed
-
     def invalidate_tag(self, tag: str) -> int:
         """Invalidate everything derived from ``tag`` in all layers (L3 lazily, by version)."""
         version = self._version(tag) + 1
@@ -513,19 +491,6 @@ class LayeredCache:
     def drop_agent(self, agent_id: str) -> None:
         """Forget an agent's L1 (agent deleted)."""
         self._l1.pop(agent_id, None)
-
-    def clear(self) -> None:
-        """Empty every layer (stats are kept)."""
-        self._epoch += 1
-        for layer in (*self._l1.values(), self._l2):
-            layer.clear()
-        if self._l3 is not None:
-            self._l3.clear()
-
-    def expire(self) -> None:
-        """Purge expired L1/L2 entries now (they are otherwise purged on writes)."""
-        for layer in (*self._l1.values(), self._l2):
-            layer.expire()
 
     def close(self) -> None:
         """Run the queued L3 operations, then close the disk stores."""

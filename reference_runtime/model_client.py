@@ -160,7 +160,6 @@ class ModelClient:
         self.in_flight = 0
         self.peak_in_flight = 0  # tests: proves steps really ran concurrently
         self.last_error: str | None = None
-        self.last_ok: float | None = None
 
     def _limits(self) -> httpx.Limits:
         n = self.settings.connections_per_service
@@ -225,7 +224,6 @@ class ModelClient:
             self.last_error = f"{type(exc).__name__}: {exc}"[:300]
             raise ModelError(self.last_error) from exc
         self._finish(start, attempts, ok=True)
-        self.last_ok = time.time()
         return ModelReply(text, attempts, time.perf_counter() - start, nbytes)
 
     async def complete_patiently(

@@ -217,9 +217,9 @@ class RuntimeMetrics:
         self.pool_in_use.labels(pool).set(in_use)
         self.pool_idle.labels(pool).set(idle)
 
-    def pool_wait(self, pool: str) -> None:
-        """Call when a checkout had to wait because the pool was exhausted."""
-        self.pool_waits.labels(pool).inc()
+    def pool_wait(self, pool: str, n: int = 1) -> None:
+        """Count ``n`` checkouts that had to wait because the pool was exhausted."""
+        self.pool_waits.labels(pool).inc(n)
 
     def record_batch(self, kind: str, size: int) -> None:
         """Batcher ``on_flush`` hook: ``Batcher(..., on_flush=lambda n: m.record_batch("status", n))``."""

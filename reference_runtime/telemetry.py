@@ -26,8 +26,6 @@ from .model_client import ModelClient
 from .observability import RuntimeMetrics, create_metrics, render
 from .store import Store
 
-#: Code paths that the ``slowdown`` fault can target.
-SLOW_PATHS = ("ack", "query", "think", "analysis", "handoff", "workflow_step", "creation")
 _FAULT_KEYS = (
     "db_latency",
     "model_latency",
@@ -152,9 +150,9 @@ class Telemetry:
         """Pool waits are counted by the pools themselves; the counter gets the increase."""
         db_waits = self.sources.store.stats.pool_waits
         if db_waits > self._db_waits_seen:
-            self.metrics.pool_waits.labels("db").inc(db_waits - self._db_waits_seen)
+            self.metrics.pool_wait("db", db_waits - self._db_waits_seen)
             self._db_waits_seen = db_waits
         model_waits = self.sources.model.pool_waits
         if model_waits > self._model_waits_seen:
-            self.metrics.pool_waits.labels("model").inc(model_waits - self._model_waits_seen)
+            self.metrics.pool_wait("model", model_waits - self._model_waits_seen)
             self._model_waits_seen = model_waits

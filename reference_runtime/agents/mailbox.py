@@ -106,9 +106,6 @@ class Mailbox(Generic[T]):
                 raise
         return self.get_nowait()
 
-    def depth_by_priority(self) -> dict[str, int]:
-        return {f"P{p}": len(q) for p, q in zip(PRIORITIES, self._queues, strict=True)}
-
 
 def _slot(priority: int) -> int:
     return min(max(priority, 1), 4) - 1

@@ -13,8 +13,6 @@ from ..errors import iso
 from ..store.repo import dumps, loads
 from .mailbox import Mailbox
 
-STATUSES = ("created", "training", "active", "idle", "error", "offline")
-
 
 @dataclass(slots=True)
 class Work:

@@ -22,7 +22,6 @@ from .common import (
     services,
 )
 
-PROJECT_STATUSES = ("initializing", "discovery", "building", "validating", "completed", "failed")
 FILTER_STATUSES = ("active", "completed", "failed", "archived")
 #: The spec's list filter uses coarser states than Project.status; map them.
 _FILTER_MAP = {

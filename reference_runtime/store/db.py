@@ -186,14 +186,14 @@ class GroupCommitWriter:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._store.commit_ops(batch)
-            except Exception as exc:  # isolate a bad op so the others still commit
-                await self._commit_one_by_one(batch, exc)
+            except Exception:  # isolate a bad op so the others still commit
+                await self._commit_one_by_one(batch)
                 continue
             for op in batch:
                 if op.future is not None and not op.future.done():
                     op.future.set_result(None)
 
-    async def _commit_one_by_one(self, batch: list[WriteOp], first_exc: Exception) -> None:
+    async def _commit_one_by_one(self, batch: list[WriteOp]) -> None:
         for op in batch:
             try:
                 await self._store.commit_ops([op])
@@ -378,13 +378,6 @@ class Store:
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(select(1))
-
-    async def explain(self, stmt: Executable) -> list[str]:
-        """SQLite ``EXPLAIN QUERY PLAN`` text for a statement (tests, benches)."""
-        compiled = stmt.compile(self.engine.sync_engine, compile_kwargs={"literal_binds": True})  # type: ignore[attr-defined]
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))).fetchall()
-        return [str(r[-1]) for r in rows]
 
     async def count(self, table: Any, *where: Any) -> int:
         stmt = select(func.count()).select_from(table)

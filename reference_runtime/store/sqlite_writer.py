@@ -22,7 +22,6 @@ from sqlalchemy import Executable
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 DIALECT = sqlite_dialect.dialect(paramstyle="qmark")
-Plan = list[tuple[Executable, list[dict[str, Any]]]]
 
 
 def sqlite_path(url: str) -> Path | None:

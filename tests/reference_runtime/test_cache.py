@@ -119,7 +119,6 @@ def test_ttl_expiry_per_layer(cache: LayeredCache, clock: FakeClock):
     run(get())
     assert load.calls == 2
     assert counts(cache)["l3"] == (1, 2)
-    cache.expire()
     assert cache.stats().layers["l1"].expirations >= 1
 
 
@@ -172,12 +171,13 @@ def test_tag_invalidation_across_all_layers_and_restart(tmp_path: Path, clock: F
     again.close()
 
 
-def test_key_invalidation(cache: LayeredCache):
+def test_record_change_invalidates_a_project_key(cache: LayeredCache):
     load = Loader()
-    run(cache.get_or_load("k", load, agent_id="a1"))
-    assert cache.invalidate("k") == 2  # L1 + L2 now; the L3 delete is queued
-    assert run(cache.get("k")) is None  # ...and has run before this read
-    run(cache.get_or_load("k", load, agent_id="a1"))
+    tags = [record_tag("project", "p1")]
+    run(cache.get_or_load("project:p1", load, agent_id="a1", tags=tags))
+    assert cache.on_record_changed("project", "p1") == 2  # L1 + L2 now; L3 is stale by version
+    assert run(cache.get("project:p1")) is None
+    run(cache.get_or_load("project:p1", load, agent_id="a1", tags=tags))
     assert load.calls == 2
     assert cache.stats().layers["l1"].invalidations == 1
 
@@ -233,8 +233,8 @@ def test_disabled_goes_to_loader_every_time(tmp_path: Path):
     cache = LayeredCache(CacheConfig(enabled=False, l3_dir=tmp_path))
     load = Loader()
 
-    async def main():
-        for _ in range(4):
+    async def main(cache: LayeredCache = cache, times: int = 4):
+        for _ in range(times):
             await cache.get_or_load("k", load, agent_id="a1")
 
     run(main())
@@ -243,10 +243,11 @@ def test_disabled_goes_to_loader_every_time(tmp_path: Path):
     assert st.enabled is False
     assert (st.loads, st.bypassed) == (4, 4)
     assert all(layer.hits == 0 and layer.entries == 0 for layer in st.layers.values())
-    cache.set_enabled(True)
-    run(main())
-    assert load.calls == 5
     cache.close()
+    enabled = LayeredCache(CacheConfig(l3_dir=tmp_path))  # nothing was persisted while disabled
+    run(main(enabled, 2))
+    assert load.calls == 5
+    enabled.close()
 
 
 def test_returned_values_are_copies(cache: LayeredCache):
@@ -272,8 +273,8 @@ def test_l3_io_runs_on_the_worker_thread_not_the_loop(tmp_path: Path, clock: Fak
     cache = LayeredCache(CacheConfig(l3_dir=tmp_path), clock=clock)
 
     async def main():
-        await cache.get_or_load("k", Loader({"p": 1}))
-        cache.invalidate("k")
+        await cache.get_or_load("k", Loader({"p": 1}), tags=[record_tag("agent", "a1")])
+        cache.on_record_changed("agent", "a1")  # the L3 row is now stale: read, then deleted
         await cache.get_or_load("k", Loader({"p": 2}))
         await cache.drain()
 

@@ -6,6 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
+from sqlalchemy import text
+
 from reference_runtime.store import Repo, Store
 from reference_runtime.store.db import WriteOp, plan_batch
 
@@ -74,9 +76,12 @@ def test_indexes_switch_changes_query_plan(tmp_path: Path) -> None:
     async def plan(indexes: bool) -> str:
         st = _store(tmp_path, indexes=indexes)
         await st.open()
-        lines = await st.explain(Repo(st).recent_messages_stmt("a1", 10))
+        stmt = Repo(st).recent_messages_stmt("a1", 10)
+        sql = stmt.compile(st.engine.sync_engine, compile_kwargs={"literal_binds": True})
+        async with st.engine.connect() as conn:
+            rows = (await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"))).fetchall()
         await st.close()
-        return " ".join(lines)
+        return " ".join(str(r[-1]) for r in rows)
 
     on = asyncio.run(plan(True))
     off = asyncio.run(plan(False))  # same file: the off run drops the indexes again
