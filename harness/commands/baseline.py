@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from harness.contract import rundir
-from harness.contract.exits import EXIT_USAGE
+from harness.contract.exits import EXIT_OK, EXIT_USAGE
 from harness.history import baseline
 
 
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "unset":
         removed = baseline.unset_baseline(args.scenario, args.fingerprint, args.reports_dir)
         print("removed" if removed else "no such baseline")
-        return 0 if removed else 2
+        return EXIT_OK if removed else EXIT_USAGE
     records = baseline.list_baselines(args.reports_dir, args.scenario, args.fingerprint)
     if args.json:
         print(json.dumps([r.to_json() for r in records], indent=2))

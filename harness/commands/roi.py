@@ -94,7 +94,11 @@ def _sweep(args: argparse.Namespace, model: CostModel) -> int:
     except SweepError as exc:
         print(f"harness roi --switches: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    outcome = sweep(request, model)
+    try:
+        outcome = sweep(request, model)
+    except SweepError as exc:  # e.g. no successful all_on run to compare against
+        print(f"harness roi --switches: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     print_table(outcome.result)
     for failure in outcome.failed:
         print(f"failed run: {failure}")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.load.plan import missing_placeholders
-from harness.scenario import ScenarioError, load_scenario, resolve
+from harness.contract.exits import EXIT_OK, EXIT_USAGE
+from harness.scenario import ScenarioError, check_scenario
 from harness.scenario.units import format_duration
 
 
@@ -22,17 +22,11 @@ def run(args: argparse.Namespace) -> int:
     bad = 0
     for path in args.scenarios:
         try:
-            resolved = resolve(load_scenario(path), time_scale=args.time_scale, source=str(path))
+            resolved = check_scenario(path, time_scale=args.time_scale)
         except ScenarioError as exc:
             bad += 1
             for issue in exc.issues:
                 console.print(f"[red]error:[/] {issue}", highlight=False)
-            continue
-        missing = missing_placeholders(resolved)
-        if missing:
-            bad += 1
-            for op, names in missing.items():
-                console.print(f"[red]error:[/] {path}: mix {op}: placeholders not set up: {sorted(names)}")
             continue
         scn = resolved.scenario
         ops = ", ".join(item.label for item in scn.mix)
@@ -42,4 +36,4 @@ def run(args: argparse.Namespace) -> int:
             f"{len(resolved.stages) or 1} stage(s); mix: {ops}",
             highlight=False,
         )
-    return 2 if bad else 0
+    return EXIT_USAGE if bad else EXIT_OK

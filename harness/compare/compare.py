@@ -38,8 +38,9 @@ from harness.compare.result import (
     RepeatStats,
     Status,
 )
-from harness.compare.runset import RunData, RunSet, load_run_set
+from harness.compare.runset import CompareRun, RunSet, load_run_set
 from harness.contract import rundir
+from harness.contract.samples import window_seconds
 
 __all__ = ["COMPARE_JSON", "CompareResult", "CompareSettings", "MetricComparison", "RepeatStats"]
 
@@ -157,7 +158,7 @@ def _per_run_latencies(run_set: RunSet, operation: str | None) -> list[np.ndarra
 def _latencies_with_seconds(run_set: RunSet, operation: str | None) -> tuple[np.ndarray, np.ndarray]:
     run = run_set.runs[0]
     frame = run.samples if operation is None else run.samples[run.samples["operation"] == operation]
-    seconds = np.floor(frame["ts"].to_numpy(dtype=float) - run.window_start).astype(np.int64)
+    seconds = window_seconds(frame["ts"], run.window_start)
     return frame["latency_ms"].to_numpy(dtype=float), seconds
 
 
@@ -319,7 +320,7 @@ def rate_metric(base: RunSet, new: RunSet, operation: str | None, s: CompareSett
     )
 
 
-def _cpu_windows(run: RunData) -> np.ndarray | None:
+def _cpu_windows(run: CompareRun) -> np.ndarray | None:
     """Rows of (cpu seconds, completed requests) per second, where the CPU was measured."""
     cpu = run.per_second_cpu()
     if cpu is None:

@@ -19,7 +19,7 @@ from harness.contract.columns import REPEAT_GROUP_TAG, REPEAT_INDEX_TAG
 from harness.contract.runfolder import RunFolder
 
 
-class RunData:
+class CompareRun:
     """What compare needs from one run folder, read through the contract's loader.
 
     Compare needs summary.json and samples.parquet, so both are read at once: a missing one is a
@@ -70,7 +70,7 @@ class RunData:
 
 @dataclass
 class RunSet:
-    runs: list[RunData]
+    runs: list[CompareRun]
     label: str
     warnings: list[str] = field(default_factory=list)
 
@@ -92,8 +92,8 @@ class RunSet:
         return sorted(ops)
 
 
-def load_run(path: Path) -> RunData:
-    return RunData(RunFolder(path))
+def load_run(path: Path) -> CompareRun:
+    return CompareRun(RunFolder(path))
 
 
 def expand_repeats(run_dir: Path) -> list[Path]:

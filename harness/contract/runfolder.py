@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from harness.contract import rundir
-from harness.contract.columns import DROPPED
+from harness.contract.samples import dropped_mask, window_seconds
 
 #: The sample columns later stages read, in one parquet read (the rest stay on disk).
 READ_COLUMNS: tuple[str, ...] = ("ts", "operation", "start", "intended_start", "latency_ms", "error")
@@ -78,10 +78,15 @@ class RunFolder:
         return frame
 
     def require_samples(self) -> pd.DataFrame:
-        """:attr:`samples`, or RunDirError when samples.parquet is missing."""
-        if self.samples is None:
+        """:attr:`samples`, or RunDirError saying why there are none."""
+        if self.samples is not None:
+            return self.samples
+        if not self._has(rundir.SAMPLES_FILE):
             raise rundir.RunDirError(f"{self.path / rundir.SAMPLES_FILE}: not found")
-        return self.samples
+        raise rundir.RunDirError(
+            f"{self.path}: the measured window's start is unknown (no load.window_start in "
+            f"{rundir.MANIFEST_FILE} and no send in {rundir.SAMPLES_FILE})"
+        )
 
     @cached_property
     def done_samples(self) -> pd.DataFrame | None:
@@ -89,8 +94,7 @@ class RunFolder:
         frame = self.samples
         if frame is None:
             return None
-        sent = frame["error"].ne(DROPPED).fillna(True).to_numpy(dtype=bool)
-        done: pd.DataFrame = frame[sent].reset_index(drop=True)
+        done: pd.DataFrame = frame[~dropped_mask(frame["error"])].reset_index(drop=True)
         return done
 
     def sample_columns(self, columns: list[str]) -> pd.DataFrame | None:
@@ -133,9 +137,7 @@ class RunFolder:
 
     def second_of(self, ts: np.ndarray) -> np.ndarray:
         """Second of the measured window of each epoch time (needs :attr:`window_start`)."""
-        start = self.window_start if self.window_start is not None else 0.0
-        seconds: np.ndarray = np.floor(ts - start).astype(np.int64)
-        return seconds
+        return window_seconds(ts, self.window_start if self.window_start is not None else 0.0)
 
     def operation_summary(self, operation: str | None) -> rundir.OperationSummary | None:
         """summary.json's figures of one operation (None = all operations)."""

@@ -6,21 +6,16 @@ A sample whose ``error`` is ``"dropped"`` is a send that never started (the pace
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from harness.contract.columns import DROPPED
+from harness.contract.samples import dropped_mask, window_seconds
+
+__all__ = ["Stage", "split_dropped", "window_seconds"]
 
 Stage = tuple[float, float, float | None]  # (start_s, end_s, mean target rate)
 
 
 def split_dropped(samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(completed requests, dropped sends)."""
-    dropped_mask = samples["error"].eq(DROPPED).fillna(False).to_numpy(dtype=bool)
-    return samples.loc[~dropped_mask], samples.loc[dropped_mask]
-
-
-def window_seconds(epoch_s: pd.Series, window_start: float) -> np.ndarray:
-    """The second of the measured window each timestamp falls in (negative before it)."""
-    seconds: np.ndarray = np.floor(epoch_s.to_numpy(dtype=float) - window_start).astype(np.int64)
-    return seconds
+    dropped = dropped_mask(samples["error"])
+    return samples.loc[~dropped], samples.loc[dropped]

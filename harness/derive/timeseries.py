@@ -72,6 +72,6 @@ def build_timeseries(
 
 def _join_monitor(frame: pd.DataFrame, monitor: pd.DataFrame, window_start: float) -> pd.DataFrame:
     mon = monitor.copy()
-    mon["t"] = np.floor(mon["ts"].astype(float) - window_start).astype(np.int64)
+    mon["t"] = window_seconds(mon["ts"], window_start)
     mon = mon.drop(columns=["ts"]).groupby("t").mean(numeric_only=True).reset_index()
     return frame.merge(mon, on="t", how="left")

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from harness.contract import rundir
+from harness.contract.exits import EXIT_ABORTED, EXIT_FAILED, EXIT_OK
 from harness.contract.versioned import read_versioned_json, validate_as
 
 NIGHTLY_KIND: Literal["motherbox-perf/nightly"] = "motherbox-perf/nightly"
@@ -85,8 +86,8 @@ class NightlyResult(BaseModel):
     def exit_code(self) -> int:
         """1 on any regression, 3 when a step produced no complete run, else 0."""
         if self.regressions:
-            return 1
-        return 3 if self.failed_steps else 0
+            return EXIT_FAILED
+        return EXIT_ABORTED if self.failed_steps else EXIT_OK
 
     def to_json(self) -> dict[str, Any]:
         data = self.model_dump()

@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from harness.contract import rundir
-from harness.contract.columns import DROPPED
+from harness.contract.runfolder import RunFolder
+from harness.contract.samples import dropped_mask, window_seconds
 from harness.derive.percentiles import decode, hdr_values_at
 from harness.verdict.format import format_ms, format_value
 from harness.verdict.metrics import Kind
@@ -365,15 +364,13 @@ def percentile_curves(histograms: rundir.HistogramSet | None) -> dict[str, tuple
     return curves
 
 
-def errors_by_kind(run_dir: Path, window_start: float | None, seconds: int) -> pd.DataFrame | None:
+def errors_by_kind(folder: RunFolder, seconds: int) -> pd.DataFrame | None:
     """Failed requests per time bucket and error kind (dropped sends are not errors)."""
-    path = run_dir / rundir.SAMPLES_FILE
-    if not path.is_file() or window_start is None or seconds <= 0:
+    window_start = folder.window_start
+    samples = folder.sample_columns(["ts", "error"])
+    if samples is None or window_start is None or seconds <= 0:
         return None
-    table = pq.read_table(path, columns=["ts", "error"])
-    error = table.column("error")
-    keep = pc.and_(pc.is_valid(error), pc.not_equal(error, DROPPED))
-    failed = table.filter(pc.fill_null(keep, False)).to_pandas()
+    failed = samples[samples["error"].notna().to_numpy(dtype=bool) & ~dropped_mask(samples["error"])].copy()
     bucket_s = max(1, math.ceil(seconds / 200))
     columns_index = pd.Index(np.arange(0, seconds, bucket_s), name="t")
     if failed.empty:
@@ -381,7 +378,7 @@ def errors_by_kind(run_dir: Path, window_start: float | None, seconds: int) -> p
     kinds = failed["error"].astype(str)
     top = kinds.value_counts().index[:MAX_ERROR_KINDS]
     failed["kind"] = kinds.where(kinds.isin(top), "other")
-    failed["t"] = (np.floor(failed["ts"].to_numpy(dtype=float) - window_start) // bucket_s) * bucket_s
+    failed["t"] = (window_seconds(failed["ts"], window_start) // bucket_s) * bucket_s
     counts = failed.groupby(["t", "kind"]).size().unstack("kind", fill_value=0)
     return counts.reindex(columns_index, fill_value=0) / bucket_s  # errors per second
 

@@ -121,7 +121,6 @@ def build_report_data(
     summary = _optional(lambda: folder.summary)
     timeseries = _optional(lambda: folder.timeseries)
     histograms = _optional(lambda: folder.histograms)
-    window_start = _optional(lambda: folder.window_start)
     seconds = len(timeseries) if timeseries is not None else 0
     data = analysis.ReportData(
         run_id=manifest.run_id,
@@ -138,7 +137,7 @@ def build_report_data(
         operations=analysis.build_operations(summary, verdict),
         series=analysis.build_series(timeseries, summary),
         percentile_curves=analysis.percentile_curves(histograms),
-        errors_by_kind=analysis.errors_by_kind(run_dir, window_start, seconds),
+        errors_by_kind=_optional(lambda: analysis.errors_by_kind(folder, seconds)),
         error_kinds=analysis.error_kind_table(summary),
         checklist=analysis.build_checklist(verdict),
         profiles=analysis.build_profiles(manifest, run_dir, report_dir),

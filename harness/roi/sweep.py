@@ -16,7 +16,6 @@ from pathlib import Path
 import yaml
 
 from harness.contract import rundir
-from harness.contract.columns import REPEAT_GROUP_TAG, REPEAT_INDEX_TAG
 from harness.report.roi_page import write_roi, write_switches_page
 from harness.roi.model import CostModel
 from harness.roi.outputs import RoiResult
@@ -30,7 +29,7 @@ from harness.roi.switches import (
     analyse_sweep,
 )
 from harness.run.launch import RunOutcome, RunRequest, launch
-from harness.run.repeat import interleaved_order
+from harness.run.repeat import interleaved_order, repeat_tags
 
 DEFAULT_SCENARIO = Path(__file__).with_name("switch_scenario.yaml")
 SWEEP_JSON = "roi_switches.json"
@@ -87,8 +86,7 @@ def run_sweep(
             tags={
                 "sweep": sweep_id,
                 "variant": variant,
-                REPEAT_GROUP_TAG: f"{sweep_id}-{variant}",
-                REPEAT_INDEX_TAG: str(index),
+                **repeat_tags(f"{sweep_id}-{variant}", index, repeats),
             },
             out=out_dir / "runs",
             reports_dir=reports_dir,

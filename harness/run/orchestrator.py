@@ -13,7 +13,6 @@ status ``aborted``).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import secrets
 import shutil
@@ -23,7 +22,7 @@ from rich.console import Console
 
 from harness.contract import rundir
 from harness.contract.rundir import RunStatus
-from harness.load.plan import SetupError, api_key_headers, missing_placeholders
+from harness.load.plan import SetupError, api_key_headers
 from harness.profiling.session import ProfilerSet, wanted_kinds
 from harness.run import finalize, pipeline
 from harness.run.finalize import Measured, now_iso
@@ -33,7 +32,8 @@ from harness.run.monitor import Monitor
 from harness.run.options import EXIT_ABORTED, EXIT_USAGE, RunOptions, RunResult
 from harness.run.progress import Progress
 from harness.run.target import ManagedRuntime, TargetError, check_allowed, wait_reachable
-from harness.scenario import ResolvedScenario, ScenarioError, load_scenario, resolve
+from harness.scenario import ResolvedScenario, ScenarioError, check_scenario
+from harness.scenario.schema import Target
 
 
 def new_run_id(name: str) -> str:
@@ -56,21 +56,12 @@ class Run:
     def execute(self) -> RunResult:
         o = self.o
         try:
-            scenario = load_scenario(o.scenario_path)
-            resolved = resolve(
-                scenario, time_scale=o.time_scale, duration_s=o.duration_s, source=str(o.scenario_path)
-            )
+            resolved = check_scenario(o.scenario_path, time_scale=o.time_scale, duration_s=o.duration_s)
         except ScenarioError as exc:
             for issue in exc.issues:
                 self.console.print(f"[red]error:[/] {issue}", highlight=False)
             return RunResult(EXIT_USAGE)
-        except ValueError as exc:
-            return self.fail(EXIT_USAGE, str(exc))
-        missing = missing_placeholders(resolved)
-        if missing:
-            detail = "; ".join(f"{op}: {sorted(v)}" for op, v in missing.items())
-            return self.fail(EXIT_USAGE, f"{o.scenario_path}: placeholders not provided by setup: {detail}")
-        url = o.target or scenario.target.url
+        url = o.target or resolved.scenario.target.url
         if url is not None:
             try:
                 check_allowed(url, o.allow_remote)
@@ -91,7 +82,7 @@ class Run:
             resolved, o, work, run_id=run_id, csv_prefix=run_dir / "locust", on_progress=progress.update
         )
         try:
-            url, managed_key = self._start_target(url, run_dir)
+            url, managed_key = self._start_target(url, run_dir, scenario.target)
             api_key = api_key_headers(scenario, managed_key, o.scenario_path.parent)
             headers = {**scenario.target.headers, **api_key}
             load.prepare(url, headers)
@@ -110,14 +101,11 @@ class Run:
 
     # -------------------------------------------------------- the measured pass
 
-    def _start_target(self, url: str | None, run_dir: Path) -> tuple[str, str | None]:
+    def _start_target(self, url: str | None, run_dir: Path, target: Target) -> tuple[str, str | None]:
         if url is not None:
-            health = "/v1/health"
-            with contextlib.suppress(Exception):
-                health = load_scenario(self.o.scenario_path).target.health_path
-            wait_reachable(url, health, timeout_s=10.0)
+            wait_reachable(url, target.health_path, timeout_s=10.0)
             return url, None
-        config = self.o.runtime_config or load_scenario(self.o.scenario_path).target.runtime_config
+        config = self.o.runtime_config or target.runtime_config
         launcher, env = self.profilers.main_launcher(managed=True) if self.profilers else (None, {})
         self.runtime = ManagedRuntime(
             config=config, log_path=run_dir / "target.log", launcher=launcher, extra_env=env

@@ -14,6 +14,7 @@ from harness.scenario.operations import (
     SetupStepDef,
     default_setup,
     placeholders,
+    request_template,
 )
 from harness.scenario.schema import Scenario, Stage, semantic_errors
 from harness.scenario.yamlsafe import LoadedYaml, YamlError, load_yaml_text
@@ -235,3 +236,45 @@ def _statuses(value: list[int] | int | None, default: tuple[int, ...]) -> tuple[
     if value is None:
         return default
     return (value,) if isinstance(value, int) else tuple(value)
+
+
+# ---------------------------------------------------------------- the whole check
+
+
+def missing_placeholders(resolved: ResolvedScenario) -> dict[int, set[str]]:
+    """Per mix item (by index), placeholders neither saved by a setup step nor filled per request."""
+    have = {var for step in resolved.setup for var in step.save} | DYNAMIC
+    out: dict[int, set[str]] = {}
+    for index, item in enumerate(resolved.scenario.mix):
+        path, body = request_template(item)
+        missing = (placeholders(path) | placeholders(body)) - have
+        if missing:
+            out[index] = missing
+    return out
+
+
+def check_scenario(
+    path: Path, *, time_scale: float = 1.0, duration_s: float | None = None
+) -> ResolvedScenario:
+    """What ``harness validate`` checks and ``harness run`` needs before it starts anything: the
+    schema, the semantics, the time scaling, and that every placeholder of the mix is set up.
+
+    Raises :class:`ScenarioError` listing every problem with file, line and field.
+    """
+    scenario = load_scenario(path)
+    try:
+        resolved = resolve(scenario, time_scale=time_scale, duration_s=duration_s, source=str(path))
+    except ValueError as exc:
+        raise ScenarioError([Issue(str(path), None, None, "", str(exc))]) from None
+    missing = missing_placeholders(resolved)
+    if missing:
+        loaded = load_yaml_text(path.read_text(encoding="utf-8"))
+        raise ScenarioError(
+            [
+                _issue(
+                    str(path), loaded, ("mix", index), f"placeholders not provided by setup: {sorted(names)}"
+                )
+                for index, names in missing.items()
+            ]
+        )
+    return resolved

@@ -206,3 +206,12 @@ def dig(data: Any, dotted: str) -> Any:
         else:
             raise KeyError(dotted)
     return current
+
+
+def request_template(item: Any) -> tuple[str, Any]:
+    """(path, JSON body) of a mix item before its placeholders are filled: a named operation's
+    defaults unless the item overrides the body."""
+    if item.operation is not None:
+        named = NAMED_OPERATIONS[item.operation]
+        return named.path, item.json_body if item.json_body is not None else named.json
+    return item.path, item.json_body

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.verdict.data import RunData
+from harness.contract.runfolder import RunFolder
 from harness.verdict.expect import expected_overall_p95_ms
 from harness.verdict.rules import Rule
 
@@ -34,11 +34,11 @@ class Measurement:
     where: dict[str, Any] = field(default_factory=dict)
 
 
-def measure_derived(rule: Rule, run: RunData) -> Measurement:
+def measure_derived(rule: Rule, run: RunFolder) -> Measurement:
     return _DERIVED[rule.metric](rule, run)
 
 
-def _resource_slope(run: RunData, column: str, missing: str) -> Measurement:
+def _resource_slope(run: RunFolder, column: str, missing: str) -> Measurement:
     duration = run.summary.duration_s if run.summary else 0.0
     if duration < MIN_GROWTH_RUN_S:
         return Measurement(
@@ -51,15 +51,15 @@ def _resource_slope(run: RunData, column: str, missing: str) -> Measurement:
     return Measurement(stats.slope_per_h, where={"r2": stats.r2, "start": stats.start, "end": stats.end})
 
 
-def _rss_growth(rule: Rule, run: RunData) -> Measurement:
+def _rss_growth(rule: Rule, run: RunFolder) -> Measurement:
     return _resource_slope(run, "rss_mb", "the monitor recorded no RSS series (needs >= 3 samples)")
 
 
-def _storage_growth(rule: Rule, run: RunData) -> Measurement:
+def _storage_growth(rule: Rule, run: RunFolder) -> Measurement:
     return _resource_slope(run, "storage_mb", "the monitor records no storage size (column storage_mb)")
 
 
-def agent_count(run: RunData) -> int | None:
+def agent_count(run: RunFolder) -> int | None:
     """Agents the target ran: tag ``agents=N``, a target switch, or the scenario's ``agents``."""
     candidates = [
         run.manifest.tags.get("agents"),
@@ -76,7 +76,7 @@ def agent_count(run: RunData) -> int | None:
     return None
 
 
-def _per_agent(run: RunData, column: str, aggregate: str) -> Measurement:
+def _per_agent(run: RunFolder, column: str, aggregate: str) -> Measurement:
     agents = agent_count(run)
     if agents is None:
         return Measurement(None, "the run does not record how many agents the target ran (tag agents=N)")
@@ -87,15 +87,15 @@ def _per_agent(run: RunData, column: str, aggregate: str) -> Measurement:
     return Measurement(value / agents, where={"agents": agents, aggregate: value})
 
 
-def _rss_per_agent(rule: Rule, run: RunData) -> Measurement:
+def _rss_per_agent(rule: Rule, run: RunFolder) -> Measurement:
     return _per_agent(run, "rss_mb", "max")
 
 
-def _cpu_per_agent(rule: Rule, run: RunData) -> Measurement:
+def _cpu_per_agent(rule: Rule, run: RunFolder) -> Measurement:
     return _per_agent(run, "cpu_percent", "mean")
 
 
-def _concurrency(rule: Rule, run: RunData) -> Measurement:
+def _concurrency(rule: Rule, run: RunFolder) -> Measurement:
     samples = run.sample_columns(["start", "ts"] + (["operation"] if rule.operation else []))
     if samples is None:
         return Measurement(None, "no samples.parquet")
@@ -116,13 +116,13 @@ def _concurrency(rule: Rule, run: RunData) -> Measurement:
     return Measurement(float(in_flight[peak_index]), where={"at_s": round(peak_t, 1)})
 
 
-def _stages(run: RunData) -> list[tuple[float, float, float | None]]:
+def _stages(run: RunFolder) -> list[tuple[float, float, float | None]]:
     if run.summary is None:
         return []
     return [(s.start_s, s.end_s, s.target_rate) for s in run.summary.stages]
 
 
-def _recovery_time(rule: Rule, run: RunData) -> Measurement:
+def _recovery_time(rule: Rule, run: RunFolder) -> Measurement:
     stages = _stages(run)
     spike = _spike_stage(stages)
     series = run.timeseries
@@ -169,7 +169,7 @@ def _rising_prefix(
     return prefix if prefix and prefix[0][2] is not None else []
 
 
-def _breaking_point(rule: Rule, run: RunData) -> Measurement:
+def _breaking_point(rule: Rule, run: RunFolder) -> Measurement:
     stages = _rising_prefix(_stages(run))  # a recovery stage may follow the climb
     series = run.timeseries
     if len(stages) < 3 or series is None:
@@ -189,11 +189,11 @@ def _breaking_point(rule: Rule, run: RunData) -> Measurement:
     return Measurement(last_good, "not reached: every stage met its targets (value is a lower bound)")
 
 
-def _expected_p95(run: RunData) -> float:
+def _expected_p95(run: RunFolder) -> float:
     return expected_overall_p95_ms(run.manifest.scenario) or DEFAULT_P95_LIMIT_MS
 
 
-_DERIVED: dict[str, Callable[[Rule, RunData], Measurement]] = {
+_DERIVED: dict[str, Callable[[Rule, RunFolder], Measurement]] = {
     "rss_growth": _rss_growth,
     "storage_growth": _storage_growth,
     "rss_per_agent": _rss_per_agent,

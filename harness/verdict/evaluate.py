@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.verdict.data import RunData
+from harness.contract.runfolder import RunFolder
 from harness.verdict.derived import Measurement, measure_derived
 from harness.verdict.format import format_value
 from harness.verdict.metrics import LATENCY_SUMMARY_KEY, Kind, Source
@@ -41,7 +41,7 @@ def holds(value: float, comparator: str, threshold: float) -> bool:
 # ---------------------------------------------------------------- whole-run measurement
 
 
-def measure_whole(rule: Rule, run: RunData) -> Measurement:
+def measure_whole(rule: Rule, run: RunFolder) -> Measurement:
     if run.summary is None:
         return Measurement(None, "summary.json is missing (the run did not finish)")
     source = rule.definition.source
@@ -70,7 +70,7 @@ def _traffic_value(metric: str, op: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _measure_monitor(rule: Rule, run: RunData) -> Measurement:
+def _measure_monitor(rule: Rule, run: RunFolder) -> Measurement:
     column = monitor_column(rule)
     assert run.summary is not None
     stats = run.summary.resources.get(column)
@@ -92,7 +92,7 @@ def _worst(values: np.ndarray, comparator: str) -> int:
     return int(np.nanargmin(values))
 
 
-def measure_windowed(rule: Rule, run: RunData, threshold: float) -> tuple[Measurement, bool]:
+def measure_windowed(rule: Rule, run: RunFolder, threshold: float) -> tuple[Measurement, bool]:
     """(measurement, broken): the worst window and whether the windowed rule is broken."""
     assert rule.window is not None
     width = max(1, round(rule.window.seconds))
@@ -141,7 +141,7 @@ def _sustained(
     return Measurement(float(values[index]), None, where), False
 
 
-def _missing_series_reason(rule: Rule, run: RunData) -> str:
+def _missing_series_reason(rule: Rule, run: RunFolder) -> str:
     if rule.definition.source is Source.MONITOR:
         column = monitor_column(rule)
         return run.not_measured_reason(column, rule.metric) or f"the monitor recorded no {column}"
@@ -154,7 +154,7 @@ def _missing_series_reason(rule: Rule, run: RunData) -> str:
 
 
 def evaluate_rule(
-    spec: RuleSpec, run: RunData, baseline: RunData | None, default_hint: str | None
+    spec: RuleSpec, run: RunFolder, baseline: RunFolder | None, default_hint: str | None
 ) -> RuleResult:
     rule = spec.rule
     threshold, threshold_reason = _threshold(rule, baseline)
@@ -194,7 +194,7 @@ def evaluate_rule(
     )
 
 
-def _threshold(rule: Rule, baseline: RunData | None) -> tuple[float | None, str | None]:
+def _threshold(rule: Rule, baseline: RunFolder | None) -> tuple[float | None, str | None]:
     if rule.baseline_factor is None:
         return rule.threshold, None
     if baseline is None:
@@ -227,11 +227,11 @@ def gate_failures(results: list[RuleResult]) -> list[RuleResult]:
 
 
 def build_verdict(
-    run: RunData,
+    run: RunFolder,
     results: list[RuleResult],
     *,
     checklist: str | None,
-    baseline: RunData | None,
+    baseline: RunFolder | None,
 ) -> Verdict:
     failures = gate_failures(results)
     counts = Counter(r.status for r in results)
@@ -252,10 +252,10 @@ def build_verdict(
 
 
 def evaluate(
-    run: RunData,
+    run: RunFolder,
     specs: list[RuleSpec],
     *,
-    baseline: RunData | None = None,
+    baseline: RunFolder | None = None,
     hints: Callable[[str], str | None] | None = None,
     checklist: str | None = None,
 ) -> Verdict:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from harness.contract import rundir
 from harness.contract.exits import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from harness.contract.runfolder import RunFolder
 from harness.verdict.checklist import Checklist, ChecklistError, load_checklist
-from harness.verdict.data import RunData
 from harness.verdict.evaluate import evaluate
 from harness.verdict.expect import ExpectError, expect_rules, gate_rules
 from harness.verdict.model import JUNIT_FILE, SUMMARY_MD_FILE, VERDICT_FILE, Verdict
@@ -26,7 +26,7 @@ class GateConfigError(Exception):
     """Bad rules, checklist or paths: exit code 2."""
 
 
-def collect_rules(run: RunData, checklist: Checklist, cli_rules: list[str]) -> list[RuleSpec]:
+def collect_rules(run: RunFolder, checklist: Checklist, cli_rules: list[str]) -> list[RuleSpec]:
     """Checklist rules, then the scenario's expect block and gates, then --rule arguments."""
     specs = [
         RuleSpec(c.id, c.rule, "checklist", c.section_title, c.title, c.source, c.required)
@@ -47,9 +47,9 @@ def collect_rules(run: RunData, checklist: Checklist, cli_rules: list[str]) -> l
     return specs
 
 
-def _open_run(ref: Path | str, what: str) -> RunData:
+def _open_run(ref: Path | str, what: str) -> RunFolder:
     try:
-        return RunData(rundir.resolve_run_dir(ref))
+        return RunFolder(rundir.resolve_run_dir(ref))
     except rundir.RunDirError as exc:
         raise GateConfigError(f"{what}: {exc}") from exc
 

@@ -15,9 +15,10 @@ import math
 import numpy as np
 import pandas as pd
 
-from harness.contract.columns import DROPPED, LATE_TOLERANCE_S
+from harness.contract.columns import LATE_TOLERANCE_S
+from harness.contract.runfolder import RunFolder
+from harness.contract.samples import dropped_mask, window_seconds
 from harness.derive.percentiles import grouped_values_at, values_at
-from harness.verdict.data import RunData
 from harness.verdict.metrics import Source
 from harness.verdict.rules import Rule
 
@@ -38,7 +39,7 @@ def window_starts(seconds: int, width: int) -> np.ndarray:
     return np.arange(0, count, step, dtype=np.int64)
 
 
-def window_values(rule: Rule, run: RunData, width: int) -> tuple[np.ndarray, np.ndarray] | None:
+def window_values(rule: Rule, run: RunFolder, width: int) -> tuple[np.ndarray, np.ndarray] | None:
     """None when the data needed is absent."""
     source = rule.definition.source
     if source is Source.LATENCY:
@@ -50,7 +51,7 @@ def window_values(rule: Rule, run: RunData, width: int) -> tuple[np.ndarray, np.
     return None
 
 
-def _latency(rule: Rule, run: RunData, width: int) -> tuple[np.ndarray, np.ndarray] | None:
+def _latency(rule: Rule, run: RunFolder, width: int) -> tuple[np.ndarray, np.ndarray] | None:
     starts = window_starts(run.seconds, width)
     column = _TIMESERIES_LATENCY.get(rule.metric)
     series = run.timeseries
@@ -82,7 +83,7 @@ def _latency_stat(metric: str, chunk: np.ndarray) -> float:
     return float(values_at(chunk, [_PERCENTILE[metric]])[0])
 
 
-def _per_second_traffic(rule: Rule, run: RunData) -> dict[str, np.ndarray] | None:
+def _per_second_traffic(rule: Rule, run: RunFolder) -> dict[str, np.ndarray] | None:
     series = run.timeseries
     if rule.operation is None and rule.metric != "late" and series is not None:
         return {
@@ -96,12 +97,10 @@ def _per_second_traffic(rule: Rule, run: RunData) -> dict[str, np.ndarray] | Non
     if rule.operation is not None:
         samples = samples.loc[samples["operation"] == rule.operation]
     seconds = run.seconds
-    is_dropped = samples["error"].eq(DROPPED).fillna(False).to_numpy(dtype=bool)
+    is_dropped = dropped_mask(samples["error"])
     is_error = samples["error"].notna().to_numpy(dtype=bool) & ~is_dropped
     sec = samples["sec"].to_numpy()
-    intended_sec = np.floor(samples["intended_start"].to_numpy(dtype=float) - run.window_start).astype(
-        np.int64
-    )
+    intended_sec = window_seconds(samples["intended_start"], run.window_start)
     lag = samples["start"] - samples["intended_start"]
     late = (lag > LATE_TOLERANCE_S).to_numpy(dtype=bool) & ~is_dropped
 
@@ -117,7 +116,7 @@ def _per_second_traffic(rule: Rule, run: RunData) -> dict[str, np.ndarray] | Non
     }
 
 
-def _traffic(rule: Rule, run: RunData, width: int) -> tuple[np.ndarray, np.ndarray] | None:
+def _traffic(rule: Rule, run: RunFolder, width: int) -> tuple[np.ndarray, np.ndarray] | None:
     per_second = _per_second_traffic(rule, run)
     if per_second is None:
         return None
@@ -147,7 +146,7 @@ def monitor_column(rule: Rule) -> str:
     return f"{column}_{rule.layer}" if rule.layer else column
 
 
-def _monitor(rule: Rule, run: RunData, width: int) -> tuple[np.ndarray, np.ndarray] | None:
+def _monitor(rule: Rule, run: RunFolder, width: int) -> tuple[np.ndarray, np.ndarray] | None:
     series = run.timeseries
     column = monitor_column(rule)
     if series is None or column not in series:

@@ -17,10 +17,10 @@ import pytest
 
 from harness.compare.compare import compare_paths, write_compare_json
 from harness.contract import rundir
+from harness.contract.runfolder import RunFolder
 from harness.derive.percentiles import histogram_of
 from harness.report.run_page import render_report
 from harness.testing.synthetic import SyntheticSpec, make_run
-from harness.verdict.data import RunData
 from harness.verdict.evaluate import evaluate
 from harness.verdict.format import format_value
 from harness.verdict.metrics import Kind
@@ -43,7 +43,7 @@ def _hdrh(latencies: pd.Series, q: float) -> float:
 def _seconds(run_dir: Path, completed: pd.DataFrame) -> np.ndarray:
     """Second of the measured window each request completed in (the run's recorded window start:
     timeseries.csv keeps epoch seconds to 10 digits only)."""
-    window_start = RunData(run_dir).window_start
+    window_start = RunFolder(run_dir).window_start
     assert window_start is not None
     return np.floor(completed["ts"].to_numpy(dtype=float) - window_start)
 
@@ -85,7 +85,7 @@ def _check_timeseries(run_dir: Path, completed: pd.DataFrame) -> None:
 
 
 def _measured(run_dir: Path, text: str) -> float | None:
-    verdict = evaluate(RunData(run_dir), [RuleSpec("r", parse_rule(text), "cli")])
+    verdict = evaluate(RunFolder(run_dir), [RuleSpec("r", parse_rule(text), "cli")])
     return verdict.rules[0].measured
 
 

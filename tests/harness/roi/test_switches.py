@@ -50,6 +50,9 @@ def test_sweep_interleaves_variants_and_writes_configs(tmp_path: Path) -> None:
         log=lambda _: None,
     )
     assert not failed
+    first_on, second_on = (c.tags for c in calls if c.tags["variant"] == "all_on")
+    assert (first_on["repeat"], second_on["repeat"], first_on["repeats"]) == ("1", "2", "2")
+    assert first_on["repeat_group"] == second_on["repeat_group"]
     order = [c.tags["variant"] for c in calls]
     assert order == [
         "all_on",
@@ -101,6 +104,15 @@ def test_judge_compares_the_measured_change_with_the_claim() -> None:
 def test_bad_switch_name_is_usage_error(tmp_path: Path, capsys) -> None:
     code = roi_cmd.main(["--switches", "--only", "turbo", "--out", str(tmp_path)])
     assert code == 2 and "turbo" in capsys.readouterr().err
+
+
+def test_sweep_without_a_successful_all_on_run_is_one_line_error(tmp_path: Path, monkeypatch, capsys) -> None:
+    failed_runs = ({"all_on": [], "no_turbo": [], "all_off": []}, ["all_on #1: exit 3: target down"])
+    monkeypatch.setattr(sweep, "run_sweep", lambda *args, **kwargs: failed_runs)
+    code = roi_cmd.main(["--switches", "--only", "batching", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("harness roi --switches: ") and "Traceback" not in err
 
 
 def test_sweep_outputs_render(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.scenario import ScenarioError, load_scenario, parse_scenario_text, resolve
+from harness.scenario import ScenarioError, check_scenario, load_scenario, parse_scenario_text, resolve
 
 GOOD = """\
 name: demo
@@ -125,3 +125,26 @@ def test_shipped_scenarios_validate():
     steady = resolve(load_scenario(root / "steady_state.yaml"), time_scale=0.01)
     assert steady.duration_s == pytest.approx(36)
     assert steady.stages[0].rate_to == 100
+
+
+def test_check_scenario_names_the_mix_item_whose_placeholder_nothing_sets_up(tmp_path: Path) -> None:
+    path = tmp_path / "ph.yaml"
+    path.write_text(
+        "name: ph\nload: {model: open, rate: 5, duration: 2s}\nmix:\n"
+        '  - {operation: simple_query}\n  - {name: x, path: "/v1/projects/{nope}"}\n'
+    )
+    with pytest.raises(ScenarioError) as err:
+        check_scenario(path)
+    (issue,) = err.value.issues
+    assert (issue.line, issue.path) == (5, "mix[1]")
+    assert "['nope']" in issue.message
+
+
+def test_check_scenario_turns_a_bad_time_scale_into_a_scenario_error(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    path.write_text(
+        "name: ok\nload: {model: open, rate: 5, duration: 2s}\nmix:\n  - {operation: simple_query}\n"
+    )
+    assert check_scenario(path, time_scale=0.5).duration_s == 1.0
+    with pytest.raises(ScenarioError, match="time scale must be > 0"):
+        check_scenario(path, time_scale=-1)

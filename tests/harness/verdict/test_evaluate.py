@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.contract.runfolder import RunFolder
 from harness.verdict import series
-from harness.verdict.data import RunData
 from harness.verdict.evaluate import evaluate, gate_failures
 from harness.verdict.model import RuleResult
 from harness.verdict.rules import RuleSpec, parse_rule
@@ -13,7 +13,7 @@ from harness.verdict.rules import RuleSpec, parse_rule
 
 def one(run_dir: Path, text: str, baseline: Path | None = None, required: bool = False) -> RuleResult:
     spec = RuleSpec("r", parse_rule(text), "cli", required=required)
-    verdict = evaluate(RunData(run_dir), [spec], baseline=RunData(baseline) if baseline else None)
+    verdict = evaluate(RunFolder(run_dir), [spec], baseline=RunFolder(baseline) if baseline else None)
     return verdict.rules[0]
 
 
@@ -94,7 +94,7 @@ def test_windowed_latency_is_the_hdr_percentile_of_the_window(runs: dict[str, Pa
 
     from harness.derive.percentiles import histogram_of
 
-    run = RunData(runs["stall"])
+    run = RunFolder(runs["stall"])
     assert run.samples is not None
     q = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9, "max": 100.0}[metric]
     for operation in (None, "command_ack"):
@@ -174,7 +174,7 @@ def test_scenario_expect_and_gates_become_required_rules(runs: dict[str, Path], 
         "p95(handoff) < 5s",
     ]
     assert all(s.required for s in specs)
-    verdict = evaluate(RunData(runs["good"]), specs)
+    verdict = evaluate(RunFolder(runs["good"]), specs)
     assert verdict.status == "pass", [r for r in verdict.rules if r.status != "pass"]
 
 
