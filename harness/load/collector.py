@@ -1,4 +1,4 @@
-"""Collects sample chunks (from this process or from workers) into Parquet part files + live stats.
+"""Collects sample chunks (from this process or from workers) into Parquet part files + live progress.
 
 Runs in the Locust master (or the single local process) about once per second per source, never
 per request. Part files are rolled regularly so a killed run loses at most the open part; the
@@ -8,7 +8,6 @@ harness CLI merges them into ``samples.parquet`` when the run ends.
 from __future__ import annotations
 
 import io
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from hdrh.histogram import HdrHistogram
 
 from harness.contract.columns import DROPPED
-from harness.derive.percentiles import new_histogram, record
+from harness.derive.percentiles import hdr_values_at, new_histogram, record
 
 SCHEMA = pa.schema(
     [
@@ -54,14 +52,11 @@ class Collector:
         self._writer: pq.ParquetWriter | None = None
         self._part_rows = 0
         self._part_opened = 0.0
-        self.rows = 0
         self.completed = 0
         self.errors = 0
         self.dropped = 0
-        self.by_operation: dict[str, HdrHistogram] = {}
         self.window = new_histogram()
         self._window_done = 0
-        self._window_errors = 0
         self._last_progress = time.time()
         _warm_up()
 
@@ -91,7 +86,6 @@ class Collector:
             self._part_rows, self._part_opened = 0, now
         self._writer.write_table(table)
         self._part_rows += table.num_rows
-        self.rows += table.num_rows
 
     def _close_part(self) -> None:
         if self._writer is not None:
@@ -108,44 +102,28 @@ class Collector:
         self.completed += int(done.sum())
         self.errors += int(failed.sum())
         self._window_done += int(done.sum())
-        self._window_errors += int(failed.sum())
         record(self.window, latency[done])
-        ops = np.asarray(table.column("operation").to_pylist(), dtype=object)
-        for op in set(ops.tolist()):
-            hist = self.by_operation.setdefault(str(op), new_histogram())
-            record(hist, latency[(ops == op) & done])
 
     # ------------------------------------------------------------ output
 
     def progress(self, now: float | None = None) -> dict[str, Any]:
-        """Rate, p95 and errors since the previous call (plus totals); resets the window."""
+        """Rate and p95 since the previous call, totals of completed, errors and dropped; resets the window.
+
+        The p95 is read with the one percentile definition (NaN when nothing completed).
+        """
         now = time.time() if now is None else now
         span = max(1e-3, now - self._last_progress)
-        p95 = self.window.get_value_at_percentile(95) / 1000.0 if self.window.get_total_count() else math.nan
         out = {
             "rate": self._window_done / span,
-            "p95_ms": p95,
-            "window_errors": self._window_errors,
-            "window_done": self._window_done,
+            "p95_ms": float(hdr_values_at(self.window, [95])[0]) / 1000.0,
             "completed": self.completed,
             "errors": self.errors,
             "dropped": self.dropped,
         }
         self.window = new_histogram()
-        self._window_done = self._window_errors = 0
+        self._window_done = 0
         self._last_progress = now
         return out
-
-    def operation_stats(self) -> dict[str, dict[str, float]]:
-        return {
-            op: {
-                "count": hist.get_total_count(),
-                "p50_ms": hist.get_value_at_percentile(50) / 1000.0,
-                "p95_ms": hist.get_value_at_percentile(95) / 1000.0,
-                "p99_ms": hist.get_value_at_percentile(99) / 1000.0,
-            }
-            for op, hist in self.by_operation.items()
-        }
 
     def close(self) -> None:
         self._close_part()

@@ -17,6 +17,8 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from harness.contract.rundir import PacerCounts
+
 PLAN_FILE = "plan.json"
 #: Start of the driver's stdout lines meant for the run stage (a JSON object follows).
 PROGRESS_PREFIX = "@@HARNESS "
@@ -66,7 +68,13 @@ class Plan(_Model):
 
 
 class DriverResult(_Model):
-    """What the driver collected; ``parts`` are Parquet files under ``<work_dir>/parts``."""
+    """What the driver collected; ``parts`` are Parquet files under ``<work_dir>/parts``.
+
+    ``pacer`` holds the open-model pacer's counts summed over workers (the manifest's
+    ``load.pacer``); None when the load never started. Unknown keys are refused, as in every model
+    here: a file of an older driver with since-removed fields reads as no result (the file only
+    lives in the run's ``.work`` folder, written and read by one installed harness).
+    """
 
     schema_version: Literal[1] = SCHEMA_VERSION
     status: Literal["complete", "aborted"]
@@ -74,13 +82,7 @@ class DriverResult(_Model):
     t0: float | None = None  # start of the measured window (None: the load never started)
     ended_at: float
     parts: list[str] = Field(default_factory=list)
-    rows: int = 0
-    completed: int = 0
-    errors: int = 0
-    dropped: int = 0
-    workers: int = 0
-    pacer: dict[str, int | float] = Field(default_factory=dict)  # PacerStats fields, summed over workers
-    operations: dict[str, dict[str, float]] = Field(default_factory=dict)  # live count/p50/p95/p99
+    pacer: PacerCounts | None = None
 
 
 def read_plan(path: Path) -> Plan:

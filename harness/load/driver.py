@@ -47,6 +47,7 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter, stats_histor
 
 from harness.contract.atomic import write_model
 from harness.contract.columns import DROPPED
+from harness.contract.rundir import PacerCounts
 from harness.load.collector import Collector
 from harness.load.contract import (
     DRIVER_RESULT_FILE,
@@ -293,8 +294,7 @@ def _write_result(
     collector: Collector,
     work_dir: Path,
     reason: str | None,
-    workers: int,
-    pacer: dict[str, int | float],
+    pacer: PacerStats | None,
 ) -> None:
     collector.close()
     result = DriverResult(
@@ -303,13 +303,7 @@ def _write_result(
         t0=STATE.t0 if math.isfinite(STATE.t0) else None,
         ended_at=time.time(),
         parts=collector.parts,
-        rows=collector.rows,
-        completed=collector.completed,
-        errors=collector.errors,
-        dropped=collector.dropped,
-        workers=workers,
-        pacer=pacer,
-        operations=collector.operation_stats(),
+        pacer=PacerCounts(**vars(pacer)) if pacer is not None else None,
     )
     write_model(work_dir / DRIVER_RESULT_FILE, result)
 
@@ -359,10 +353,10 @@ class LocalRole:
         if STATE.plan.model == "closed":
             gevent.spawn(_closed_watcher, runner)
 
-    def finish(self, collector: Collector, reason: str | None) -> dict[str, int | float]:
+    def finish(self, collector: Collector, reason: str | None) -> PacerStats:
         """Take the last samples; return the pacer's counters."""
         collector.add(STATE.recorder.take(), 0)
-        return dict(vars(STATE.pacer_stats))
+        return STATE.pacer_stats
 
 
 class MasterRole:
@@ -421,7 +415,7 @@ class MasterRole:
     def started(self, runner: locust.runners.Runner) -> None:
         return None
 
-    def finish(self, collector: Collector, reason: str | None) -> dict[str, int | float]:
+    def finish(self, collector: Collector, reason: str | None) -> PacerStats:
         """Stop the workers if need be, wait for their last report; return the summed pacer counters."""
         assert self.runner is not None
         if reason:
@@ -437,7 +431,7 @@ class MasterRole:
             for key, value in stats.items():
                 before = getattr(totals, key)
                 setattr(totals, key, max(before, value) if key == "max_lag_s" else before + value)
-        return dict(vars(totals))
+        return totals
 
 
 Role = LocalRole | MasterRole
@@ -454,10 +448,10 @@ def drive(plan: Plan, work_dir: Path, role: Role) -> int:
         problem = role.connect(runner, plan)
         if problem is not None:
             emit("error", message=problem)
-            _write_result(collector, work_dir, "workers did not connect", 0, {})
+            _write_result(collector, work_dir, "workers did not connect", None)
             return 3
         reason, pacer = _generate(plan, runner, collector, role)
-        _write_result(collector, work_dir, reason, role.workers, pacer)
+        _write_result(collector, work_dir, reason, pacer)
         return 0
     finally:
         if csv_files is not None:
@@ -467,7 +461,7 @@ def drive(plan: Plan, work_dir: Path, role: Role) -> int:
 
 def _generate(
     plan: Plan, runner: locust.runners.Runner, collector: Collector, role: Role
-) -> tuple[str | None, dict[str, int | float]]:
+) -> tuple[str | None, PacerStats]:
     """Start the users at a common t0, report progress, wait for the end; (abort reason, pacer)."""
     t0 = time.time() + (plan.start_delay if plan.start_delay is not None else role.start_delay)
     role.begin(runner, plan, t0, collector)

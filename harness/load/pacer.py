@@ -6,6 +6,9 @@ free slot at most ``queue_timeout_s`` (as wrk2 does, the wait counts in its late
 intended time but not in its service time); past that it is dropped and counted, like k6's
 dropped_iterations. While the pacer waits it falls behind; later slots then go out as soon as
 possible (late) or, if already older than the queue timeout, are dropped at once.
+
+A send is "late" when it goes out more than :data:`~harness.contract.columns.LATE_TOLERANCE_S`
+after its intended time: the same tolerance summary.json's ``late`` applies to the samples.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import bisect
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+
+from harness.contract.columns import LATE_TOLERANCE_S
 
 
 class WeightedChoice:
@@ -61,7 +66,6 @@ class Pacer:
         wait_free: Callable[[float], bool] = lambda timeout: False,
         queue_timeout_s: float = 0.0,
         stopped: Callable[[], bool] = lambda: False,
-        late_tolerance_s: float = 0.010,
         early_s: float = 0.0,
         yield_: Callable[[], None] = lambda: None,
     ) -> None:
@@ -71,7 +75,6 @@ class Pacer:
         self.can_send, self.send, self.drop = can_send, send, drop
         self.choose, self.stopped = choose, stopped
         self.wait_free, self.queue_timeout_s = wait_free, queue_timeout_s
-        self.late_tolerance_s = late_tolerance_s
         # Event-loop timers fire ~1 ms late (epoll's ms resolution): wake ``early_s`` ahead and
         # yield cooperatively until the exact time, so the send is not late by the timer's slack.
         self.early_s, self.yield_ = early_s, yield_
@@ -96,7 +99,7 @@ class Pacer:
             operation = self.choose()
             if self.can_send() or self._wait_for_slot(intended):
                 lag = self.clock() - intended
-                if lag > self.late_tolerance_s:
+                if lag > LATE_TOLERANCE_S:
                     stats.late += 1
                     stats.max_lag_s = max(stats.max_lag_s, lag)
                 stats.sent += 1

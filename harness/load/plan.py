@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.load.contract import OpSpec, Plan
 from harness.scenario.loader import ResolvedScenario
-from harness.scenario.operations import DYNAMIC, NAMED_OPERATIONS, dig, placeholders, render
+from harness.scenario.operations import DYNAMIC, NAMED_OPERATIONS, dig, placeholders, render, request_template
 from harness.scenario.schema import Scenario
 
 
@@ -83,29 +83,10 @@ def provided_variables(resolved: ResolvedScenario) -> set[str]:
     return {var for step in resolved.setup for var in step.save}
 
 
-def missing_placeholders(resolved: ResolvedScenario) -> dict[str, set[str]]:
-    """Per mix item, placeholders neither set up nor filled per request."""
-    have = provided_variables(resolved) | DYNAMIC
-    out: dict[str, set[str]] = {}
-    for item in resolved.scenario.mix:
-        path, body = _template(item)
-        missing = (placeholders(path) | placeholders(body)) - have
-        if missing:
-            out[item.label] = missing
-    return out
-
-
-def _template(item: Any) -> tuple[str, Any]:
-    if item.operation is not None:
-        named = NAMED_OPERATIONS[item.operation]
-        return named.path, item.json_body if item.json_body is not None else named.json
-    return item.path, item.json_body
-
-
 def build_ops(resolved: ResolvedScenario, context: dict[str, Any], headers: dict[str, str]) -> list[OpSpec]:
     ops = []
     for item in resolved.scenario.mix:
-        path, body = _template(item)
+        path, body = request_template(item)
         if item.operation is not None:
             named = NAMED_OPERATIONS[item.operation]
             method, expect = named.method, list(named.expect_status)

@@ -99,7 +99,7 @@ def collect(
     t0 = _window_start(result, announced_t0)
     ended = result.ended_at if result is not None else time.time()
     duration = resolved.duration_s if status == "complete" else max(1.0, min(resolved.duration_s, ended - t0))
-    pacer = PacerCounts.model_validate(result.pacer) if result is not None and result.pacer else None
+    pacer = result.pacer if result is not None else None
     return Collected(status, reason, t0, duration, pacer)
 
 

@@ -90,13 +90,13 @@ def test_driver_result_loads_or_is_none_when_missing_or_unreadable(tmp_path: Pat
         t0=100.0,
         ended_at=104.5,
         parts=["part-00000.parquet"],
-        rows=12,
-        pacer={"scheduled": 12, "max_lag_s": 0.25},
+        pacer=rundir.PacerCounts(scheduled=12, sent=11, dropped=1, late=2, max_lag_s=0.25),
     )
     write_model(tmp_path / DRIVER_RESULT_FILE, result)
     loaded = load_driver_result(tmp_path)
     assert loaded == result
-    assert loaded is not None and isinstance(loaded.pacer["scheduled"], int)  # counts stay integers
+    assert loaded is not None and loaded.pacer is not None
+    assert isinstance(loaded.pacer.scheduled, int)  # counts stay integers
     (tmp_path / DRIVER_RESULT_FILE).write_text('{"status": "complete"')
     assert load_driver_result(tmp_path) is None
     unknown = {"status": "complete", "ended_at": 1.0, "extra": 1}

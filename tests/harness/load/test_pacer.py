@@ -1,3 +1,4 @@
+from harness.contract.columns import LATE_TOLERANCE_S
 from harness.load.pacer import Pacer, WeightedChoice
 from harness.load.schedule import schedule_from
 
@@ -55,6 +56,20 @@ def test_slow_sender_makes_late_sends_but_keeps_intended_times():
     assert stats.late > 90
     # the intended times are still the schedule: latency will be measured from them
     assert [i for _, i, _ in sent] == [1000.0 + o for o in offsets]
+
+
+def test_late_means_later_than_the_shared_tolerance():
+    clock = FakeClock()
+    lags = iter([LATE_TOLERANCE_S * 0.9, LATE_TOLERANCE_S * 1.1])
+
+    def wait_free(timeout):
+        clock.now += next(lags)  # the slot frees up after this lag
+        return True
+
+    pacer, _, _ = make(clock, [0.0, 1.0], free=lambda: False, wait_free=wait_free, queue_timeout=1.0)
+    stats = pacer.run()
+    assert stats.sent == 2 and stats.late == 1
+    assert abs(stats.max_lag_s - LATE_TOLERANCE_S * 1.1) < 1e-9
 
 
 def test_full_in_flight_drops_after_queue_timeout():

@@ -2,6 +2,7 @@ import math
 from types import SimpleNamespace
 
 from harness.contract.rundir import SAMPLE_COLUMNS
+from harness.derive.percentiles import values_at
 from harness.load.collector import Collector, merge_parts
 from harness.load.recorder import Recorder
 
@@ -57,3 +58,19 @@ def test_collector_parts_merge_into_one_parquet(tmp_path):
     assert rows == table.num_rows == 301
     assert tuple(table.column_names) == SAMPLE_COLUMNS
     assert sorted(set(table.column("worker").to_pylist())) == [0, 1, 2]
+
+
+def test_progress_p95_is_the_shared_percentile_of_the_window_and_resets(tmp_path):
+    collector = Collector(tmp_path / "parts")
+    rec = Recorder()
+    latencies = [float(ms) for ms in range(1, 201)]
+    for ms in latencies:
+        rec.on_request("op", ms, 0, SimpleNamespace(status_code=200), {}, None, 1.0)
+    rec.record_unsent("op", 2.0, "dropped")  # not a latency
+    collector.add(rec.take())
+    first = collector.progress(now=collector._last_progress + 2.0)
+    assert first["p95_ms"] == values_at(latencies, [95])[0]
+    assert first["rate"] == 100.0 and first["completed"] == 200 and first["dropped"] == 1
+    again = collector.progress()
+    assert math.isnan(again["p95_ms"]) and again["rate"] == 0.0 and again["completed"] == 200
+    collector.close()
