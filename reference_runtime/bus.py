@@ -1,7 +1,8 @@
 """In-process message bus: routes work to agent mailboxes with priority P1-P4 (always on).
 
 ``send`` delivers one message; ``send_many`` delivers a batch, grouped per mailbox, with one
-wake-up per mailbox (the ``batching`` switch decides which one callers use for fan-out).
+wake-up per mailbox. Every runtime path sends one message at a time today; ``send_many`` is
+measured against ``send`` by ``make bench-runtime`` (the ``batching`` switch does not select it).
 """
 
 from __future__ import annotations

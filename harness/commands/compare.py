@@ -14,7 +14,7 @@ from harness.compare.compare import (
     CompareSettings,
     ThresholdError,
     compare_paths,
-    parse_fraction,
+    compare_settings,
 )
 from harness.contract import rundir
 from harness.contract.exits import EXIT_FAILED, EXIT_USAGE
@@ -49,16 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> CompareSettings:
-    """Raises ThresholdError naming the bad argument."""
-    alpha = parse_fraction(args.alpha, "--alpha")
-    if not 0 < alpha < 1:
-        raise ThresholdError(f"--alpha: {args.alpha!r} must be between 0 and 1")
-    if args.bootstrap < 100:
-        raise ThresholdError(f"--bootstrap: {args.bootstrap} is too few replicates (use at least 100)")
-    return CompareSettings(
-        threshold=parse_fraction(args.threshold, "--threshold"),
-        alpha=alpha,
-        error_threshold=parse_fraction(args.error_threshold, "--error-threshold"),
+    """The compare options every command shares; ThresholdError names the bad one."""
+    return compare_settings(
+        threshold=args.threshold,
+        alpha=args.alpha,
+        error_threshold=args.error_threshold,
         n_boot=args.bootstrap,
         seed=args.seed,
         bootstrap_unit=getattr(args, "bootstrap_unit", "seconds"),

@@ -10,8 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.commands.compare import settings_from_args
-from harness.compare.compare import ThresholdError
+from harness.compare.compare import ThresholdError, compare_settings
 from harness.contract.exits import EXIT_USAGE
 from harness.nightly.plan import plan_lines, select_steps
 from harness.nightly.suite import DEFAULT_SCALE, default_steps, run_nightly
@@ -41,7 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = settings_from_args(args)
+        settings = compare_settings(
+            threshold=args.threshold,
+            alpha=args.alpha,
+            error_threshold=args.error_threshold,
+            n_boot=args.bootstrap,
+            seed=args.seed,
+        )
     except ThresholdError as exc:
         print(f"harness nightly: {exc}", file=sys.stderr)
         return EXIT_USAGE

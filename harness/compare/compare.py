@@ -78,6 +78,33 @@ def parse_fraction(text: str, name: str) -> float:
     return value
 
 
+def compare_settings(
+    *,
+    threshold: str,
+    alpha: str,
+    error_threshold: str,
+    n_boot: int,
+    seed: int,
+    bootstrap_unit: str = "seconds",
+) -> CompareSettings:
+    """Settings from the command-line spellings (``5%``, ``0.01``); ThresholdError names the bad one."""
+    alpha_value = parse_fraction(alpha, "--alpha")
+    if not 0 < alpha_value < 1:
+        raise ThresholdError(f"--alpha: {alpha!r} must be between 0 and 1")
+    if n_boot < 100:
+        raise ThresholdError(f"--bootstrap: {n_boot} is too few replicates (use at least 100)")
+    if bootstrap_unit not in ("seconds", "requests"):
+        raise ThresholdError(f"--bootstrap-unit: {bootstrap_unit!r} must be seconds or requests")
+    return CompareSettings(
+        threshold=parse_fraction(threshold, "--threshold"),
+        alpha=alpha_value,
+        error_threshold=parse_fraction(error_threshold, "--error-threshold"),
+        n_boot=n_boot,
+        seed=seed,
+        bootstrap_unit="seconds" if bootstrap_unit == "seconds" else "requests",
+    )
+
+
 # ---------------------------------------------------------------- classification
 
 

@@ -21,6 +21,10 @@ The definition, exactly as ``hdrh``'s ``HdrHistogram.get_value_at_percentile(q)`
 equal to ``get_value_at_percentile``. The exact mean and the HDR max (``q = 100``) stay as the
 summary has always reported them. Imports stay light (numpy + hdrh): the Locust process uses this
 module for its live statistics.
+
+Monitored series (CPU, RSS, queue depth) are not latencies and keep numpy's interpolated p95 in
+summary.json's resources and in rolling monitor rules; compare's bootstrap uses numpy percentiles
+only for the bounds of its confidence interval, never for a reported latency.
 """
 
 from __future__ import annotations
