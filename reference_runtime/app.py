@@ -28,7 +28,8 @@ from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 PUBLIC_PATHS = frozenset({"/v1/health"})
-#: Not subject to the request-path faults (CPU hog, leak), so faults can always be observed and cleared.
+#: Not subject to the request-path faults (CPU hog, leak, CPU per request), so faults can
+#: always be observed and cleared.
 FAULT_EXEMPT = frozenset({"/v1/health", "/v1/metrics/prometheus", "/v1/admin/faults", "/v1/admin/stats"})
 EXECUTE_ROUTE = "/v1/projects/{project_id}/agents/{agent_id}/execute"
 _HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
@@ -90,7 +91,7 @@ class Gate:
         route = "unmatched"
         try:
             if path not in FAULT_EXEMPT:
-                rt.services.faults.on_request()  # CPU hog + memory leak faults live on the request path
+                rt.services.faults.on_request()  # CPU hog, leak, CPU-per-request faults: request path
             parts = path.split("/")
             if (
                 scope["method"] == "POST"

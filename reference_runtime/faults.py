@@ -10,13 +10,15 @@ Where each hook goes (the runtime wires these):
 * DB path: time the call, then ``await injector.add_db_latency(elapsed_s)``.
 * Model path: ``await injector.around_model(call)`` – may raise :class:`InjectedModelError`
   (model error rate) and adds model latency.
-* Request path: ``injector.on_request()`` once per handled request (memory leak + CPU hog).
+* Request path: ``injector.on_request()`` once per handled request (memory leak, CPU hog, and
+  the CPU-per-request regression with its always-on calibration, see :class:`CpuPerRequestMeter`).
 * A named code path: ``async with injector.slowdown("name"):`` / ``with injector.slowdown_sync``
   or the ``@injector.slowed("name")`` decorator.
 * Startup/shutdown: ``injector.start()`` inside the running loop, ``await injector.stop()``.
 
 The functions that do the damage are module-level with unambiguous names
-(:func:`leak_retain`, :func:`cpu_hog_burn`, :func:`slow_path_burn`, :func:`stall_event_loop`) so
+(:func:`leak_retain`, :func:`cpu_hog_burn`, :func:`slow_path_burn`, :func:`cpu_per_request_burn`,
+:func:`stall_event_loop`) so
 they appear as the top frames in py-spy / memray output. Each contains its own loop rather than
 delegating to a shared helper, otherwise the helper would be the top frame.
 """
@@ -89,6 +91,22 @@ def slow_path_burn(seconds: float) -> int:
     return acc
 
 
+def cpu_per_request_burn(seconds: float) -> float:
+    """CPU burn of the cpu_per_request fault: ``seconds`` of CPU on the calling thread.
+
+    Returns the thread CPU actually used (the loop overshoots by one short inner step), so the
+    caller can carry the difference forward and the long-run total is exact.
+    """
+    start = now = time.thread_time()
+    deadline = start + seconds
+    acc = 0
+    while now < deadline:
+        for i in range(25):
+            acc = (acc * 13 + i) % 1_000_003
+        now = time.thread_time()
+    return now - start
+
+
 def stall_event_loop(ms: float) -> None:
     """Block the whole event loop synchronously for ``ms`` milliseconds (time.sleep, not await).
 
@@ -102,7 +120,66 @@ class InjectedModelError(RuntimeError):
 
 
 class FaultConfigError(ValueError):
-    """Invalid fault settings; the message is meant for a 400 response body."""
+    """Invalid fault settings; the message is meant for a 400 response body, ``field`` names the
+    offending setting (dotted path, e.g. ``cpu_per_request.percent``) when known."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class CpuPerRequestMeter:
+    """Calibrates the runtime's own CPU per API request: the base the cpu_per_request fault burns
+    a percent of.
+
+    Under asyncio many requests interleave on one thread and their work continues in other tasks
+    (agent workers, batchers) and threads (DB), so no clock read around one handler measures one
+    request. Instead: process CPU (``time.process_time``, every thread of this process) over a
+    window of requests, minus the CPU this fault burned in it, divided by the window's requests,
+    smoothed by an EWMA over windows. That is the same quantity as "runtime CPU / requests" seen
+    from outside, so burning ``percent``% of it per request raises that by ``percent``%.
+    Calibration runs whether or not the fault is on (one clock read per request).
+    """
+
+    WINDOW_S = 0.5
+    WINDOW_MIN_REQUESTS = 10
+    ALPHA = 0.3
+
+    def __init__(
+        self, cpu_clock: Callable[[], float] = time.process_time, wall: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._cpu_clock = cpu_clock
+        self._wall = wall
+        self.base_s: float | None = None
+        self.windows = 0
+        self._started = False
+        self._requests = 0
+        self._burned_s = 0.0
+        self._cpu0 = self._wall0 = 0.0
+
+    def _open_window(self) -> None:
+        self._started = True
+        self._requests = 0
+        self._burned_s = 0.0
+        self._cpu0 = self._cpu_clock()
+        self._wall0 = self._wall()
+
+    def count_request(self) -> None:
+        """Count one request; closes the window when it is long enough. The first request only
+        opens the first window, so start-up CPU is not charged to requests."""
+        if not self._started:
+            self._open_window()
+            return
+        self._requests += 1
+        if self._requests < self.WINDOW_MIN_REQUESTS or self._wall() - self._wall0 < self.WINDOW_S:
+            return
+        own = max(self._cpu_clock() - self._cpu0 - self._burned_s, 0.0) / self._requests
+        self.base_s = own if self.base_s is None else self.base_s + self.ALPHA * (own - self.base_s)
+        self.windows += 1
+        self._open_window()
+
+    def add_burned(self, seconds: float) -> None:
+        self._burned_s += seconds
 
 
 class LatencyFault(BaseModel):
@@ -130,6 +207,13 @@ class CpuHogFault(BaseModel):
         return self.ms > 0 or self.iterations > 0
 
 
+class CpuPerRequestFault(BaseModel):
+    """Seeded CPU regression: every API request burns ``percent``% of the calibrated CPU per request."""
+
+    model_config = ConfigDict(extra="forbid")
+    percent: float = Field(gt=0.0, le=1000.0, strict=True)
+
+
 class StallFault(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ms: float = Field(default=0.0, ge=0.0, le=600_000.0)
@@ -150,6 +234,7 @@ class FaultSettings(BaseModel):
     slowdown: dict[str, float] = Field(default_factory=dict, description="code path -> extra percent")
     leak_bytes_per_request: int = Field(default=0, ge=0, le=1 << 30)
     cpu_hog: CpuHogFault = Field(default_factory=CpuHogFault)
+    cpu_per_request: CpuPerRequestFault | None = None
     stall: StallFault = Field(default_factory=StallFault)
 
     def active_names(self) -> list[str]:
@@ -165,6 +250,8 @@ class FaultSettings(BaseModel):
             names.append("memory_leak")
         if self.cpu_hog.active:
             names.append("cpu_hog")
+        if self.cpu_per_request is not None:
+            names.append("cpu_per_request")
         if self.stall.active:
             names.append("stall")
         return names
@@ -175,11 +262,19 @@ def parse_settings(data: Mapping[str, Any]) -> FaultSettings:
     try:
         settings = FaultSettings.model_validate(dict(data))
     except ValidationError as exc:
-        raise FaultConfigError(_describe(exc)) from None
+        errors = exc.errors()
+        field = ".".join(str(p) for p in errors[0]["loc"]) if errors else None
+        raise FaultConfigError(_describe(exc), field or None) from None
     for path, pct in settings.slowdown.items():
         if not path or pct < 0 or pct > 10_000:
-            raise FaultConfigError(f"invalid faults: slowdown[{path!r}] must be a percent in [0, 10000]")
+            raise FaultConfigError(
+                f"invalid faults: slowdown[{path!r}] must be a percent in [0, 10000]", "slowdown"
+            )
     return settings
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000.0, 6)
 
 
 def _describe(exc: ValidationError) -> str:
@@ -205,6 +300,8 @@ class FaultInjector:
         self._sleep = sleep
         self._changed = asyncio.Event()
         self._stall_task: asyncio.Task[None] | None = None
+        self.cpu_meter = CpuPerRequestMeter()
+        self._cpu_debt_s = 0.0
         self.counters: dict[str, float] = {}
         self._reset_counters()
         if settings is not None:
@@ -232,6 +329,7 @@ class FaultInjector:
     def clear(self) -> int:
         """Turn every fault off and free the leaked memory; returns bytes released."""
         self.configure(FaultSettings())
+        self._cpu_debt_s = 0.0
         return release_leaked()
 
     def snapshot(self) -> dict[str, Any]:
@@ -243,6 +341,7 @@ class FaultInjector:
             "settings": self._settings.model_dump(),
             "counters": dict(self.counters),
             "leaked_bytes": leaked_bytes(),
+            "cpu_per_request_base_ms": _ms(self.cpu_meter.base_s),
             "stall_task_running": self._stall_task is not None and not self._stall_task.done(),
         }
 
@@ -253,6 +352,8 @@ class FaultInjector:
             "model_errors_injected": 0,
             "slowdown_burned_s": 0.0,
             "cpu_hog_calls": 0,
+            "cpu_per_request_burns": 0,
+            "cpu_per_request_burned_ms": 0.0,
             "leak_calls": 0,
             "stalls": 0,
         }
@@ -290,10 +391,11 @@ class FaultInjector:
         await self.add_model_latency(time.perf_counter() - start)
         return result
 
-    # -- request path: leak + CPU hog ----------------------------------------------------------
+    # -- request path: leak + CPU hog + CPU per request -----------------------------------------
 
     def on_request(self) -> None:
-        """Per-request hook: retain the leak bytes and burn the CPU hog, if active."""
+        """Per-request hook: retain the leak bytes, burn the CPU hog and the CPU-per-request
+        regression, if active; always feeds the CPU-per-request calibration."""
         s = self._settings
         if s.leak_bytes_per_request > 0:
             leak_retain(s.leak_bytes_per_request)
@@ -301,6 +403,24 @@ class FaultInjector:
         if s.cpu_hog.active:
             cpu_hog_burn(s.cpu_hog.ms, s.cpu_hog.iterations)
             self.counters["cpu_hog_calls"] += 1
+        self.cpu_meter.count_request()
+        if s.cpu_per_request is not None:
+            self._burn_cpu_per_request(s.cpu_per_request.percent)
+
+    def _burn_cpu_per_request(self, percent: float) -> None:
+        """Burn ``percent``% of the calibrated CPU per request; the burn's own overshoot is
+        carried as negative debt so the total burned is exactly percent% of the base."""
+        base = self.cpu_meter.base_s
+        if base is None:  # not calibrated yet (first window after start-up)
+            return
+        self._cpu_debt_s += base * percent / 100.0
+        if self._cpu_debt_s <= 0:
+            return
+        used = cpu_per_request_burn(self._cpu_debt_s)
+        self._cpu_debt_s -= used
+        self.cpu_meter.add_burned(used)
+        self.counters["cpu_per_request_burns"] += 1
+        self.counters["cpu_per_request_burned_ms"] += used * 1000.0
 
     # -- slow-down of a named code path --------------------------------------------------------
 

@@ -3,7 +3,8 @@
 - :func:`normalize_faults` accepts the documented request shapes of ``POST /v1/admin/faults``
   (``{"cpu_hog": {"enabled": true, "ms": 5}, "memory_leak": {"bytes_per_request": 65536},
   "model_latency_ms": 200, "db_latency_ms": 50, "model_error_rate": 0.5,
-  "slowdown": {"path": "think", "percent": 10}, "stall": {"ms": 1000, "every_s": 10}}``) as well
+  "slowdown": {"path": "think", "percent": 10}, "stall": {"ms": 1000, "every_s": 10},
+  "cpu_per_request": {"percent": 5}}``) as well
   as the native :class:`reference_runtime.faults.FaultSettings` shape, and returns the native one.
 - :class:`Telemetry` owns the per-app Prometheus registry: the metric set from
   ``observability.create_metrics`` plus switch/fault gauges, and refreshes scrape-time values.
@@ -33,20 +34,32 @@ _FAULT_KEYS = (
     "slowdown",
     "leak_bytes_per_request",
     "cpu_hog",
+    "cpu_per_request",
+    "stall",
+)
+
+
+_GAUGED_FAULTS = (
+    "db_latency",
+    "model_latency",
+    "model_error_rate",
+    "memory_leak",
+    "cpu_hog",
+    "cpu_per_request",
     "stall",
 )
 
 
 def _latency(value: Any, name: str) -> dict[str, Any]:
     if isinstance(value, bool) or not isinstance(value, int | float | dict):
-        raise FaultConfigError(f"invalid faults: {name} must be a number of ms or an object")
+        raise FaultConfigError(f"invalid faults: {name} must be a number of ms or an object", name)
     return {"fixed_ms": float(value)} if isinstance(value, int | float) else dict(value)
 
 
-def _enabled(spec: dict[str, Any]) -> bool:
+def _enabled(spec: dict[str, Any], name: str) -> bool:
     flag = spec.pop("enabled", True)
     if not isinstance(flag, bool):
-        raise FaultConfigError("invalid faults: 'enabled' must be a boolean")
+        raise FaultConfigError(f"invalid faults: {name}.enabled must be a boolean", f"{name}.enabled")
     return flag
 
 
@@ -60,19 +73,22 @@ def normalize_faults(data: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = _latency(value, key)
         elif key == "memory_leak":
             spec = dict(value) if isinstance(value, dict) else {"bytes_per_request": value}
-            on = _enabled(spec)
+            on = _enabled(spec, key)
             out["leak_bytes_per_request"] = spec.get("bytes_per_request", 0) if on else 0
         elif key in ("cpu_hog", "stall") and isinstance(value, dict):
             spec = dict(value)
-            out[key] = spec if _enabled(spec) else {}
+            out[key] = spec if _enabled(spec, key) else {}
+        elif key == "cpu_per_request" and isinstance(value, dict):
+            spec = dict(value)
+            out[key] = spec if _enabled(spec, key) else None
         elif key == "slowdown" and isinstance(value, dict) and "path" in value:
             spec = dict(value)
-            on = _enabled(spec)
+            on = _enabled(spec, key)
             out["slowdown"] = {str(spec["path"]): spec.get("percent", 0) if on else 0}
         elif key in _FAULT_KEYS:
             out[key] = value
         else:
-            raise FaultConfigError(f"invalid faults: unknown fault {key!r}")
+            raise FaultConfigError(f"invalid faults: unknown fault {key!r}", str(key))
     return out
 
 
@@ -136,7 +152,7 @@ class Telemetry:
         m.set_pool("inter_agent", src.channels.in_use, src.channels.idle)
         self._sync_waits()
         active = set(src.faults.settings.active_names())
-        for name in ("db_latency", "model_latency", "model_error_rate", "memory_leak", "cpu_hog", "stall"):
+        for name in _GAUGED_FAULTS:
             self.fault_active.labels(name).set(1 if name in active else 0)
         for name in active:
             if name.startswith("slowdown:"):

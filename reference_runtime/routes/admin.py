@@ -39,7 +39,7 @@ async def set_faults(request: Request) -> Response:
             faults.clear()
         faults.update(update)
     except FaultConfigError as exc:
-        raise bad_request(str(exc)) from None
+        raise bad_request(str(exc), {"field": exc.field} if exc.field else None) from None
     return json_response(faults.snapshot())
 
 

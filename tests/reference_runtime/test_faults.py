@@ -229,3 +229,54 @@ def test_stall_task_pauses_loop_and_stops_when_cleared():
     assert worst >= 0.025
     assert after - stalls <= 1
     assert not inj.snapshot()["stall_task_running"]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cpu_per_request_meter_is_process_cpu_per_request_minus_its_own_burn():
+    cpu, wall = FakeClock(), FakeClock()
+    meter = faults.CpuPerRequestMeter(cpu, wall)
+    cpu.now = 50.0  # start-up CPU before the first request is not charged to requests
+    meter.count_request()
+    assert meter.base_s is None
+    for _ in range(20):
+        cpu.now += 0.004 + 0.002  # 4 ms of request work + 2 ms this fault burned
+        meter.add_burned(0.002)
+        wall.now += 0.06
+        meter.count_request()
+    assert meter.windows == 2
+    assert meter.base_s == pytest.approx(0.004)
+
+
+def test_cpu_per_request_burns_percent_of_the_calibrated_base():
+    inj = FaultInjector({"cpu_per_request": {"percent": 50}})
+    assert inj.snapshot()["active"] == ["cpu_per_request"]
+    inj.cpu_meter.base_s = 0.004
+    inj.cpu_meter.count_request = lambda: None  # type: ignore[method-assign]  # freeze calibration
+    t0 = time.thread_time()
+    for _ in range(100):
+        inj.on_request()
+    spent = time.thread_time() - t0
+    counters = inj.snapshot()["counters"]
+    assert counters["cpu_per_request_burns"] >= 90  # a burn's overshoot can pay for the next one
+    # Overshoot is carried forward, so the total is exact to one short inner step.
+    assert counters["cpu_per_request_burned_ms"] == pytest.approx(100 * 2.0, abs=0.5)
+    assert spent >= 0.199
+    inj.clear()
+    assert inj.snapshot()["active"] == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"percent": 0}, {"percent": -5}, {"percent": 1001}, {"percent": "5"}, {"percent": True}, {}, 5],
+)
+def test_cpu_per_request_rejects_bad_percent(value):
+    with pytest.raises(FaultConfigError) as info:
+        FaultInjector().configure({"cpu_per_request": value})
+    assert info.value.field is not None and info.value.field.startswith("cpu_per_request")
