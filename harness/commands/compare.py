@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from harness.compare.compare import (
+    DEFAULT_MIN_EFFECT_MS,
     CompareResult,
     CompareSettings,
     ThresholdError,
@@ -30,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", default="0.01", help="significance level (default 0.01)")
     parser.add_argument(
         "--error-threshold", default="0.1%", help="absolute error-rate increase that counts (default 0.1%%)"
+    )
+    parser.add_argument(
+        "--min-effect",
+        default=f"{DEFAULT_MIN_EFFECT_MS:g}ms",
+        help=f"absolute latency change that counts, e.g. 0.2ms (default {DEFAULT_MIN_EFFECT_MS:g}ms)",
     )
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -57,6 +63,7 @@ def settings_from_args(args: argparse.Namespace) -> CompareSettings:
         n_boot=args.bootstrap,
         seed=args.seed,
         bootstrap_unit=getattr(args, "bootstrap_unit", "seconds"),
+        min_effect=getattr(args, "min_effect", f"{DEFAULT_MIN_EFFECT_MS:g}ms"),
     )
 
 
@@ -90,12 +97,20 @@ def run(args: argparse.Namespace) -> int:
 def _print_table(result: CompareResult) -> None:
     for w in result.warnings:
         print(f"warning: {w}")
-    print(f"{'':2}{'operation':16}{'metric':17}{'base':>12}{'new':>12}{'change':>9}  status")
+    print(f"{'':2}{'operation':18}{'metric':17}{'base':>12}{'new':>12}{'change':>9}{'MDE':>9}  status")
     for m in result.metrics:
         change = "–" if m.change is None else f"{m.change * 100:+.1f}%"
+        mde = "–" if m.mde is None else f"{m.mde * 100:.1f}%"
         base = "–" if m.base is None else f"{m.base:.4g}"
         new = "–" if m.new is None else f"{m.new:.4g}"
-        print(f"{m.mark:2}{m.operation:16}{m.metric:17}{base:>12}{new:>12}{change:>9}  {m.status}")
+        row = f"{m.mark:2}{m.operation:18}{m.metric:17}{base:>12}{new:>12}{change:>9}{mde:>9}"
+        print(f"{row}  {m.status}")
+    s = result.settings
+    print(
+        f"marks: + regression, - improvement, ~ not significant, = within threshold, ? untested, "
+        f"! inconclusive (MDE > threshold), # too few samples (min {s.min_samples}); "
+        f"latency changes count beyond {s.threshold * 100:g}% and {s.min_effect_ms:g} ms"
+    )
     for side, rs in (("base", result.base), ("new", result.new)):
         if len(rs.runs) > 1:
             cv = "–" if rs.cv_p95 is None else f"{rs.cv_p95 * 100:.1f}%"

@@ -1,8 +1,12 @@
 """Compare two run sets: per operation and overall, with confidence intervals and tests.
 
 A metric is a **regression** when its change is statistically significant at ``alpha`` *and*
-larger than the threshold in the bad direction; an **improvement** likewise in the good
-direction. Significance per metric family:
+larger than the threshold in the bad direction — for a latency also larger than ``min_effect_ms``
+in absolute terms; an **improvement** likewise in the good direction. A latency percentile with
+fewer samples on a side than ``min_samples`` requires is ``too_few_samples``; a change that is not
+significant while the comparison's minimum detectable effect (MDE, 95 % power) exceeds the
+threshold is ``inconclusive``: it could not have seen a change of the size that matters. Neither
+is ever a regression. Significance per metric family:
 
 - latency p50/p95/p99: two-sided Mann-Whitney U on the latencies (p < alpha) *and* the bootstrap
   interval of the percentile's relative change (confidence 1 - alpha) excludes zero;
@@ -14,7 +18,7 @@ direction. Significance per metric family:
   with one run per side it is shown but marked untested (a single maximum has no spread).
 
 Marks follow asv: ``+`` regression, ``-`` improvement, ``~`` not significant, ``=`` significant
-but within the threshold, ``?`` untested.
+but within the threshold, ``?`` untested; and ours: ``!`` inconclusive, ``#`` too few samples.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from harness.compare.result import (
     COMPARE_JSON,
     COMPARE_KIND,
     COMPARE_SCHEMA_VERSION,
+    DEFAULT_MIN_EFFECT_MS,
+    PERCENTILES,
     CompareResult,
     CompareSettings,
     MetricComparison,
@@ -41,8 +47,17 @@ from harness.compare.result import (
 from harness.compare.runset import CompareRun, RunSet, load_run_set
 from harness.contract import rundir
 from harness.contract.samples import window_seconds
+from harness.scenario.units import parse_duration
 
-__all__ = ["COMPARE_JSON", "CompareResult", "CompareSettings", "MetricComparison", "RepeatStats"]
+__all__ = [
+    "COMPARE_JSON",
+    "DEFAULT_MIN_EFFECT_MS",
+    "PERCENTILES",
+    "CompareResult",
+    "CompareSettings",
+    "MetricComparison",
+    "RepeatStats",
+]
 
 OVERALL = "overall"
 MARKS: dict[str, str] = {
@@ -51,8 +66,9 @@ MARKS: dict[str, str] = {
     "not_significant": "~",
     "within_threshold": "=",
     "untested": "?",
+    "inconclusive": "!",
+    "too_few_samples": "#",
 }
-PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
 #: Above this many requests on a side the one-second-window bootstrap (cost ~ replicates x requests)
 #: gives way to the request bootstrap (Beta shortcut, cost ~ replicates).
 WINDOW_BOOTSTRAP_MAX_SAMPLES = 200_000
@@ -78,6 +94,21 @@ def parse_fraction(text: str, name: str) -> float:
     return value
 
 
+def parse_min_effect(text: str, name: str = "--min-effect") -> float:
+    """``"0.2ms"`` or ``"1s"`` -> milliseconds. A bare number is refused: its unit would be a guess."""
+    raw = str(text).strip()
+    try:
+        float(raw)
+    except ValueError:
+        pass
+    else:
+        raise ThresholdError(f"{name}: {text!r} needs a unit, e.g. {raw}ms")
+    try:
+        return parse_duration(raw) * 1000.0
+    except ValueError:
+        raise ThresholdError(f"{name}: {text!r} is not a duration like 0.5ms or 2ms") from None
+
+
 def compare_settings(
     *,
     threshold: str,
@@ -86,6 +117,7 @@ def compare_settings(
     n_boot: int,
     seed: int,
     bootstrap_unit: str = "seconds",
+    min_effect: str = f"{DEFAULT_MIN_EFFECT_MS:g}ms",
 ) -> CompareSettings:
     """Settings from the command-line spellings (``5%``, ``0.01``); ThresholdError names the bad one."""
     alpha_value = parse_fraction(alpha, "--alpha")
@@ -102,6 +134,7 @@ def compare_settings(
         n_boot=n_boot,
         seed=seed,
         bootstrap_unit="seconds" if bootstrap_unit == "seconds" else "requests",
+        min_effect_ms=parse_min_effect(min_effect),
     )
 
 
@@ -113,11 +146,17 @@ def classify(
     significant: bool | None,
     threshold: float,
     higher_is_worse: bool,
+    *,
+    mde: float | None = None,
+    enough_samples: bool = True,
 ) -> Status:
+    """The status of one metric; ``threshold`` is in the units of ``change`` (and of ``mde``)."""
+    if not enough_samples:
+        return "too_few_samples"
     if change is None or significant is None:
         return "untested"
     if not significant:
-        return "not_significant"
+        return "inconclusive" if mde is not None and mde > threshold else "not_significant"
     if abs(change) <= threshold:
         return "within_threshold"
     worse = change > 0 if higher_is_worse else change < 0
@@ -139,13 +178,15 @@ def _metric(
     settings: CompareSettings,
     threshold: float,
     higher_is_worse: bool = True,
+    mde: float | None = None,
+    enough_samples: bool = True,
 ) -> MetricComparison:
     significant: bool | None = None
     if p_value is not None and interval is not None:
         significant = p_value < settings.alpha and interval.excludes_zero()
     elif p_value is not None and test.startswith("welch"):
         significant = p_value < settings.alpha
-    status = classify(change, significant, threshold, higher_is_worse)
+    status = classify(change, significant, threshold, higher_is_worse, mde=mde, enough_samples=enough_samples)
     return MetricComparison(
         operation=operation,
         metric=metric,
@@ -157,6 +198,7 @@ def _metric(
         ci_low=None if interval is None else interval.low,
         ci_high=None if interval is None else interval.high,
         p_value=p_value,
+        mde=mde,
         test=test,
         status=status,
         mark=MARKS[status],
@@ -225,6 +267,24 @@ def _bootstrap_label(base: RunSet, new: RunSet, b: np.ndarray, n: np.ndarray, s:
     return "request bootstrap"
 
 
+def mde_of(interval: stats.Interval | None, s: CompareSettings) -> float | None:
+    """The MDE (95 % power, level alpha) read off a (1 - alpha) interval; None without one."""
+    if interval is None:
+        return None
+    return stats.minimum_detectable_effect(interval.low, interval.high, alpha=s.alpha)
+
+
+def latency_threshold(base_ms: float | None, s: CompareSettings) -> float:
+    """The relative change a latency must exceed: the threshold, or the absolute floor if larger.
+
+    ``min_effect_ms`` / base turns the floor into the relative units of the change, so "beyond 5 %
+    and beyond 0.5 ms" is one comparison, and the MDE is judged against the same size.
+    """
+    if base_ms is None or base_ms <= 0:
+        return s.threshold
+    return max(s.threshold, s.min_effect_ms / base_ms)
+
+
 def latency_metrics(
     base: RunSet, new: RunSet, operation: str | None, s: CompareSettings
 ) -> list[MetricComparison]:
@@ -236,6 +296,7 @@ def latency_metrics(
     intervals = percentile_intervals(base, new, operation, b, n, s)
     for (label, q), interval in zip(PERCENTILES, intervals, strict=True):
         vb, vn = stats.percentile(b, q), stats.percentile(n, q)
+        fewest = s.min_samples.get(label, 0)
         out.append(
             _metric(
                 name,
@@ -248,7 +309,9 @@ def latency_metrics(
                 p_value=p_value,
                 test=f"mann-whitney-u + {_bootstrap_label(base, new, b, n, s)}",
                 settings=s,
-                threshold=s.threshold,
+                threshold=latency_threshold(vb, s),
+                mde=mde_of(interval, s),
+                enough_samples=min(b.size, n.size) >= fewest,
             )
         )
     return out
@@ -270,8 +333,9 @@ def error_metric(base: RunSet, new: RunSet, operation: str | None, s: CompareSet
     interval = stats.proportion_change_ci(
         eb, nb, en, nn, confidence=s.confidence, n_boot=s.n_boot, seed=s.seed
     )
+    mde = mde_of(interval, s)
     if interval is not None and eb == 0 and en == 0:
-        interval = stats.Interval(0.0, 0.0)
+        interval, mde = stats.Interval(0.0, 0.0), None  # no errors: no spread to measure power from
     return _metric(
         operation or OVERALL,
         "error_rate",
@@ -285,6 +349,7 @@ def error_metric(base: RunSet, new: RunSet, operation: str | None, s: CompareSet
         test="fisher-exact + bootstrap",
         settings=s,
         threshold=s.error_threshold,
+        mde=mde,
     )
 
 
@@ -320,6 +385,7 @@ def _window_metric(
         settings=s,
         threshold=s.threshold,
         higher_is_worse=higher_is_worse,
+        mde=mde_of(interval, s),
     )
 
 

@@ -8,20 +8,42 @@ versions keep loading: a file of each lives in ``tests/fixtures/compare``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.compare.stats import minimum_samples_for_percentile
 from harness.contract.versioned import read_versioned_json, validate_as
 
 COMPARE_KIND: Final = "motherbox-perf/compare"
-COMPARE_SCHEMA_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+#: 2: ``mde`` per metric, statuses ``inconclusive`` and ``too_few_samples``, settings
+#: ``min_effect_ms`` and ``min_samples``. A version-1 file loads with the floor and the minimum
+#: counts it was computed with: none (0 ms, {}).
+COMPARE_SCHEMA_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 COMPARE_JSON = "compare.json"
 
-Status = Literal["regression", "improvement", "not_significant", "within_threshold", "untested"]
+Status = Literal[
+    "regression",
+    "improvement",
+    "not_significant",
+    "within_threshold",
+    "untested",
+    "inconclusive",
+    "too_few_samples",
+]
+#: The latency percentiles compared, by name.
+PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
+#: Absolute floor of a latency change (ms): docs/regressions.md, "Noise floor", has the A/A
+#: measurements it comes from.
+DEFAULT_MIN_EFFECT_MS = 1.0
+
+
+def default_min_samples() -> dict[str, int]:
+    """Samples per operation and side below which a percentile is not compared (rank argument)."""
+    return {name: minimum_samples_for_percentile(q) for name, q in PERCENTILES}
 
 
 class CompareFileError(Exception):
@@ -37,6 +59,10 @@ class CompareSettings:
     seed: int = 0
     #: what a single run's percentile bootstrap resamples: whole one-second windows or requests
     bootstrap_unit: Literal["seconds", "requests"] = "seconds"
+    #: a latency change must also exceed this many ms to count (HDR resolution, A/A noise)
+    min_effect_ms: float = DEFAULT_MIN_EFFECT_MS
+    #: percentile name -> fewest samples per operation and side for it to be compared
+    min_samples: dict[str, int] = field(default_factory=default_min_samples)
 
     @property
     def confidence(self) -> float:
@@ -54,6 +80,8 @@ class MetricComparison(BaseModel):
     ci_low: float | None
     ci_high: float | None
     p_value: float | None
+    #: smallest change (units of ``change``) detectable at 95 % power at level alpha; None: no interval
+    mde: float | None = None
     test: str
     status: Status
     mark: str
@@ -135,4 +163,6 @@ def load_compare(path: Path) -> CompareFile:
     if path.is_dir():
         path = path / COMPARE_JSON
     data = read_versioned_json(path, supported=SUPPORTED_VERSIONS, error=CompareFileError, kind=COMPARE_KIND)
+    if data["schema_version"] == 1 and isinstance(data.get("settings"), dict):
+        data["settings"] = {"min_effect_ms": 0.0, "min_samples": {}, **data["settings"]}
     return validate_as(CompareFile, data, path, CompareFileError)

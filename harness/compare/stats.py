@@ -304,3 +304,43 @@ def window_percentile_change_ci(
         valid = rb[:, j] > 0
         out.append(_interval(rn[valid, j] / rb[valid, j] - 1.0, confidence) if valid.any() else None)
     return out
+
+
+# ---------------------------------------------------------------- power: MDE and minimum samples
+
+
+def normal_quantile(p: float) -> float:
+    """z such that P(Z <= z) = p for a standard normal Z."""
+    return float(sps.norm.ppf(p))
+
+
+def minimum_detectable_effect(low: float, high: float, *, alpha: float, power: float = 0.95) -> float:
+    """The smallest change a test at level ``alpha`` detects with probability ``power``.
+
+    ``[low, high]`` is the (1 - alpha) interval of the change. Shortcut: treat the estimate of the
+    change as normal, so the interval's half-width is z_{1-alpha/2}·SE and
+    SE ≈ (high - low) / (2·z_{1-alpha/2}). A two-sided test at level alpha rejects when
+    |estimate| > z_{1-alpha/2}·SE; a true change d is rejected with probability ≈ Φ(d/SE - z_{1-alpha/2}),
+    which equals ``power`` at d = (z_{1-alpha/2} + z_{power})·SE — the textbook MDE (e.g. Bloom 1995,
+    "Minimum detectable effects"). The percentile bootstrap is not exactly normal (ratios of skewed
+    quantiles), so this is an approximation of the spread, the same order as the interval itself;
+    the result is in the units of the interval (relative change, or percentage points).
+    """
+    z_alpha = normal_quantile(1.0 - alpha / 2.0)
+    se = (high - low) / (2.0 * z_alpha)
+    return (z_alpha + normal_quantile(power)) * se
+
+
+def minimum_samples_for_percentile(q: float, *, tail: float = 3.0, floor: int = 20) -> int:
+    """Fewest samples per side for the q-percentile to be compared: max(floor, ceil(tail / (1 - q/100))).
+
+    Rank argument: n samples put Binomial(n, 1 - q/100) of them above the true q-quantile. With an
+    expected ``tail`` = 3 of them (≈ -ln 0.05), the chance that none lies above it — so that the
+    reported percentile is merely the sample maximum, an estimate of nothing — is
+    (q/100)^n ≈ e^-3 ≈ 5 %: p95 needs 60 samples, p99 300. The ``floor`` of 20 serves the median,
+    for which the tail rule gives 6: below about 20 per side Mann-Whitney's normal approximation and
+    a bootstrap over a handful of one-second windows both stop meaning much.
+    """
+    if not 0.0 < q < 100.0:
+        raise ValueError(f"percentile must be within (0, 100), got {q}")
+    return max(floor, math.ceil(tail / (1.0 - q / 100.0) - 1e-9))

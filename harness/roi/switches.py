@@ -95,11 +95,18 @@ def _find(result: CompareResult, metric: str, operation: str) -> MetricCompariso
     return next((m for m in result.metrics if m.metric == metric and m.operation == operation), None)
 
 
+#: compare statuses of a comparison too weak to confirm or refute anything (harness.compare)
+UNDERPOWERED = ("inconclusive", "too_few_samples")
+
+
 def judge(claimed: float | None, cell: EffectCell | None) -> str:
     """Does the measured change (off -> on) reach the claimed one?"""
     if claimed is None:
         return "no claim"
     if cell is None or cell.change is None:
+        return "not measurable"
+    if cell.status in UNDERPOWERED:
+        # too few samples, or an MDE above the threshold: the sweep could not have seen the claim
         return "not measurable"
     if (
         cell.status in ("not_significant", "untested", "within_threshold")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.compare.compare import compare_paths, write_compare_json
-from harness.compare.result import CompareFileError, load_compare
+from harness.compare.result import COMPARE_SCHEMA_VERSION, CompareFileError, load_compare
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "compare"
 
@@ -23,11 +23,22 @@ def test_old_compare_files_keep_loading(version_dir: str) -> None:
     assert loaded.settings.alpha == raw["settings"]["alpha"] and loaded.base.runs == raw["base"]["runs"]
 
 
-def test_v1_fixture_is_what_compare_writes() -> None:
+def test_newest_fixture_is_what_compare_writes() -> None:
     """The fixture holds every field the writer emits, in its order (a new field needs a new version)."""
-    raw = json.loads((FIXTURES / "v1" / "compare.json").read_text())
-    assert list(raw) == list(load_compare(FIXTURES / "v1").model_dump())
-    assert list(raw["metrics"][0]) == list(load_compare(FIXTURES / "v1").metrics[0].model_dump())
+    newest = FIXTURES / f"v{COMPARE_SCHEMA_VERSION}"
+    raw = json.loads((newest / "compare.json").read_text())
+    assert raw["schema_version"] == COMPARE_SCHEMA_VERSION
+    assert list(raw) == list(load_compare(newest).model_dump())
+    assert list(raw["settings"]) == list(load_compare(newest).model_dump()["settings"])
+    assert list(raw["metrics"][0]) == list(load_compare(newest).metrics[0].model_dump())
+    assert {"inconclusive", "too_few_samples", "regression"} <= {m["status"] for m in raw["metrics"]}
+
+
+def test_v1_files_load_with_the_settings_they_were_computed_with() -> None:
+    """Version 1 had no absolute floor, no minimum samples and no MDE."""
+    loaded = load_compare(FIXTURES / "v1")
+    assert loaded.settings.min_effect_ms == 0.0 and loaded.settings.min_samples == {}
+    assert all(m.mde is None for m in loaded.metrics)
 
 
 def test_written_file_loads_back_equal(base_run: Path, slower_run: Path, tmp_path: Path) -> None:
@@ -35,7 +46,7 @@ def test_written_file_loads_back_equal(base_run: Path, slower_run: Path, tmp_pat
     json_path = write_compare_json(result, tmp_path)
     loaded = load_compare(json_path)
     assert loaded.model_dump() == result.to_json()
-    assert loaded.verdict == "regression" and "p50(command_ack)" in loaded.regressions
+    assert loaded.verdict == "regression" and "p50(simple_query)" in loaded.regressions
     assert list(json.loads(json_path.read_text())) == list(result.to_json())
 
 

@@ -81,7 +81,7 @@ def test_sweep_interleaves_variants_and_writes_configs(tmp_path: Path) -> None:
     assert batching.measured_metric == "cpu_per_request(overall)"
     assert batching.effects["p50"].change is not None and batching.effects["p50"].change < -0.2
     assert batching.effects["p50"].mark == "-"
-    assert rows["caching"].effects["p50"].mark in ("~", "=")
+    assert rows["caching"].effects["p50"].mark in ("~", "=", "!")  # no effect, or too weak to see one
     assert rows["caching"].hit_rates["cache_hit_rate_l1"]["measured"] is not None
     assert overall is not None
     response = next(b for b in result.benefits if b.benefit == "response time")
@@ -99,6 +99,9 @@ def test_judge_compares_the_measured_change_with_the_claim() -> None:
     assert switches.judge(None, cell) == "no claim"
     assert switches.judge(-0.5, cell_of(0.01, -0.02, 0.03, "~", "not_significant")) == "not confirmed"
     assert switches.judge(-0.5, None) == "not measurable"
+    # an underpowered comparison neither confirms nor refutes, whatever its point estimate
+    assert switches.judge(-0.5, cell_of(-0.6, -1.2, 0.1, "!", "inconclusive")) == "not measurable"
+    assert switches.judge(-0.5, cell_of(-0.6, -0.7, -0.5, "#", "too_few_samples")) == "not measurable"
 
 
 def test_bad_switch_name_is_usage_error(tmp_path: Path, capsys) -> None:
