@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("gate", "harness.commands.gate", "evaluate gates/checklists on a run folder (exit 1 on failure)"),
     ("report", "harness.commands.report", "write report.html for a run folder"),
     ("compare", "harness.commands.compare", "compare two runs for regressions"),
+    ("ab", "harness.commands.ab", "paired A/B: two live targets under one load, compared pairwise"),
     ("baseline", "harness.commands.baseline", "set or show the baseline run of a scenario"),
     ("history", "harness.commands.history", "trend charts and change points over the history"),
     ("nightly", "harness.commands.nightly", "run the nightly suite"),

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from harness.profiling.session import KINDS as PROFILE_KINDS
 from harness.run.drivers import run_worker
-from harness.run.options import EXIT_USAGE, RunOptions
+from harness.run.options import EXIT_USAGE, RunOptions, make_console, parse_tags
 from harness.run.repeat import run_repeated
 from harness.scenario.units import parse_duration
 
@@ -68,16 +68,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress line")
 
 
-def _tags(values: list[str]) -> dict[str, str]:
-    tags = {}
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--tag {value!r}: expected K=V")
-        tags[key] = val
-    return tags
-
-
 def _profile(value: str | None) -> list[str]:
     if not value:
         return []
@@ -117,7 +107,7 @@ def options_from(args: argparse.Namespace, console: Console) -> RunOptions:
         local_workers=args.local_workers,
         master_bind=args.master_bind,
         out=args.out,
-        tags=_tags(args.tag),
+        tags=parse_tags(args.tag),
         allow_remote=args.allow_remote,
         runtime_config=args.runtime_config,
         gate=args.gate,
@@ -145,13 +135,6 @@ def _cooldown(args: argparse.Namespace) -> float:
         return parse_duration(args.cooldown)
     except ValueError as exc:
         raise ValueError(f"--cooldown: {exc}") from exc
-
-
-def make_console() -> Console:
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=max(console.width, 140))  # logs and CI: do not squeeze the table
-    return console
 
 
 def run(args: argparse.Namespace) -> int:

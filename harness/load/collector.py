@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from harness.contract.columns import DROPPED
@@ -33,6 +34,8 @@ SCHEMA = pa.schema(
         ("worker", pa.int16()),
     ]
 )
+#: The part files of a duet pass (``harness ab``) also carry the side of each sample.
+SIDED_SCHEMA = SCHEMA.append(pa.field("side", pa.string()))
 PART_MAX_ROWS = 250_000
 PART_MAX_AGE_S = 60.0
 
@@ -45,8 +48,9 @@ def _warm_up() -> None:
 
 
 class Collector:
-    def __init__(self, parts_dir: Path) -> None:
+    def __init__(self, parts_dir: Path, sided: bool = False) -> None:
         self.parts_dir = parts_dir
+        self.schema = SIDED_SCHEMA if sided else SCHEMA
         parts_dir.mkdir(parents=True, exist_ok=True)
         self.parts: list[str] = []
         self._writer: pq.ParquetWriter | None = None
@@ -68,7 +72,7 @@ class Collector:
         n = len(chunk["ts"])
         columns = dict(chunk)
         columns["worker"] = [worker] * n
-        table = pa.Table.from_pydict(columns, schema=SCHEMA)
+        table = pa.Table.from_pydict(columns, schema=self.schema)
         self._write(table)
         self._update_stats(table)
         return n
@@ -81,7 +85,7 @@ class Collector:
             self._close_part()
         if self._writer is None:
             path = self.parts_dir / f"part-{len(self.parts):05d}.parquet"
-            self._writer = pq.ParquetWriter(path, SCHEMA, compression="zstd")
+            self._writer = pq.ParquetWriter(path, self.schema, compression="zstd")
             self.parts.append(path.name)
             self._part_rows, self._part_opened = 0, now
         self._writer.write_table(table)
@@ -129,8 +133,11 @@ class Collector:
         self._close_part()
 
 
-def merge_parts(parts_dir: Path, names: list[str], target: Path) -> int:
-    """Stream the part files into one Parquet file (row group by row group: bounded memory)."""
+def merge_parts(parts_dir: Path, names: list[str], target: Path, side: str | None = None) -> int:
+    """Stream the part files into one Parquet file (row group by row group: bounded memory).
+
+    With ``side`` (a duet pass): only that side's samples, without the ``side`` column.
+    """
     rows = 0
     writer = pq.ParquetWriter(target, SCHEMA, compression="zstd")
     try:
@@ -141,7 +148,10 @@ def merge_parts(parts_dir: Path, names: list[str], target: Path) -> int:
             except (OSError, pa.ArrowInvalid):
                 continue  # a part left open by a killed process: unreadable, skip it
             for index in range(source.num_row_groups):
-                table = source.read_row_group(index).cast(SCHEMA)
+                table = source.read_row_group(index)
+                if side is not None:
+                    table = table.filter(pc.equal(table.column("side"), side)).select(SCHEMA.names)
+                table = table.cast(SCHEMA)
                 writer.write_table(table)
                 rows += table.num_rows
     finally:

@@ -43,8 +43,22 @@ class OpSpec(_Model):
     dynamic: bool = False  # the path or body has per-request placeholders ({seq}, {uuid}, {worker})
 
 
+class SidePlan(_Model):
+    """One target of a duet pass (``harness ab``): its base URL and the mix rendered for it."""
+
+    url: str
+    ops: list[OpSpec]  # the same labels and weights, in the same order, on every side
+
+
 class Plan(_Model):
-    """Everything a Locust process needs to generate the load of one pass."""
+    """Everything a Locust process needs to generate the load of one pass.
+
+    ``sides`` (``harness ab``): the targets of a duet pass by side name; empty for ``harness run``.
+    One schedule drives them all: ``mirror`` sends each scheduled request to every side at the
+    same intended instant, ``alternate`` to one side in a seeded balanced random order. The
+    samples then carry a ``side`` column (only inside ``.work``: each side's run folder gets the
+    standard columns).
+    """
 
     schema_version: Literal[1] = SCHEMA_VERSION
     run_id: str
@@ -65,6 +79,8 @@ class Plan(_Model):
     csv_prefix: str | None = None  # Locust's own CSV files (None: not written)
     start_delay: float | None = None  # seconds from "start" to t0 (None: the role's default)
     worker_wait: float = 60.0  # master: how long to wait for the workers to connect
+    sides: dict[str, SidePlan] = Field(default_factory=dict)
+    assign: Literal["mirror", "alternate"] = "mirror"
 
 
 class DriverResult(_Model):

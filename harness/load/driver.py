@@ -60,6 +60,7 @@ from harness.load.contract import (
 from harness.load.pacer import Pacer, PacerStats, WeightedChoice
 from harness.load.recorder import Recorder
 from harness.load.schedule import schedule_from
+from harness.load.sides import Sides
 
 # Workers ship samples with each stats report: every second keeps the master's view fresh.
 locust.runners.WORKER_REPORT_INTERVAL = 1.0
@@ -103,6 +104,9 @@ class State:
         self.worker = 0
         self.ops: list[Op] = []
         self.choice: WeightedChoice | None = None
+        self.sides: Sides | None = None  # a duet pass (harness ab): the targets by side
+        self.side_ops: dict[str, list[Op]] = {}
+        self.users = itertools.count()
         self.recorder = Recorder()
         self.ready = gevent.event.Event()
         self.done = gevent.event.Event()
@@ -122,7 +126,12 @@ class State:
         self.start_at(plan, t0)
         self.slot, self.step, self.worker = slot, step, slot
         self.ops = [Op(spec) for spec in plan.ops]
-        self.choice = WeightedChoice(self.ops, [o.weight for o in plan.ops], plan.seed + slot)
+        weights = [o.weight for o in plan.ops]
+        self.choice = WeightedChoice(self.ops, weights, plan.seed + slot)
+        if plan.sides:  # the choice picks an index into the mix: the same op on every side
+            self.sides = Sides(plan, plan.seed + 1000 + slot)
+            self.side_ops = {name: [Op(spec) for spec in side.ops] for name, side in plan.sides.items()}
+            self.choice = WeightedChoice(list(range(len(self.ops))), weights, plan.seed + slot)
         per_process = max(1, math.ceil(plan.max_in_flight / step))
         for cls in (OpenModelUser, ClosedModelUser):
             cls.host = plan.target_url
@@ -135,13 +144,18 @@ class State:
     def end(self) -> float:
         return self.t0 + self.plan.duration_s
 
-    def send(self, client: Any, op: Op, intended: float | None) -> None:
+    def send(self, client: Any, op: Op, intended: float | None, side: str | None = None) -> None:
         path, body = op.path, op.body
         if op.dynamic:
             seq = next(_SEQ)
             path = _fill(path, seq, self.worker)
             body = _fill(body, seq, self.worker) if body is not None else None
-        context = {"expect": op.expect} if intended is None else {"intended": intended, "expect": op.expect}
+        context: dict[str, Any] = {"expect": op.expect}
+        if intended is not None:
+            context["intended"] = intended
+        if side is not None:  # a duet pass: the side's own target (an absolute URL) and its tag
+            assert self.sides is not None
+            path, context["side"] = self.sides.url(side, path), side
         client.request(op.method, path, name=op.label, data=body, headers=op.headers, context=context)
 
 
@@ -172,6 +186,8 @@ class OpenModelUser(FastHttpUser):
     @task
     def pace(self) -> None:
         _wait_for_start()
+        if STATE.sides is not None:
+            _pace_sides(self.client)
         plan = STATE.plan
         pool = gevent.pool.Pool(OpenModelUser.concurrency)
         schedule = schedule_from(plan.stages)
@@ -204,15 +220,73 @@ class OpenModelUser(FastHttpUser):
         )
         STATE.pacer_stats = pacer.stats
         pacer.run()
-        drain = 1.0 if STATE.abort.is_set() else plan.drain
-        if not pool.join(timeout=drain):
+        _drain([pool])
+
+
+def _drain(pools: list[gevent.pool.Pool]) -> None:
+    """Wait ``drain`` for the requests in flight; record the rest as unfinished; the process is done."""
+    drain = 1.0 if STATE.abort.is_set() else STATE.plan.drain
+    deadline = time.time() + drain
+    for pool in pools:
+        if not pool.join(timeout=max(0.0, deadline - time.time())):
             now = time.time()
             for greenlet in list(pool):
-                _, op, intended = greenlet.args
-                recorder.record_unsent(op.label, intended, "Unfinished", now)
+                _, op, intended, *side = greenlet.args
+                STATE.recorder.record_unsent(op.label, intended, "Unfinished", now, *side)
             pool.kill(block=True, timeout=2)
-        STATE.done.set()
-        raise StopUser()
+    STATE.done.set()
+    raise StopUser()
+
+
+def _pace_sides(client: Any) -> None:
+    """The open-model pacer of a duet pass: one schedule; each slot goes to the side(s)
+    :class:`Sides` picks, each side with its own pool of ``max_in_flight`` (when a picked side
+    has no free slot in time, the slot is dropped on every picked side: the pairs stay whole)."""
+    plan, sides, choice = STATE.plan, STATE.sides, STATE.choice
+    assert sides is not None and choice is not None
+    pools = {name: gevent.pool.Pool(OpenModelUser.concurrency) for name in sides.names}
+    shot: list[Any] = [None]
+
+    def choose() -> object:
+        shot[0] = (choice.pick(), sides.pick())
+        return shot[0]
+
+    def wait_free(timeout: float) -> bool:
+        deadline = time.time() + timeout
+        return all(
+            pools[s].wait_available(timeout=max(0.0, deadline - time.time())) is not None
+            and pools[s].free_count() > 0
+            for s in shot[0][1]
+        )
+
+    def send(picked: Any, intended: float) -> None:
+        index, names = picked
+        for name in names:
+            pools[name].spawn(STATE.send, client, STATE.side_ops[name][index], intended, name)
+
+    def drop(picked: Any, intended: float) -> None:
+        index, names = picked
+        for name in names:
+            STATE.recorder.record_unsent(STATE.side_ops[name][index].label, intended, DROPPED, side=name)
+
+    pacer = Pacer(
+        schedule_from(plan.stages).offsets(STATE.slot, STATE.step),
+        STATE.t0,
+        clock=time.time,
+        sleep=gevent.sleep,
+        can_send=lambda: all(pools[s].free_count() > 0 for s in shot[0][1]),
+        wait_free=wait_free,
+        queue_timeout_s=plan.queue_timeout,
+        send=send,
+        drop=drop,
+        choose=choose,
+        stopped=STATE.abort.is_set,
+        early_s=_early(plan, STATE.step),
+        yield_=gevent.idle,
+    )
+    STATE.pacer_stats = pacer.stats
+    pacer.run()
+    _drain(list(pools.values()))
 
 
 class ClosedModelUser(FastHttpUser):
@@ -224,14 +298,22 @@ class ClosedModelUser(FastHttpUser):
         low, high = STATE.plan.wait
         return low if high <= low else low + (high - low) * _RNG.random()
 
+    side: str | None = None
+
     def on_start(self) -> None:
         _wait_for_start()
+        if STATE.sides is not None:  # a duet pass: users split evenly between the sides
+            self.side = STATE.sides.of_user(next(STATE.users) + STATE.slot)
 
     @task
     def one(self) -> None:
         if time.time() >= STATE.end or STATE.abort.is_set():
             raise StopUser()
         assert STATE.choice is not None
+        if self.side is not None:
+            op = STATE.side_ops[self.side][STATE.choice.pick()]  # type: ignore[call-overload]
+            STATE.send(self.client, op, None, self.side)
+            return
         STATE.send(self.client, STATE.choice.pick(), None)  # type: ignore[arg-type]
 
 
@@ -443,7 +525,7 @@ def drive(plan: Plan, work_dir: Path, role: Role) -> int:
     runner = role.create_runner(env)
     csv_files = CsvFiles(env, plan.csv_prefix) if plan.csv_prefix else None
     gevent.spawn(stats_history, runner)
-    collector = Collector(work_dir / "parts")
+    collector = Collector(work_dir / "parts", sided=bool(plan.sides))
     try:
         problem = role.connect(runner, plan)
         if problem is not None:

@@ -12,8 +12,10 @@ from typing import Any
 from harness.contract.columns import SAMPLE_COLUMNS
 
 NAN = math.nan
-#: The sample columns this process records; the collector adds ``worker``.
+#: The sample columns this process records; the collector adds ``worker``. A duet pass
+#: (``harness ab``) also records ``side`` (None otherwise), kept only inside ``.work``.
 COLUMNS = tuple(c for c in SAMPLE_COLUMNS if c != "worker")
+SIDE = "side"
 
 
 def error_kind(exception: BaseException | None, status: int) -> str:
@@ -39,6 +41,7 @@ class Recorder:
         self.status: list[int] = []
         self.bytes: list[int] = []
         self.error: list[str | None] = []
+        self.side: list[str | None] = []
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -57,10 +60,11 @@ class Recorder:
         """Listener for ``events.request``; ``context['intended']`` carries the open-model send time."""
         started = start_time if start_time is not None else 0.0
         intended = started
-        expect = None
+        expect = side = None
         if context:
             intended = context.get("intended", started)
             expect = context.get("expect")
+            side = context.get("side")
         status = getattr(response, "status_code", 0) or 0
         if exception is not None:
             error: str | None = error_kind(exception, status)
@@ -77,8 +81,11 @@ class Recorder:
         self.status.append(status)
         self.bytes.append(response_length or 0)
         self.error.append(error)
+        self.side.append(side)
 
-    def record_unsent(self, operation: str, intended: float, error: str, now: float | None = None) -> None:
+    def record_unsent(
+        self, operation: str, intended: float, error: str, now: float | None = None, side: str | None = None
+    ) -> None:
         """A send that never produced a response: ``dropped`` (never started) or an abandoned one."""
         self.ts.append(intended if now is None else now)
         self.operation.append(operation)
@@ -89,6 +96,7 @@ class Recorder:
         self.status.append(0)
         self.bytes.append(0)
         self.error.append(error)
+        self.side.append(side)
 
     def take(self) -> dict[str, Any]:
         """Hand over everything recorded so far and start fresh columns."""
@@ -102,6 +110,7 @@ class Recorder:
             "status": self.status,
             "bytes": self.bytes,
             "error": self.error,
+            SIDE: self.side,
         }
         self._new()
         return chunk

@@ -83,6 +83,35 @@ def collect(
     are kept; the window then starts where the driver announced it would.
     """
     work = run_dir / WORK_DIR
+    result, status, reason, parts = _outcome(work, status, reason)
+    merge_parts(work / "parts", parts, run_dir / rundir.SAMPLES_FILE)
+    write_monitor(run_dir, monitor)
+    return _collected(resolved, result, status, reason, announced_t0)
+
+
+def collect_sides(
+    resolved: ResolvedScenario,
+    work: Path,
+    side_dirs: dict[str, Path],
+    status: RunStatus,
+    reason: str | None,
+    *,
+    announced_t0: float | None,
+    monitors: dict[str, Any],
+) -> Collected:
+    """A duet pass (``harness ab``): split the samples in ``work`` by side into each side's
+    ``samples.parquet`` (the standard columns) and write each side's ``monitor.csv``; one window
+    (start, duration) for all sides."""
+    result, status, reason, parts = _outcome(work, status, reason)
+    for side, run_dir in side_dirs.items():
+        merge_parts(work / "parts", parts, run_dir / rundir.SAMPLES_FILE, side=side)
+        write_monitor(run_dir, monitors.get(side))
+    return _collected(resolved, result, status, reason, announced_t0)
+
+
+def _outcome(
+    work: Path, status: RunStatus, reason: str | None
+) -> tuple[DriverResult | None, RunStatus, str | None, list[str]]:
     result = load_driver_result(work)
     if result is None:
         status, reason = "aborted", reason or NO_RESULT
@@ -92,10 +121,22 @@ def collect(
         parts = list(result.parts)
         if result.status == "aborted" and status == "complete":
             status, reason = "aborted", result.abort_reason
-    merge_parts(work / "parts", parts, run_dir / rundir.SAMPLES_FILE)
+    return result, status, reason, parts
+
+
+def write_monitor(run_dir: Path, monitor: Any) -> None:
     if monitor is not None:
         with rundir.atomic_path(run_dir / rundir.MONITOR_FILE) as tmp:
             monitor.to_csv(tmp, index=False, float_format="%.10g")
+
+
+def _collected(
+    resolved: ResolvedScenario,
+    result: DriverResult | None,
+    status: RunStatus,
+    reason: str | None,
+    announced_t0: float | None,
+) -> Collected:
     t0 = _window_start(result, announced_t0)
     ended = result.ended_at if result is not None else time.time()
     duration = resolved.duration_s if status == "complete" else max(1.0, min(resolved.duration_s, ended - t0))

@@ -14,8 +14,9 @@ from typing import Any
 
 from harness.contract import atomic
 from harness.contract.rundir import RunStatus
-from harness.load.contract import PLAN_FILE
+from harness.load.contract import PLAN_FILE, SidePlan
 from harness.load.plan import build_ops, build_plan, run_setup
+from harness.load.sides import check_sides
 from harness.run.drivers import Drivers
 from harness.run.options import RunOptions
 from harness.scenario import ResolvedScenario
@@ -58,6 +59,27 @@ class LoadPass:
             csv_prefix=self.csv_prefix,
         )
         atomic.write_model(self.work_dir / PLAN_FILE, plan)
+
+    def prepare_sides(self, targets: dict[str, tuple[str, dict[str, str]]], assign: str) -> dict[str, Any]:
+        """A duet pass (``harness ab``): the setup steps against each side's (url, headers), one
+        ``plan.json`` driving them all; returns each side's setup context (SetupError)."""
+        contexts = {side: run_setup(self.resolved, url, hdrs) for side, (url, hdrs) in targets.items()}
+        sides = {
+            side: SidePlan(url=url, ops=build_ops(self.resolved, contexts[side], hdrs))
+            for side, (url, hdrs) in targets.items()
+        }
+        first = min(sides)
+        plan = build_plan(
+            self.resolved,
+            run_id=self.run_id,
+            target_url=sides[first].url,
+            ops=sides[first].ops,
+            work_dir=self.work_dir,
+            csv_prefix=self.csv_prefix,
+        ).model_copy(update={"sides": sides, "assign": assign})
+        check_sides(plan)
+        atomic.write_model(self.work_dir / PLAN_FILE, plan)
+        return contexts
 
     def start(self) -> None:
         self.drivers = Drivers(self.work_dir / PLAN_FILE, self.work_dir, self.options, self.on_progress)

@@ -51,3 +51,22 @@ class RunResult:
     run_dir: Path | None = None
     summary: rundir.Summary | None = None
     manifest: rundir.Manifest | None = None
+
+
+def parse_tags(values: list[str]) -> dict[str, str]:
+    """``--tag K=V`` (repeatable) as a dict; ValueError names the bad one."""
+    tags = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--tag {value!r}: expected K=V")
+        tags[key] = val
+    return tags
+
+
+def make_console() -> Console:
+    """The console commands print to; logs and CI get a wide one so tables are not squeezed."""
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 140))
+    return console

@@ -62,6 +62,21 @@ class SyntheticSpec:
     git_commit: str = "0000000"
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime(2026, 11, 1, 2, 0, tzinfo=dt.UTC))
     run_id: str | None = None
+    #: Shared interference (duet runs): when set, every latency of second t (and the target CPU of
+    #: that second) is multiplied by exp(interference_sigma · z_t), z_t drawn from this seed alone —
+    #: two specs with the same seed, started_at and duration see the same slow seconds.
+    interference_seed: int | None = None
+    interference_sigma: float = 0.0
+
+
+def interference_factors(spec: SyntheticSpec) -> np.ndarray | None:
+    """The per-second multiplicative interference of ``spec``; None when it has none."""
+    if spec.interference_seed is None or spec.interference_sigma <= 0:
+        return None
+    seconds = max(1, int(np.ceil(spec.duration_s)))
+    z = np.random.default_rng(spec.interference_seed).standard_normal(seconds)
+    factors: np.ndarray = np.exp(spec.interference_sigma * z)
+    return factors
 
 
 def make_samples(spec: SyntheticSpec, window_start: float) -> pd.DataFrame:
@@ -73,6 +88,10 @@ def make_samples(spec: SyntheticSpec, window_start: float) -> pd.DataFrame:
     medians = np.array([op.median_ms for op in spec.ops])[op_index]
     sigmas = np.array([op.sigma for op in spec.ops])[op_index]
     service = medians * np.exp(sigmas * rng.standard_normal(n)) * spec.latency_scale
+    factors = interference_factors(spec)
+    if factors is not None:
+        second = np.clip(np.floor(intended - window_start).astype(np.int64), 0, factors.size - 1)
+        service = service * factors[second]
     waited = np.zeros(n)
     if spec.stall_every_s:
         # A stall holds every send scheduled inside it until it ends (what CO correction shows).
@@ -114,6 +133,9 @@ def make_monitor(spec: SyntheticSpec, window_start: float) -> pd.DataFrame:
     t = np.arange(seconds, dtype=float)
     frame = pd.DataFrame({"ts": window_start + t})
     frame["cpu_percent"] = np.clip(spec.cpu_percent + rng.normal(0, 3, seconds), 0, None)
+    factors = interference_factors(spec)
+    if factors is not None:
+        frame["cpu_percent"] *= factors[:seconds]
     frame["rss_mb"] = spec.rss_start_mb + spec.rss_growth_mb_per_h * t / 3600.0 + rng.normal(0, 0.2, seconds)
     frame["threads"] = 12.0
     frame["open_fds"] = 40.0

@@ -1,0 +1,583 @@
+"""Paired comparison of a duet run: A and B loaded at the same time, compared window by window.
+
+Both run folders of a ``harness ab`` run cover the same measured window (same
+``load.window_start`` and ``load.duration_s``). Interference on the machine (a noisy neighbour, a
+GC of the load generator, CPU frequency) hits A and B in the same seconds, so the comparison keeps
+the two sides paired by time:
+
+- the window is split into W-second **paired windows** (blocks): W = max(1, ceil(40 / per-second
+  count)) for the operation, so a block holds about 40 of its requests, and at least 5 blocks;
+  a request belongs to the block of its *intended* send time, which both sides share;
+- a bootstrap replicate draws blocks with replacement **jointly** — the same block indices for A
+  and for B — and recomputes each side's pooled HDR percentile (:mod:`harness.derive.percentiles`,
+  the summary's definition) on them; the statistic is log(B / A). A slow second is drawn for both
+  sides or for neither, so shared interference moves A and B together and cancels in the ratio,
+  while an unpaired bootstrap lets it widen the interval on each side independently;
+- interval: the percentile interval of the log ratios, reported as exp(·) − 1; p-value:
+  :func:`stats.bootstrap_p_value`; the error rate is the difference of pooled rates on the same
+  resampled blocks, CPU per request the ratio of pooled CPU seconds over pooled requests;
+- **multiplicity**: the false-alarm rate that counts is per comparison, so Holm's step-down runs
+  over every judged metric's p-value, and a metric is significant when its Holm-adjusted p <
+  alpha and its interval excludes zero. The MDE is read at Holm's first-step level alpha / m.
+
+Statuses: ``regression`` / ``improvement`` (significant, beyond the threshold — for a latency also
+beyond ``min_effect_ms`` — in the bad / good direction), ``no_change`` (``~`` not significant,
+``=`` significant within the threshold), ``inconclusive`` (``!``: not significant and the MDE above
+the threshold), ``too_few_samples`` (``#``), ``untested`` (``?``: e.g. CPU not measured).
+docs/regressions.md, "Paired A/B (harness ab)", has the reasoning.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from harness.compare import stats
+from harness.compare.ab_result import (
+    AB_KIND,
+    AB_SCHEMA_VERSION,
+    AbMetric,
+    AbResult,
+    AbSeries,
+    AbSide,
+    AbStatus,
+    PairedSettings,
+    headline_of,
+)
+from harness.compare.compare import ThresholdError, parse_fraction, parse_min_effect
+from harness.compare.result import DEFAULT_MIN_EFFECT_MS, PERCENTILES
+from harness.compare.runset import CompareRun
+from harness.contract import rundir
+from harness.contract.runfolder import RunFolder
+from harness.derive.percentiles import grouped_values_at
+
+__all__ = ["PairedSettings", "paired_compare", "paired_settings"]
+
+OVERALL = "overall"
+MARKS: dict[str, str] = {
+    "regression": "+",
+    "improvement": "-",
+    "inconclusive": "!",
+    "too_few_samples": "#",
+    "untested": "?",
+}
+#: Window starts closer than this (s) are the same instant (float round trips of epoch seconds).
+WINDOW_TOLERANCE_S = 1e-3
+
+
+def paired_settings(
+    *,
+    threshold: str,
+    alpha: str,
+    min_effect: str = f"{DEFAULT_MIN_EFFECT_MS:g}ms",
+    n_boot: int = 2000,
+    seed: int = 0,
+    error_threshold: str = "0.1%",
+) -> PairedSettings:
+    """Settings from the command-line spellings (``5%``, ``0.01``, ``1ms``).
+
+    ThresholdError names the bad option.
+    """
+    alpha_value = parse_fraction(alpha, "--alpha")
+    if not 0 < alpha_value < 1:
+        raise ThresholdError(f"--alpha: {alpha!r} must be between 0 and 1")
+    if n_boot < 100:
+        raise ThresholdError(f"--bootstrap: {n_boot} is too few replicates (use at least 100)")
+    return PairedSettings(
+        threshold=parse_fraction(threshold, "--threshold"),
+        alpha=alpha_value,
+        min_effect_ms=parse_min_effect(min_effect),
+        n_boot=n_boot,
+        seed=seed,
+        error_threshold=parse_fraction(error_threshold, "--error-threshold"),
+    )
+
+
+# ---------------------------------------------------------------- the two sides
+
+
+@dataclass(frozen=True)
+class _Side:
+    run: CompareRun
+    send_second: np.ndarray  # second of the window of each done sample's intended send
+
+    @property
+    def samples(self) -> pd.DataFrame:
+        return self.run.samples
+
+    def rows(self, operation: str | None) -> np.ndarray:
+        if operation is None:
+            return np.ones(len(self.samples), dtype=bool)
+        mask: np.ndarray = (self.samples["operation"] == operation).to_numpy(dtype=bool)
+        return mask
+
+
+def _window_of(folder: RunFolder) -> tuple[float, float]:
+    load = folder.manifest.load
+    if load.window_start is None or load.duration_s is None:
+        raise rundir.RunDirError(
+            f"{folder.path}: manifest.json has no load.window_start/duration_s; a paired comparison "
+            "needs both sides of one `harness ab` run"
+        )
+    return load.window_start, load.duration_s
+
+
+def check_duet(a: RunFolder, b: RunFolder) -> tuple[float, float]:
+    """The common (window_start, duration_s); RunDirError when the folders are not one duet."""
+    (start_a, dur_a), (start_b, dur_b) = _window_of(a), _window_of(b)
+    if abs(start_a - start_b) > WINDOW_TOLERANCE_S or abs(dur_a - dur_b) > WINDOW_TOLERANCE_S:
+        raise rundir.RunDirError(
+            f"{a.path} and {b.path} were not measured over the same window (load.window_start "
+            f"{start_a:.3f} vs {start_b:.3f}, duration {dur_a:g} s vs {dur_b:g} s): a paired comparison "
+            "needs the two sides of one `harness ab` run; use `harness compare` for sequential runs"
+        )
+    return start_a, dur_a
+
+
+def _side(folder: RunFolder, window_start: float) -> _Side:
+    run = CompareRun(folder)
+    frame = run.samples
+    intended = frame["intended_start"].to_numpy(dtype=float)
+    when = np.where(np.isfinite(intended), intended, frame["ts"].to_numpy(dtype=float))
+    return _Side(run, np.floor(when - window_start).astype(np.int64))
+
+
+# ---------------------------------------------------------------- paired windows
+
+
+@dataclass(frozen=True)
+class _Plan:
+    seconds: int  # block length W
+    count: int  # blocks; 0 when the window is too short for ``min_blocks``
+
+    def blocks_of(self, send_second: np.ndarray) -> np.ndarray:
+        """Block of each sample; the partial last block and stragglers join the edge blocks."""
+        out: np.ndarray = np.clip(send_second // self.seconds, 0, max(0, self.count - 1))
+        return out
+
+
+def plan_blocks(per_second: float, window_seconds: int, s: PairedSettings) -> _Plan:
+    """W = max(1, ceil(block_samples / per-second count)), shortened to keep ``target_blocks`` blocks
+    when the window is long enough, and never fewer than ``min_blocks`` (else no blocks: too few).
+
+    A bootstrap over few blocks underestimates the spread (k blocks have only C(2k−1, k) distinct
+    resamples, and the variance is biased by (k − 1)/k): with 6 blocks of 5 s, an A/A handoff p95
+    came out "significant". A pooled percentile does not need many samples per block, only blocks.
+    """
+    if window_seconds < s.min_blocks or per_second <= 0:
+        return _Plan(1, 0)
+    width = max(1, math.ceil(s.block_samples / per_second - 1e-9))
+    width = min(width, max(1, window_seconds // s.target_blocks), window_seconds // s.min_blocks)
+    return _Plan(width, window_seconds // width)
+
+
+@dataclass
+class _Estimate:
+    """One metric before the family-wise correction: point values, interval, SE, raw p."""
+
+    operation: str
+    metric: str
+    unit: str
+    change_kind: Literal["relative", "absolute"]
+    a: float | None
+    b: float | None
+    change: float | None
+    interval: stats.Interval | None
+    se: float | None  # of log(B/A) (relative) or of B - A (absolute)
+    p_value: float | None
+    threshold: float
+    n_a: int
+    n_b: int
+    plan: _Plan
+    enough: bool
+    judged: bool
+    test: str
+
+
+def _log_ratio_summary(
+    a: float | None, b: float | None, ra: np.ndarray, rb: np.ndarray, confidence: float
+) -> tuple[stats.Interval | None, float | None, float | None]:
+    """(interval of B/A − 1, SE of log(B/A), p) from paired replicates of each side."""
+    valid = np.isfinite(ra) & np.isfinite(rb) & (ra > 0) & (rb > 0)
+    if a is None or b is None or a <= 0 or b <= 0 or valid.sum() < 2:
+        return None, None, None
+    logs = np.log(rb[valid] / ra[valid])
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(logs, [tail, 100.0 - tail])
+    interval = stats.Interval(math.expm1(float(low)), math.expm1(float(high)))
+    return interval, stats.bootstrap_se(logs), stats.bootstrap_p_value(math.log(b / a), logs)
+
+
+def _test_label(plan: _Plan) -> str:
+    return f"paired block bootstrap ({plan.count} windows of {plan.seconds} s)"
+
+
+def latency_estimates(
+    a: _Side, b: _Side, operation: str | None, seconds: int, s: PairedSettings
+) -> list[_Estimate]:
+    """p50/p95/p99 of each side (HDR, = summary.json) and their paired change."""
+    ma, mb = a.rows(operation), b.rows(operation)
+    lat_a = a.samples["latency_ms"].to_numpy(dtype=float)[ma]
+    lat_b = b.samples["latency_ms"].to_numpy(dtype=float)[mb]
+    n_a, n_b = int(np.isfinite(lat_a).sum()), int(np.isfinite(lat_b).sum())
+    plan = plan_blocks(min(n_a, n_b) / max(1, seconds), seconds, s)
+    qs = tuple(q for _, q in PERCENTILES)
+    reps_a = reps_b = np.full((0, len(qs)), np.nan)
+    if plan.count:
+        weights = stats.block_weights(plan.count, s.n_boot, np.random.default_rng(s.seed))
+        reps_a = stats.weighted_block_percentiles(
+            lat_a, plan.blocks_of(a.send_second[ma]), plan.count, weights, qs
+        )
+        reps_b = stats.weighted_block_percentiles(
+            lat_b, plan.blocks_of(b.send_second[mb]), plan.count, weights, qs
+        )
+    out = []
+    for j, (label, q) in enumerate(PERCENTILES):
+        va, vb = stats.percentile(lat_a, q), stats.percentile(lat_b, q)
+        interval, se, p = _log_ratio_summary(va, vb, reps_a[:, j], reps_b[:, j], s.confidence)
+        enough = plan.count > 0 and min(n_a, n_b) >= s.min_samples.get(label, 0)
+        threshold = s.threshold if va is None or va <= 0 else max(s.threshold, s.min_effect_ms / va)
+        out.append(
+            _Estimate(
+                operation or OVERALL,
+                label,
+                "ms",
+                "relative",
+                va,
+                vb,
+                stats.relative_change(va, vb),
+                interval,
+                se,
+                p,
+                threshold,
+                n_a,
+                n_b,
+                plan,
+                enough,
+                enough and p is not None,
+                _test_label(plan),
+            )
+        )
+    return out
+
+
+def _error_rows(side: _Side, mask: np.ndarray, plan: _Plan) -> np.ndarray:
+    """Per block: [errors, requests]."""
+    blocks = plan.blocks_of(side.send_second[mask])
+    errors = side.samples["error"].notna().to_numpy(dtype=float)[mask]
+    return np.column_stack(
+        [np.bincount(blocks, weights=errors, minlength=plan.count), np.bincount(blocks, minlength=plan.count)]
+    )
+
+
+def error_estimate(a: _Side, b: _Side, operation: str | None, seconds: int, s: PairedSettings) -> _Estimate:
+    """Error rate B − A (absolute), paired by blocks: errors come in bursts both sides share."""
+    ma, mb = a.rows(operation), b.rows(operation)
+    n_a, n_b = int(ma.sum()), int(mb.sum())
+    e_a = int(a.samples["error"].notna().to_numpy(dtype=bool)[ma].sum())
+    e_b = int(b.samples["error"].notna().to_numpy(dtype=bool)[mb].sum())
+    ra, rb = (e_a / n_a if n_a else None), (e_b / n_b if n_b else None)
+    plan = plan_blocks(min(n_a, n_b) / max(1, seconds), seconds, s)
+    interval, se, p = None, None, None
+    if plan.count and ra is not None and rb is not None:
+        if e_a == 0 and e_b == 0:
+            interval, p = stats.Interval(0.0, 0.0), 1.0  # nothing to test (Tarone: not in the family)
+        else:
+            weights = stats.block_weights(plan.count, s.n_boot, np.random.default_rng(s.seed))
+            sa = stats.weighted_block_sums(_error_rows(a, ma, plan), weights)
+            sb = stats.weighted_block_sums(_error_rows(b, mb, plan), weights)
+            valid = (sa[:, 1] > 0) & (sb[:, 1] > 0)
+            diffs = sb[valid, 0] / sb[valid, 1] - sa[valid, 0] / sa[valid, 1]
+            tail = s.alpha / 2.0 * 100.0
+            low, high = np.percentile(diffs, [tail, 100.0 - tail])
+            interval = stats.Interval(float(low), float(high))
+            se, p = stats.bootstrap_se(diffs), stats.bootstrap_p_value(rb - ra, diffs)
+    change = None if ra is None or rb is None else rb - ra
+    return _Estimate(
+        operation or OVERALL,
+        "error_rate",
+        "fraction",
+        "absolute",
+        ra,
+        rb,
+        change,
+        interval,
+        se,
+        p,
+        s.error_threshold,
+        n_a,
+        n_b,
+        plan,
+        plan.count > 0,
+        se is not None and p is not None,
+        _test_label(plan),
+    )
+
+
+def _cpu_seconds(side: _Side, seconds: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(CPU seconds, completed requests) per second of the window; None when CPU was not measured."""
+    cpu = side.run.per_second_cpu()
+    if cpu is None:
+        return None
+    cpu_s = np.full(seconds, np.nan)
+    cpu_s[: min(seconds, cpu.size)] = cpu[:seconds] / 100.0
+    return cpu_s, side.run.per_second_counts()[:seconds]
+
+
+def _cpu_rows(values: tuple[np.ndarray, np.ndarray], keep: np.ndarray, plan: _Plan) -> np.ndarray:
+    blocks = plan.blocks_of(np.flatnonzero(keep))
+    cpu_s, counts = values
+    return np.column_stack(
+        [
+            np.bincount(blocks, weights=cpu_s[keep], minlength=plan.count),
+            np.bincount(blocks, weights=counts[keep], minlength=plan.count),
+        ]
+    )
+
+
+def _paired_cpu_rows(
+    va: tuple[np.ndarray, np.ndarray], vb: tuple[np.ndarray, np.ndarray], plan: _Plan
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per block [CPU s, requests] of each side over the seconds both measured, edges dropped."""
+    keep = np.isfinite(va[0]) & np.isfinite(vb[0]) & (va[1] > 0) & (vb[1] > 0)
+    keep[[0, -1]] = False  # partial first and last seconds
+    rows_a, rows_b = _cpu_rows(va, keep, plan), _cpu_rows(vb, keep, plan)
+    both = (rows_a[:, 1] > 0) & (rows_b[:, 1] > 0)
+    return rows_a[both], rows_b[both]
+
+
+def _per_request(rows: np.ndarray) -> float | None:
+    total = float(rows[:, 1].sum())
+    return 1000.0 * float(rows[:, 0].sum()) / total if total > 0 else None
+
+
+def cpu_estimate(a: _Side, b: _Side, seconds: int, block_s: int, s: PairedSettings) -> _Estimate:
+    """CPU-ms per request of each target over the seconds both measured, paired by blocks."""
+    va, vb = _cpu_seconds(a, seconds), _cpu_seconds(b, seconds)
+    plan = _Plan(max(1, block_s), max(1, seconds // max(1, block_s)))
+    values: list[float | None] = [None, None]
+    interval, se, p, enough = None, None, None, True
+    for i, v in enumerate((va, vb)):
+        if v is not None and seconds > 2:
+            values[i] = _per_request(_paired_cpu_rows(v, v, plan)[0])  # this side alone
+    if va is not None and vb is not None and seconds > 2:
+        rows_a, rows_b = _paired_cpu_rows(va, vb, plan)
+        plan, enough = _Plan(plan.seconds, len(rows_a)), len(rows_a) >= s.min_blocks
+        values = [_per_request(rows_a), _per_request(rows_b)]
+        if enough:
+            weights = stats.block_weights(plan.count, s.n_boot, np.random.default_rng(s.seed))
+            sa, sb = stats.weighted_block_sums(rows_a, weights), stats.weighted_block_sums(rows_b, weights)
+            ratio_a, ratio_b = sa[:, 0] / sa[:, 1], sb[:, 0] / sb[:, 1]
+            interval, se, p = _log_ratio_summary(values[0], values[1], ratio_a, ratio_b, s.confidence)
+    test = _test_label(plan) if p is not None else "untested (the target CPU was not measured on both sides)"
+    n_a, n_b = len(a.samples), len(b.samples)
+    change = stats.relative_change(values[0], values[1]) if p is not None else None
+    return _Estimate(
+        OVERALL, "cpu_per_request", "cpu-ms", "relative", values[0], values[1], change, interval, se, p,
+        s.threshold, n_a, n_b, plan, enough, enough and p is not None, test,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- family-wise verdicts
+
+
+def _status(
+    est: _Estimate, p_adjusted: float | None, mde: float | None, s: PairedSettings
+) -> tuple[AbStatus, str]:
+    if not est.enough:
+        return "too_few_samples", MARKS["too_few_samples"]
+    if est.change is None or est.p_value is None or est.interval is None:
+        return "untested", MARKS["untested"]
+    significant = p_adjusted is not None and p_adjusted < s.alpha and est.interval.excludes_zero()
+    if not significant:
+        if mde is not None and mde > est.threshold:
+            return "inconclusive", MARKS["inconclusive"]
+        return "no_change", "~"
+    if abs(est.change) <= est.threshold:
+        return "no_change", "="
+    return ("regression", MARKS["regression"]) if est.change > 0 else ("improvement", MARKS["improvement"])
+
+
+def _mde(est: _Estimate, level: float, s: PairedSettings) -> float | None:
+    if est.se is None:
+        return None
+    mde = stats.mde_from_se(est.se, alpha=level, power=s.power)
+    return math.expm1(mde) if est.change_kind == "relative" else mde
+
+
+def finalize(estimates: list[_Estimate], s: PairedSettings) -> tuple[list[AbMetric], int]:
+    """Holm over the judged metrics, MDE at Holm's first-step level alpha / m, statuses."""
+    family = [i for i, e in enumerate(estimates) if e.judged and e.p_value is not None]
+    adjusted = stats.holm_adjust([float(estimates[i].p_value or 0.0) for i in family])
+    p_adj: dict[int, float] = dict(zip(family, adjusted, strict=True))
+    level = s.alpha / max(1, len(family))
+    out = []
+    for i, est in enumerate(estimates):
+        mde = _mde(est, level, s)
+        status, mark = _status(est, p_adj.get(i), mde, s)
+        out.append(
+            AbMetric(
+                operation=est.operation,
+                metric=est.metric,
+                unit=est.unit,
+                change_kind=est.change_kind,
+                a=est.a,
+                b=est.b,
+                change=est.change,
+                ci_low=None if est.interval is None else est.interval.low,
+                ci_high=None if est.interval is None else est.interval.high,
+                p_value=est.p_value,
+                p_adjusted=p_adj.get(i),
+                mde=mde,
+                threshold=est.threshold,
+                n_a=est.n_a,
+                n_b=est.n_b,
+                blocks=est.plan.count,
+                block_seconds=est.plan.seconds,
+                test=est.test,
+                status=status,
+                mark=mark,
+            )
+        )
+    return out, len(family)
+
+
+# ---------------------------------------------------------------- series, sides, warnings
+
+
+def _none_if_nan(values: np.ndarray) -> list[float | None]:
+    return [float(v) if math.isfinite(v) else None for v in values]
+
+
+def window_series(a: _Side, b: _Side, plan: _Plan, p95: AbMetric | None) -> AbSeries:
+    """Overall p95 of each side per paired window (HDR), their ratio, and the overall band."""
+    count = max(plan.count, 0)
+    per = [
+        grouped_values_at(
+            plan.blocks_of(side.send_second), side.samples["latency_ms"].to_numpy(dtype=float), [95.0], count
+        )[:, 0]
+        for side in (a, b)
+    ]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(per[0] > 0, per[1] / per[0], np.nan)
+    band = (
+        (None, None)
+        if p95 is None or p95.ci_low is None or p95.ci_high is None
+        else (1 + p95.ci_low, 1 + p95.ci_high)
+    )
+    return AbSeries(
+        block_seconds=plan.seconds,
+        t=[float(i * plan.seconds) for i in range(count)],
+        a=_none_if_nan(per[0]),
+        b=_none_if_nan(per[1]),
+        ratio=_none_if_nan(ratio),
+        ratio_estimate=None if p95 is None or p95.change is None else 1.0 + p95.change,
+        band_low=band[0],
+        band_high=band[1],
+    )
+
+
+def _target_text(target: rundir.TargetInfo) -> str:
+    parts = [target.url]
+    if target.config_profile:
+        parts.append(f"profile {target.config_profile}")
+    if target.version:
+        parts.append(f"version {target.version}")
+    if target.pids:
+        parts.append("pids " + ",".join(map(str, target.pids)))
+    parts.append("started by the harness" if target.managed else "external")
+    return ", ".join(parts)
+
+
+def side_info(name: Literal["a", "b"], side: _Side, cpu_ms: float | None) -> AbSide:
+    run = side.run
+    cpu = run.per_second_cpu()
+    return AbSide(
+        side=name,
+        run_dir=str(run.path),
+        run_id=run.run_id,
+        target=_target_text(run.manifest.target),
+        requests=len(run.samples),
+        errors=int(run.samples["error"].notna().sum()),
+        cpu_percent_mean=None if cpu is None else float(np.nanmean(cpu)),
+        cpu_ms_per_request=cpu_ms,
+    )
+
+
+def _ops(side: _Side) -> set[str]:
+    return {str(op) for op in side.samples["operation"].dropna().unique()}
+
+
+def duet_warnings(a: _Side, b: _Side) -> list[str]:
+    out = []
+    ma, mb = a.run.manifest, b.run.manifest
+    for side, m in (("a", ma), ("b", mb)):
+        if m.status != "complete":
+            out.append(f"{side} ({m.run_id}): run status is {m.status}")
+        if m.tags.get("ab_side", side) != side:
+            out.append(f"{side} ({m.run_id}) is tagged ab_side={m.tags['ab_side']}")
+        if (a.run.per_second_cpu() is None and side == "a") or (
+            b.run.per_second_cpu() is None and side == "b"
+        ):
+            out.append(f"{side}: the target's CPU was not measured (CPU per request untested)")
+    if ma.tags.get("ab") != mb.tags.get("ab"):
+        out.append(f"the sides belong to different ab runs: {ma.tags.get('ab')} vs {mb.tags.get('ab')}")
+    if ma.scenario_name != mb.scenario_name:
+        out.append(f"different scenarios: {ma.scenario_name} vs {mb.scenario_name}")
+    only = sorted(
+        set(a.run.samples["operation"].dropna().astype(str))
+        ^ set(b.run.samples["operation"].dropna().astype(str))
+    )
+    if only:
+        out.append(f"operations present on one side only (not compared): {only}")
+    return out
+
+
+# ---------------------------------------------------------------- top level
+
+
+def _operations(a: _Side, b: _Side) -> list[str]:
+    return sorted(_ops(a) & _ops(b))
+
+
+def paired_compare(a_dir: Path, b_dir: Path, settings: PairedSettings | None = None) -> AbResult:
+    """Compare the two sides of one duet run (A = baseline, B = candidate) window by window.
+
+    Raises :class:`harness.contract.rundir.RunDirError` when a folder is not a readable run folder
+    or the two were not measured over the same window.
+    """
+    s = settings or PairedSettings()
+    fa, fb = RunFolder(Path(a_dir)), RunFolder(Path(b_dir))
+    window_start, _ = check_duet(fa, fb)
+    a, b = _side(fa, window_start), _side(fb, window_start)
+    seconds = min(a.run.seconds, b.run.seconds)
+    estimates: list[_Estimate] = []
+    for operation in [None, *_operations(a, b)]:
+        estimates.extend(latency_estimates(a, b, operation, seconds, s))
+        estimates.append(error_estimate(a, b, operation, seconds, s))
+        if operation is None:
+            estimates.append(cpu_estimate(a, b, seconds, estimates[0].plan.seconds, s))
+    metrics, judged = finalize(estimates, s)
+    p95 = next((m for m in metrics if m.operation == OVERALL and m.metric == "p95"), None)
+    cpu = next(e for e in estimates if e.metric == "cpu_per_request")
+    return AbResult(
+        kind=AB_KIND,
+        schema_version=AB_SCHEMA_VERSION,
+        ab_id=fa.manifest.tags.get("ab"),
+        scenario=fb.manifest.scenario_name,
+        assign=fa.manifest.tags.get("ab_assign"),
+        settings=s,
+        window_start=window_start,
+        window_seconds=seconds,
+        a=side_info("a", a, cpu.a),
+        b=side_info("b", b, cpu.b),
+        headline=headline_of(metrics, judged),
+        metrics=metrics,
+        series=window_series(a, b, estimates[0].plan, p95),
+        warnings=duet_warnings(a, b),
+    )
