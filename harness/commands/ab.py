@@ -1,4 +1,4 @@
-"""``harness ab SCENARIO (--a URL | --a-config NAME|FILE) (--b URL | --b-config NAME|FILE)``:
+"""``harness ab SCENARIO (--a URL | --a-config NAME|FILE | --a-ref GITREF | --a-cmd CMD) (--b ...)``:
 a paired (duet) comparison of two live targets under one load.
 
 Parses the options and hands them to the run stage (:func:`harness.run.duet.run_duet`), which
@@ -26,7 +26,7 @@ from harness.scenario.units import parse_duration
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", type=Path, help="scenario YAML file")
-    for side in ("a", "b"):  # exactly one of --X and --X-config: checked by the run stage
+    for side in ("a", "b"):  # exactly one of --X, --X-config, --X-ref, --X-cmd: checked by the run stage
         parser.add_argument(f"--{side}", metavar="URL", help=f"side {side}: a running service (loopback)")
         parser.add_argument(
             f"--{side}-config",
@@ -34,8 +34,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             help=f"side {side}: start the reference runtime with this profile or config file",
         )
         parser.add_argument(
+            f"--{side}-ref",
+            metavar="GITREF",
+            help=f"side {side}: start the reference runtime of this git ref (a temporary worktree of --repo)",
+        )
+        parser.add_argument(
+            f"--{side}-cmd",
+            metavar="CMD",
+            help=f"side {side}: start this HTTP service; {{port}} in CMD is replaced by a free loopback port",
+        )
+        parser.add_argument(
             f"--{side}-pid", type=int, metavar="PID", help=f"with --{side} URL: monitor this process tree"
         )
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        metavar="DIR",
+        help="git repository of --a-ref/--b-ref (default: the harness's own checkout)",
+    )
     parser.add_argument(
         "--assign",
         choices=ASSIGN_MODES,
@@ -69,8 +85,8 @@ def options_from(args: argparse.Namespace, console: Console) -> DuetOptions:
     )
     options = DuetOptions(
         scenario_path=args.scenario,
-        a=SideTarget(url=args.a, config=args.a_config, pid=args.a_pid),
-        b=SideTarget(url=args.b, config=args.b_config, pid=args.b_pid),
+        a=SideTarget(url=args.a, config=args.a_config, pid=args.a_pid, ref=args.a_ref, cmd=args.a_cmd),
+        b=SideTarget(url=args.b, config=args.b_config, pid=args.b_pid, ref=args.b_ref, cmd=args.b_cmd),
         settings=settings,
         assign=args.assign,
         time_scale=args.time_scale,
@@ -86,6 +102,8 @@ def options_from(args: argparse.Namespace, console: Console) -> DuetOptions:
     )
     if args.reports_dir is not None:
         options.reports_dir = args.reports_dir
+    if args.repo is not None:
+        options.repo = args.repo
     return options
 
 

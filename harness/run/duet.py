@@ -1,12 +1,19 @@
 """``harness ab``: two live targets under one load (duet), one ordinary run folder per side, then
 the paired analysis (:func:`harness.compare.paired.paired_compare`) and ``ab.json``/``ab.html``.
 
+A side is one of four kinds (:class:`SideTarget`): a running service (``--a URL``), the reference
+runtime started with a profile or config file (``--a-config``), the reference runtime of a git ref
+(``--a-ref``: a detached ``git worktree`` of that ref, served by this venv's python with the
+worktree as cwd, removed at the end; :class:`GitWorktree`), or any HTTP service started from a
+command line with a ``{port}`` placeholder (``--a-cmd``; :class:`CommandService`).
+
 :func:`run_duet` checks the scenario and both sides (a URL passes the loopback guard; a config is
-a known profile or a file), starts the managed runtimes (each with its own fresh state folder and
-model backend, on free loopback ports) or health-probes the URLs, runs the setup steps on each
+a known profile or a file; a ref resolves to a commit; a command parses and has ``{port}``), starts
+the managed targets (each runtime with its own fresh state folder and model backend, on free
+loopback ports) or health-probes the URLs, runs the setup steps on each
 side, and drives both from one ``plan.json`` (:class:`~harness.load.contract.Plan` with ``sides``):
 one open-model schedule, ``mirror`` or ``alternate`` (:mod:`harness.load.sides`). Each side is
-monitored (psutil over its process tree when managed or given ``--a-pid``/``--b-pid``; NaN
+monitored (psutil over its process tree when started by the harness or given ``--a-pid``; NaN
 otherwise). The samples are split by side into ``<ab>/a`` and ``<ab>/b``, each closed through the
 normal after-run pipeline with the same window (start and duration) and the tags ``ab``,
 ``ab_side``, ``ab_assign``. CPU set: the managed targets inherit the harness's CPU affinity, so
@@ -19,8 +26,15 @@ the load) and, with ``--require-power``, an inconclusive result.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
 import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +53,14 @@ from harness.run.monitor import Monitor
 from harness.run.options import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunOptions, RunResult
 from harness.run.orchestrator import new_run_id
 from harness.run.progress import Progress
-from harness.run.target import ManagedRuntime, TargetError, check_allowed, wait_reachable
+from harness.run.target import (
+    ManagedRuntime,
+    TargetError,
+    check_allowed,
+    free_port,
+    probe,
+    wait_reachable,
+)
 from harness.scenario import ResolvedScenario, ScenarioError, check_scenario
 
 SIDES = ("a", "b")
@@ -47,14 +68,23 @@ AB_TAG, SIDE_TAG, ASSIGN_TAG = "ab", "ab_side", "ab_assign"
 DEFAULT_ASSIGN = "alternate"  # measured: docs/regressions.md, "Running it"
 
 
+PORT_PLACEHOLDER = "{port}"
+
+
 @dataclass
 class SideTarget:
-    """One side: a running service (``url``, optionally its ``pid`` to monitor) or a managed
-    reference runtime with ``config`` (a profile name or a YAML file)."""
+    """One side, exactly one of: a running service (``url``, optionally its ``pid`` to monitor), the
+    reference runtime with ``config`` (a profile name or a YAML file), the reference runtime of the
+    git ``ref``, or the HTTP service started by ``cmd`` (``{port}`` is replaced by the port)."""
 
     url: str | None = None
     config: str | None = None
     pid: int | None = None
+    ref: str | None = None
+    cmd: str | None = None
+
+    def kinds(self) -> list[str]:
+        return [k for k in ("url", "config", "ref", "cmd") if getattr(self, k) is not None]
 
 
 @dataclass
@@ -68,6 +98,7 @@ class DuetOptions:
     duration_s: float | None = None
     out: Path | None = None  # default <reports_dir>/ab
     reports_dir: Path = Path(os.environ.get("HARNESS_REPORTS_DIR", "reports"))
+    repo: Path = REPO  # the git repository --a-ref/--b-ref name commits of
     tags: dict[str, str] = field(default_factory=dict)
     allow_remote: bool = False
     gate: bool = False  # also gate side b as `harness run --gate` would
@@ -94,18 +125,193 @@ def known_configs() -> list[str]:
     return sorted(p.stem for p in (REPO / "reference_runtime" / "config").glob("*.yaml"))
 
 
-def check_side(name: str, side: SideTarget, allow_remote: bool) -> None:
-    """A usable side, before anything starts (TargetError naming the option)."""
-    if (side.url is None) == (side.config is None):
-        raise TargetError(f"side {name}: give exactly one of --{name} URL and --{name}-config NAME|FILE")
-    if side.url is not None:
-        check_allowed(side.url, allow_remote)
-    elif side.config not in known_configs() and not Path(str(side.config)).is_file():
+def resolve_ref(repo: Path, ref: str) -> str | None:
+    """The commit ``ref`` names in ``repo``, or None."""
+    if not ref or ref.startswith("-"):
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def check_command(option: str, cmd: str) -> None:
+    try:
+        argv = shlex.split(cmd)
+    except ValueError as exc:
+        raise TargetError(f"{option}: cannot parse the command line: {exc}") from exc
+    if not argv:
+        raise TargetError(f"{option}: empty command")
+    if PORT_PLACEHOLDER not in cmd:
+        raise TargetError(f"{option}: the command must contain {PORT_PLACEHOLDER} (the harness picks it)")
+
+
+def check_side(name: str, side: SideTarget, allow_remote: bool, repo: Path = REPO) -> str | None:
+    """A usable side, before anything starts (TargetError naming the option); the commit of a ref."""
+    if len(side.kinds()) != 1:
         raise TargetError(
-            f"--{name}-config {side.config!r}: not a profile ({', '.join(known_configs())}) nor a file"
+            f"side {name}: give exactly one of --{name} URL, --{name}-config NAME|FILE, "
+            f"--{name}-ref GITREF and --{name}-cmd CMD"
         )
     if side.pid is not None and side.url is None:
-        raise TargetError(f"--{name}-pid: the managed runtime's process is monitored already")
+        raise TargetError(f"--{name}-pid: the process the harness starts is monitored already")
+    if side.url is not None:
+        check_allowed(side.url, allow_remote)
+    elif side.config is not None:
+        if side.config not in known_configs() and not Path(side.config).is_file():
+            raise TargetError(
+                f"--{name}-config {side.config!r}: not a profile ({', '.join(known_configs())}) nor a file"
+            )
+    elif side.ref is not None:
+        commit = resolve_ref(repo, side.ref)
+        if commit is None:
+            raise TargetError(f"--{name}-ref: unknown git ref {side.ref!r}")
+        return commit
+    elif side.cmd is not None:
+        check_command(f"--{name}-cmd", side.cmd)
+    return None
+
+
+def stop_group(proc: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM to the process group, SIGKILL to what is left after ``grace_s``."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace_s)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # the leader's children too, even when it exited
+    if proc.poll() is None:
+        proc.wait(timeout=5)
+
+
+def log_tail(path: Path | None, lines: int = 15) -> str:
+    if path is None or not path.is_file():
+        return ""
+    tail = path.read_text(errors="replace").splitlines()[-lines:]
+    return "\n  " + "\n  ".join(tail) if tail else ""
+
+
+@dataclass
+class GitWorktree:
+    """A detached ``git worktree`` of ``commit`` in a temporary folder, removed by :meth:`remove`."""
+
+    repo: Path
+    ref: str
+    commit: str
+    path: Path | None = None
+    _tmp: Path | None = None
+
+    def add(self) -> Path:
+        self._tmp = Path(tempfile.mkdtemp(prefix="motherbox-ab-ref-"))
+        path = self._tmp / "src"
+        out = subprocess.run(
+            ["git", "-C", str(self.repo), "worktree", "add", "--detach", str(path), self.commit],
+            capture_output=True,
+            text=True,
+        )
+        if out.returncode != 0:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+            raise TargetError(f"git worktree add {self.ref!r} failed: {out.stderr.strip()}")
+        self.path = path
+        return path
+
+    def runtime(self, log_path: Path | None) -> ManagedRuntime:
+        """``python -m reference_runtime serve ...`` with the worktree as cwd (and first on the path),
+        so the worktree's ``reference_runtime`` is imported, not the one installed in the venv."""
+        assert self.path is not None
+        path = os.pathsep.join(p for p in (str(self.path), os.environ.get("PYTHONPATH", "")) if p)
+        return ManagedRuntime(
+            log_path=log_path,
+            launcher=[sys.executable, "-m", "reference_runtime"],
+            extra_env={"PYTHONPATH": path},
+            cwd=self.path,
+        )
+
+    def remove(self) -> None:
+        if self.path is not None:
+            git = ["git", "-C", str(self.repo), "worktree"]
+            removed = subprocess.run([*git, "remove", "--force", str(self.path)], capture_output=True)
+            if removed.returncode != 0:
+                shutil.rmtree(self.path, ignore_errors=True)
+                subprocess.run([*git, "prune"], capture_output=True)
+            self.path = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+@dataclass
+class CommandService:
+    """Any HTTP service from a command line: ``{port}`` replaced by a free loopback port, started
+    without a shell in its own session, ready when ``health_path`` answers any HTTP status."""
+
+    command: str
+    health_path: str = "/"
+    log_path: Path | None = None
+    option: str = "--cmd"
+    startup_timeout_s: float = 60.0
+    grace_s: float = 10.0
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    stopped: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def argv(self) -> list[str]:
+        return [part.replace(PORT_PLACEHOLDER, str(self.port)) for part in shlex.split(self.command)]
+
+    def start(self) -> None:
+        self.port = free_port()
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(
+                self.argv(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise TargetError(f"{self.option}: cannot start {self.command!r}: {exc}") from exc
+        finally:
+            if log is not subprocess.DEVNULL:
+                log.close()  # type: ignore[union-attr]
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            code = self.process.poll()
+            if code is not None:
+                self.stop()
+                message = f"{self.option}: exited with code {code} before it was ready"
+                raise TargetError(message + log_tail(self.log_path))
+            if probe(self.url + self.health_path, timeout=1.0) is not None:
+                return
+            time.sleep(0.1)
+        self.stop()
+        message = f"{self.option}: no HTTP answer on {self.url}{self.health_path}"
+        raise TargetError(f"{message} after {self.startup_timeout_s:.0f}s" + log_tail(self.log_path))
+
+    def stop(self) -> None:
+        if self.process is not None and not self.stopped:
+            stop_group(self.process, self.grace_s)
+            self.stopped = True  # once: the group id is not ours any more
 
 
 class Duet:
@@ -113,6 +319,9 @@ class Duet:
         self.o = options
         self.console = options.console or Console()
         self.runtimes: dict[str, ManagedRuntime] = {}
+        self.services: dict[str, CommandService] = {}
+        self.worktrees: dict[str, GitWorktree] = {}
+        self.commits: dict[str, str] = {}
         self.monitors: dict[str, Monitor] = {}
         self.urls: dict[str, str] = {}
         self.not_measured: dict[str, list[rundir.NotMeasured]] = {s: [] for s in SIDES}
@@ -131,12 +340,17 @@ class Duet:
             return self.fail(EXIT_USAGE, f"--assign {o.assign!r}: choose from {', '.join(ASSIGN_MODES)}")
         try:
             for name in SIDES:
-                check_side(name, o.side(name), o.allow_remote)
+                commit = check_side(name, o.side(name), o.allow_remote, o.repo)
+                if commit is not None:
+                    self.commits[name] = commit
         except TargetError as exc:
             return self.fail(EXIT_USAGE, str(exc))
         ab_id = new_run_id(resolved.scenario.name)
         ab_dir = (o.out if o.out is not None else o.reports_dir / "ab") / ab_id
-        return self._run(resolved, ab_id, ab_dir)
+        try:
+            return self._run(resolved, ab_id, ab_dir)
+        finally:
+            self._stop_targets()  # idempotent: also on an interrupt during start-up
 
     def _run(self, resolved: ResolvedScenario, ab_id: str, ab_dir: Path) -> DuetResult:
         side_dirs = {name: ab_dir / name for name in SIDES}
@@ -184,26 +398,53 @@ class Duet:
     def _start_targets(
         self, resolved: ResolvedScenario, side_dirs: dict[str, Path]
     ) -> dict[str, tuple[str, dict[str, str]]]:
-        """Each side up (managed runtimes started, URLs answering): (url, headers) by side."""
+        """Each side up (started by the harness, or its URL answering): (url, headers) by side."""
         scenario = resolved.scenario
         targets = {}
         for name in SIDES:
-            side = self.o.side(name)
-            key = None
-            if side.url is not None:
-                url = side.url.rstrip("/")
-                wait_reachable(url, scenario.target.health_path, timeout_s=10.0)
-            else:
-                if not self.o.quiet:
-                    self.console.print(f"starting the reference runtime for side {name} ...", highlight=False)
-                runtime = ManagedRuntime(config=side.config, log_path=side_dirs[name] / "target.log")
-                self.runtimes[name] = runtime
-                runtime.start()
-                url, key = runtime.url, runtime.api_key()
+            url, key = self._start_side(name, scenario.target.health_path, side_dirs[name] / "target.log")
             api_key = api_key_headers(scenario, key, self.o.scenario_path.parent)
             targets[name] = (url, {**scenario.target.headers, **api_key})
             self.urls[name] = url
         return targets
+
+    def _start_side(self, name: str, health_path: str, log_path: Path) -> tuple[str, str | None]:
+        """One side up: its base URL and the API key of a reference runtime the harness started."""
+        side = self.o.side(name)
+        if side.url is not None:
+            url = side.url.rstrip("/")
+            wait_reachable(url, health_path, timeout_s=10.0)
+            return url, None
+        if side.cmd is not None:
+            self._say(f"starting side {name}: {side.cmd}")
+            service = CommandService(side.cmd, health_path, log_path, option=f"--{name}-cmd")
+            self.services[name] = service
+            service.start()
+            return service.url, None
+        if side.ref is not None:
+            commit = self.commits[name]
+            self._say(f"starting the reference runtime of {side.ref} ({commit[:12]}) for side {name} ...")
+            worktree = GitWorktree(self.o.repo, side.ref, commit)
+            self.worktrees[name] = worktree
+            worktree.add()
+            runtime = worktree.runtime(log_path)
+        else:
+            self._say(f"starting the reference runtime for side {name} ...")
+            runtime = ManagedRuntime(config=side.config, log_path=log_path)
+        self.runtimes[name] = runtime
+        runtime.start()
+        return runtime.url, runtime.api_key()
+
+    def _say(self, message: str) -> None:
+        if not self.o.quiet:
+            self.console.print(message, highlight=False)
+
+    def _pid(self, name: str) -> int | None:
+        if name in self.runtimes:
+            return self.runtimes[name].pid
+        if name in self.services:
+            return self.services[name].pid
+        return self.o.side(name).pid
 
     def _start_monitors(
         self, resolved: ResolvedScenario, targets: dict[str, tuple[str, dict[str, str]]]
@@ -214,11 +455,10 @@ class Duet:
                 reason = "monitor disabled in scenario"
                 self.not_measured[name].append(rundir.NotMeasured(metric="resources", reason=reason))
                 continue
-            runtime = self.runtimes.get(name)
-            pid = runtime.pid if runtime is not None else self.o.side(name).pid
+            pid = self._pid(name)
             self.monitors[name] = Monitor(
                 pids=[pid] if pid else [],
-                metrics_url=url + "/v1/metrics/prometheus" if runtime is not None else None,
+                metrics_url=url + "/v1/metrics/prometheus" if name in self.runtimes else None,
                 headers=headers,
                 interval_s=spec.interval,
             )
@@ -251,17 +491,24 @@ class Duet:
 
     def _target_info(self, name: str) -> rundir.TargetInfo:
         runtime = self.runtimes.get(name)
-        pid = runtime.pid if runtime is not None else self.o.side(name).pid
+        pid = self._pid(name)
+        ref = self.o.side(name).ref
         return rundir.TargetInfo(
             url=self.urls.get(name, ""),
-            managed=runtime is not None,
+            managed=runtime is not None or name in self.services,
             config_profile=(runtime.config or "default") if runtime is not None else None,
             pids=[pid] if pid else [],
+            version=f"git {ref} {self.commits[name][:12]}" if ref is not None else None,
         )
 
     def _stop_targets(self) -> None:
+        """Every process the harness started, then the worktrees they ran from (idempotent)."""
         for runtime in self.runtimes.values():
             runtime.stop()
+        for service in self.services.values():
+            service.stop()
+        for worktree in self.worktrees.values():
+            worktree.remove()
 
     # -------------------------------------------------------- run folders and the analysis
 

@@ -91,6 +91,7 @@ class ManagedRuntime:
     log_path: Path | None = None
     launcher: list[str] | None = None  # replaces ``python -c ...``: e.g. memray/scalene + a script
     extra_env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None  # e.g. a git worktree whose ``reference_runtime`` the launcher imports
     startup_timeout_s: float = 60.0
     port: int = 0
     state_dir: Path | None = None
@@ -123,7 +124,12 @@ class ManagedRuntime:
         env = {**os.environ, **self.extra_env}
         try:
             self.process = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+                cwd=self.cwd,
             )
         except OSError as exc:
             raise TargetError(f"cannot start the reference runtime: {exc}") from exc

@@ -1,8 +1,13 @@
-"""`harness ab`: the duet plan and its splitting (no Locust), bad input, and short duet runs
-against two stand-in servers (real Locust processes: marked slow)."""
+"""`harness ab`: the duet plan and its splitting (no Locust), bad input, the sides the harness
+starts (a git ref's worktree, a command line), and short duet runs against stand-in servers (real
+Locust processes: marked slow)."""
 
 import json
+import shlex
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -14,6 +19,8 @@ from harness.load.collector import SIDED_SCHEMA, Collector, merge_parts
 from harness.load.contract import OpSpec, Plan, SidePlan
 from harness.load.recorder import Recorder
 from harness.load.sides import Sides, check_sides
+from harness.run.duet import CommandService, GitWorktree, resolve_ref
+from harness.run.target import TargetError
 from tests.harness.conftest import harness, write
 from tests.harness.servers import serve
 
@@ -134,6 +141,11 @@ def test_an_ordinary_collector_ignores_the_side_column(tmp_path):
         (["--a", "http://10.1.2.3:80", "--b", "http://127.0.0.1:9"], "--allow-remote"),
         (["--a", "http://127.0.0.1:9", "--b", "http://127.0.0.1:9", "--min-effect", "fast"], "--min-effect"),
         (["--a", "http://127.0.0.1:9", "--b", "http://127.0.0.1:9", "--threshold", "5"], "--threshold"),
+        (["--a-ref", "no-such-xyz", "--b", "http://127.0.0.1:9"], "--a-ref: unknown git ref 'no-such-xyz'"),
+        (["--a-ref", "HEAD", "--a-cmd", "x {port}", "--b", "http://127.0.0.1:9"], "exactly one"),
+        (["--a", "http://127.0.0.1:9", "--b-cmd", "python -m http.server"], "must contain {port}"),
+        (["--a", "http://127.0.0.1:9", "--b-cmd", "python 'unclosed {port}"], "--b-cmd: cannot parse"),
+        (["--a", "http://127.0.0.1:9", "--b-ref", "HEAD", "--b-pid", "1"], "--b-pid"),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(tmp_path, args, message):
@@ -216,3 +228,152 @@ def test_alternate_gives_each_side_about_half(tmp_path):
     assert sum(counts) == 180
     assert all(abs(c - 90) <= 0.15 * 90 for c in counts), counts
     assert RunFolder(ab_dir / "a").manifest.tags["ab_assign"] == "alternate"
+
+
+# ------------------------------------------------------------------ sides the harness starts
+
+SHORT = """\
+name: duet_short
+load:
+  rate: 20
+  duration: 6s
+  drain: 1s
+mix:
+  - {name: get_x, path: /x}
+"""
+PY = shlex.quote(sys.executable)
+# 6 s, not 4: the paired analysis needs at least 5 one-second windows to judge anything.
+
+STANDIN_MAIN = """\
+\"\"\"A stand-in `reference_runtime`: `serve --host H --port P --state-dir D` -> a fixed-delay server.\"\"\"
+import argparse
+from pathlib import Path
+
+from . import servers
+
+DELAY_MS = {delay}
+parser = argparse.ArgumentParser()
+parser.add_argument("command")
+parser.add_argument("--host")
+parser.add_argument("--port", type=int)
+parser.add_argument("--state-dir")
+parser.add_argument("--config")
+args = parser.parse_args()
+state = Path(args.state_dir)
+state.mkdir(parents=True, exist_ok=True)
+(state / "api_key").write_text("standin-key")
+print("STANDIN", Path(__file__).resolve(), flush=True)
+servers.main(["--law", "fixed", "--delay-ms", str(DELAY_MS), "--port", str(args.port)])
+"""
+
+
+def git(repo: Path, *args: str) -> str:
+    cmd = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args]
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def standin_repo(tmp_path):
+    """A temporary git repository with two commits of a stand-in `reference_runtime`: HEAD~1 answers
+    after 13 ms, HEAD after 10 ms (independent of this repository's history)."""
+    repo = tmp_path / "repo"
+    package = repo / "reference_runtime"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    servers = Path(__file__).resolve().parents[1] / "servers.py"
+    (package / "servers.py").write_text(servers.read_text())
+    git(repo, "init", "-q")
+    for delay in (13, 10):
+        (package / "__main__.py").write_text(STANDIN_MAIN.format(delay=delay))
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", f"{delay} ms")
+    return repo
+
+
+def worktrees(repo: Path) -> list[str]:
+    lines = git(repo, "worktree", "list", "--porcelain").splitlines()
+    return [line for line in lines if line.startswith("worktree ")]
+
+
+def test_a_ref_worktree_serves_its_own_reference_runtime_not_the_installed_one(standin_repo, tmp_path):
+    commit = resolve_ref(standin_repo, "HEAD~1")
+    assert commit is not None and resolve_ref(standin_repo, "no-such-ref") is None
+    worktree = GitWorktree(standin_repo, "HEAD~1", commit)
+    path = worktree.add()
+    log = tmp_path / "target.log"
+    runtime = worktree.runtime(log)
+    try:
+        runtime.start()  # `python -m reference_runtime serve ...` with cwd = the worktree
+        assert runtime.api_key() == "standin-key"
+    finally:
+        runtime.stop()
+        worktree.remove()
+    assert f"STANDIN {path.resolve()}/reference_runtime/__main__.py" in log.read_text()
+    assert not path.exists() and len(worktrees(standin_repo)) == 1
+
+
+def test_a_cmd_that_dies_before_it_is_ready_exits_3_with_its_output(tmp_path):
+    scenario = write(tmp_path, "s.yaml", SHORT)
+    dies = f"{PY} -c \"import sys; print('boom at', sys.argv[1]); sys.exit(4)\" {{port}}"
+    with serve("fixed", delay_ms=1) as up:
+        out = harness("ab", str(scenario), "--a", up, "--b-cmd", dies, "--out", str(tmp_path / "ab"))
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert "--b-cmd: exited with code 4 before it was ready" in out.stdout and "boom at" in out.stdout
+    assert list((tmp_path / "ab").iterdir()) == []
+
+
+def test_command_service_substitutes_the_port_waits_and_stops_it(tmp_path):
+    cmd = f"{PY} -m tests.harness.servers --law fixed --port {{port}}"
+    service = CommandService(cmd, "/health", tmp_path / "log", option="--a-cmd")
+    service.start()
+    assert service.process is not None and service.process.poll() is None
+    assert service.argv()[-1] == str(service.port)
+    service.stop()
+    assert service.process.poll() is not None
+    with pytest.raises(TargetError, match="no HTTP answer"):
+        CommandService(f"{PY} -c 'import time; time.sleep(30)' {{port}}", startup_timeout_s=1).start()
+
+
+def run_short(tmp_path, *sides):
+    scenario = write(tmp_path, "s.yaml", SHORT)
+    out = harness(
+        "ab",
+        str(scenario),
+        *sides,
+        "--assign",
+        "mirror",
+        "--out",
+        str(tmp_path / "ab"),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        "--quiet",
+    )
+    folders = list((tmp_path / "ab").iterdir())
+    assert len(folders) == 1, out.stdout + out.stderr
+    return out, folders[0]
+
+
+@pytest.mark.slow
+def test_a_ref_b_ref_of_a_temporary_repository_regression_and_worktrees_removed(standin_repo, tmp_path):
+    out, ab_dir = run_short(tmp_path, "--a-ref", "HEAD", "--b-ref", "HEAD~1", "--repo", str(standin_repo))
+    assert out.returncode == 1, out.stdout + out.stderr  # B (HEAD~1, 13 ms) slower than A (HEAD, 10 ms)
+    assert json.loads((ab_dir / "ab.json").read_text())["headline"]["verdict"] == "regression"
+    for side, ref in (("a", "HEAD"), ("b", "HEAD~1")):
+        target = RunFolder(ab_dir / side).manifest.target
+        assert target.managed and target.pids and target.version.startswith(f"git {ref} ")
+        log = (ab_dir / side / "target.log").read_text()
+        served_from = Path(log.split("STANDIN ", 1)[1].split()[0]).parents[1]
+        assert served_from != Path.cwd() and not served_from.exists()  # a worktree, removed
+    assert len(worktrees(standin_repo)) == 1
+
+
+@pytest.mark.slow
+def test_a_cmd_b_cmd_identical_services_no_regression_cpu_monitored(tmp_path):
+    cmd = f"{PY} -m tests.harness.servers --law fixed --delay-ms 5 --port {{port}}"
+    out, ab_dir = run_short(tmp_path, "--a-cmd", cmd, "--b-cmd", cmd)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for side in ("a", "b"):
+        folder = RunFolder(ab_dir / side)
+        assert folder.manifest.target.managed and folder.manifest.target.pids
+        assert folder.require_summary().overall.count == 120
+        assert "cpu_percent" in (ab_dir / side / "monitor.csv").read_text().splitlines()[0]
