@@ -26,6 +26,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("report", "harness.commands.report", "write report.html for a run folder"),
     ("compare", "harness.commands.compare", "compare two runs for regressions"),
     ("ab", "harness.commands.ab", "paired A/B: two live targets under one load, compared pairwise"),
+    ("calibrate", "harness.commands.calibrate", "A/A on this machine: its noise, what a comparison can see"),
     ("baseline", "harness.commands.baseline", "set or show the baseline run of a scenario"),
     ("history", "harness.commands.history", "trend charts and change points over the history"),
     ("nightly", "harness.commands.nightly", "run the nightly suite"),

@@ -5,7 +5,10 @@ Tables:
 - ``runs``: one row per run (written at the end of every ``harness run``);
 - ``op_summaries``: one row per run and operation (``overall`` included), the summary's figures;
 - ``baselines``: the baseline run of each (scenario, machine fingerprint), see
-  :mod:`harness.history.baseline`.
+  :mod:`harness.history.baseline`;
+- ``calibrations``: the noise of a machine, one row per ``harness calibrate`` and mode
+  (sequential | duet), see :mod:`harness.run.calibrate`; the compare and ab pages quote the
+  latest one of the machine their runs ran on (:func:`calibration_for`).
 
 ``runs`` and ``op_summaries`` are for the user's own queries (``sqlite3 reports/history.db``):
 the history page reads run folders instead (:mod:`harness.history.series`). Schema creation is
@@ -15,9 +18,11 @@ idempotent and additive: a column added later must have a default so old databas
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
+from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +69,22 @@ CREATE TABLE IF NOT EXISTS baselines (
     note TEXT,
     PRIMARY KEY (scenario, machine_fingerprint)
 );
+CREATE TABLE IF NOT EXISTS calibrations (
+    machine_fingerprint TEXT NOT NULL,
+    measured_at TEXT NOT NULL,
+    scenario TEXT NOT NULL,
+    duration_s REAL,
+    mode TEXT NOT NULL,
+    pairs INTEGER NOT NULL,
+    cv_p50 REAL,
+    cv_p95 REAL,
+    mde_p50 REAL,
+    mde_p95 REAL,
+    detectable_p50 REAL,
+    detectable_p95 REAL,
+    calibration_dir TEXT,
+    PRIMARY KEY (machine_fingerprint, mode, measured_at)
+);
 """
 #: Column order of ``baselines`` (the order :func:`put_baseline` takes and :func:`select_baselines` returns).
 BASELINE_COLUMNS = (
@@ -80,6 +101,19 @@ BASELINE_COLUMNS = (
 
 def db_path(reports_dir: Path) -> Path:
     return reports_dir / HISTORY_DB
+
+
+def find_db(*near: Path) -> Path | None:
+    """The history.db of the reports folder holding one of ``near`` (its nearest ancestor that has
+    one), else ``$HARNESS_REPORTS_DIR/history.db``; None when there is none (nothing is created)."""
+    for path in near:
+        for folder in [path.resolve(), *path.resolve().parents]:
+            if (folder / HISTORY_DB).is_file():
+                return folder / HISTORY_DB
+    env = os.environ.get("HARNESS_REPORTS_DIR")
+    if env and db_path(Path(env)).is_file():
+        return db_path(Path(env))
+    return None
 
 
 @contextmanager
@@ -182,3 +216,71 @@ def delete_baseline(db_file: Path, scenario: str, fingerprint: str) -> bool:
             "DELETE FROM baselines WHERE scenario = ? AND machine_fingerprint = ?", (scenario, fingerprint)
         )
     return cursor.rowcount > 0
+
+
+# ---------------------------------------------------------------- calibrations
+
+
+@dataclass(frozen=True)
+class CalibrationRow:
+    """One mode of one ``harness calibrate`` on one machine (fractions: 0.05 = 5 %)."""
+
+    machine_fingerprint: str
+    measured_at: str
+    scenario: str
+    duration_s: float | None
+    mode: str  # sequential | duet
+    pairs: int
+    cv_p50: float | None  # between-run CV (sequential) or SD of the paired log ratios (duet)
+    cv_p95: float | None
+    mde_p50: float | None  # median MDE of the mode's comparisons
+    mde_p95: float | None
+    detectable_p50: float | None = None  # what a comparison on this machine can see (docs/regressions.md)
+    detectable_p95: float | None = None
+    calibration_dir: str | None = None
+
+
+CALIBRATION_COLUMNS = tuple(f.name for f in fields(CalibrationRow))
+
+
+def record_calibration(db_file: Path, row: CalibrationRow) -> None:
+    """Store one calibration row (a later one of the same machine and mode does not replace it)."""
+    columns = ", ".join(CALIBRATION_COLUMNS)
+    marks = ", ".join("?" for _ in CALIBRATION_COLUMNS)
+    with connect(db_file) as conn:
+        conn.execute(f"INSERT OR REPLACE INTO calibrations ({columns}) VALUES ({marks})", astuple(row))
+
+
+def latest_calibration(db_file: Path, fingerprint: str, mode: str) -> CalibrationRow | None:
+    """The most recent calibration of this machine in this mode; None without one (or without a db)."""
+    if not db_file.is_file():
+        return None
+    query = (
+        f"SELECT {', '.join(CALIBRATION_COLUMNS)} FROM calibrations"
+        " WHERE machine_fingerprint = ? AND mode = ? ORDER BY measured_at DESC LIMIT 1"
+    )
+    with connect(db_file) as conn:
+        found = conn.execute(query, (fingerprint, mode)).fetchone()
+    return CalibrationRow(*found) if found else None
+
+
+def machines_of_runs(db_file: Path, run_ids: Iterable[str]) -> set[str]:
+    """The machine fingerprints the ``runs`` table recorded (from their manifests) for these runs."""
+    ids = list(dict.fromkeys(run_ids))
+    if not ids or not db_file.is_file():
+        return set()
+    marks = ", ".join("?" for _ in ids)
+    query = f"SELECT DISTINCT machine_fingerprint FROM runs WHERE run_id IN ({marks})"
+    with connect(db_file) as conn:
+        return {fp for (fp,) in conn.execute(query, ids).fetchall() if fp}
+
+
+def calibration_for(
+    db_file: Path | None, fingerprints: Iterable[str | None], mode: str
+) -> CalibrationRow | None:
+    """The latest calibration of the one machine the compared runs ran on; None when they ran on
+    several (or unknown) machines, or when there is no calibration or no database."""
+    machines = set(fingerprints)
+    if db_file is None or len(machines) != 1 or None in machines:
+        return None
+    return latest_calibration(db_file, str(next(iter(machines))), mode)

@@ -2,7 +2,8 @@
 
 :mod:`harness.compare.paired` computes every figure — the verdict, the MDE the banner quotes, the
 per-window series and the interval band; this module only draws them (through the one chart
-encoder) and renders the page.
+encoder) and renders the page. :func:`write_ab` also looks up the latest duet ``harness calibrate``
+of the machine both sides ran on (:func:`harness.history.db.calibration_for`) and passes it in.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from markupsafe import Markup
 
 from harness.compare.ab_result import AbResult, AbSeries, write_ab_json
 from harness.contract import rundir
+from harness.history import db
 from harness.report import jinja
 from harness.report.figures import BLUE, GRID, MUTED, PALETTE, RED, new_figure, styled, to_svg
 
@@ -70,7 +72,7 @@ def ratio_chart(series: AbSeries) -> Markup:
     return to_svg(fig)
 
 
-def render_ab(result: AbResult) -> str:
+def render_ab(result: AbResult, calibration: db.CalibrationRow | None = None) -> str:
     return jinja.render(
         "ab.html.j2",
         r=result,
@@ -81,7 +83,21 @@ def render_ab(result: AbResult) -> str:
         sides=[result.a, result.b],
         windows_chart=windows_chart(result.series) if result.series.t else None,
         ratio_chart=ratio_chart(result.series) if result.series.t else None,
+        calibration=calibration,
     )
+
+
+def machine_calibration(result: AbResult, out_dir: Path) -> db.CalibrationRow | None:
+    """The latest duet calibration of the machine of both sides (their manifests' fingerprints)."""
+    dirs = [Path(side.run_dir) for side in (result.a, result.b)]
+    db_file = db.find_db(out_dir, *dirs)
+    if db_file is None:
+        return None
+    try:
+        machines = {rundir.load_manifest(run_dir).machine.fingerprint for run_dir in dirs}
+    except rundir.RunDirError:
+        return None
+    return db.calibration_for(db_file, machines, "duet")
 
 
 def write_ab(result: AbResult, out_dir: Path) -> tuple[Path, Path]:
@@ -89,7 +105,7 @@ def write_ab(result: AbResult, out_dir: Path) -> tuple[Path, Path]:
 
     The page is rendered before anything is written, so a failure leaves neither file half-done.
     """
-    html = render_ab(result)
+    html = render_ab(result, machine_calibration(result, out_dir))
     json_path, html_path = write_ab_json(result, out_dir), out_dir / AB_HTML
     rundir.write_text_atomic(html_path, html)
     return json_path, html_path

@@ -17,7 +17,7 @@ def test_record_run_is_idempotent_and_keeps_baselines(tmp_path):
         assert conn.execute("select count(*) from runs").fetchone() == (1,)
         ops = conn.execute("select operation, count, p95 from op_summaries").fetchall()
         tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
-    assert tables == {"runs", "op_summaries", "baselines"}
+    assert tables == {"runs", "op_summaries", "baselines", "calibrations"}
     assert len(ops) == len(summary.operations) + 1
     overall = next(op for op in ops if op[0] == rundir.OVERALL)
     assert overall[1] == summary.overall.count and overall[2] == summary.overall.latency_ms.p95
