@@ -138,7 +138,9 @@ class CpuPerRequestMeter:
     window of requests, minus the CPU this fault burned in it, divided by the window's requests,
     smoothed by an EWMA over windows. That is the same quantity as "runtime CPU / requests" seen
     from outside, so burning ``percent``% of it per request raises that by ``percent``%.
-    Calibration runs whether or not the fault is on (one clock read per request).
+    Calibration runs whether or not the fault is on. While it is off a request costs one int
+    increment (``requests += 1``) and :meth:`poll`, called by the injector's timer, reads the
+    clocks once per tick; while it is on, :meth:`count_request` also polls per request.
     """
 
     WINDOW_S = 0.5
@@ -153,27 +155,32 @@ class CpuPerRequestMeter:
         self.base_s: float | None = None
         self.windows = 0
         self._started = False
-        self._requests = 0
+        self.requests = 0
         self._burned_s = 0.0
         self._cpu0 = self._wall0 = 0.0
 
     def _open_window(self) -> None:
         self._started = True
-        self._requests = 0
+        self.requests = 0
         self._burned_s = 0.0
         self._cpu0 = self._cpu_clock()
         self._wall0 = self._wall()
 
     def count_request(self) -> None:
-        """Count one request; closes the window when it is long enough. The first request only
-        opens the first window, so start-up CPU is not charged to requests."""
+        """Count one request and :meth:`poll`."""
+        self.requests += 1
+        self.poll()
+
+    def poll(self) -> None:
+        """Close the window when it is long enough. The first counted request only opens the
+        first window, so start-up CPU is not charged to requests."""
         if not self._started:
-            self._open_window()
+            if self.requests:
+                self._open_window()
             return
-        self._requests += 1
-        if self._requests < self.WINDOW_MIN_REQUESTS or self._wall() - self._wall0 < self.WINDOW_S:
+        if self.requests < self.WINDOW_MIN_REQUESTS or self._wall() - self._wall0 < self.WINDOW_S:
             return
-        own = max(self._cpu_clock() - self._cpu0 - self._burned_s, 0.0) / self._requests
+        own = max(self._cpu_clock() - self._cpu0 - self._burned_s, 0.0) / self.requests
         self.base_s = own if self.base_s is None else self.base_s + self.ALPHA * (own - self.base_s)
         self.windows += 1
         self._open_window()
@@ -301,6 +308,7 @@ class FaultInjector:
         self._changed = asyncio.Event()
         self._stall_task: asyncio.Task[None] | None = None
         self.cpu_meter = CpuPerRequestMeter()
+        self._calibration: asyncio.TimerHandle | None = None
         self._cpu_debt_s = 0.0
         self.counters: dict[str, float] = {}
         self._reset_counters()
@@ -395,7 +403,7 @@ class FaultInjector:
 
     def on_request(self) -> None:
         """Per-request hook: retain the leak bytes, burn the CPU hog and the CPU-per-request
-        regression, if active; always feeds the CPU-per-request calibration."""
+        regression, if active; always counts the request for the CPU-per-request calibration."""
         s = self._settings
         if s.leak_bytes_per_request > 0:
             leak_retain(s.leak_bytes_per_request)
@@ -403,8 +411,10 @@ class FaultInjector:
         if s.cpu_hog.active:
             cpu_hog_burn(s.cpu_hog.ms, s.cpu_hog.iterations)
             self.counters["cpu_hog_calls"] += 1
-        self.cpu_meter.count_request()
-        if s.cpu_per_request is not None:
+        if s.cpu_per_request is None:
+            self.cpu_meter.requests += 1  # hot path while off: the calibration timer polls
+        else:
+            self.cpu_meter.count_request()
             self._burn_cpu_per_request(s.cpu_per_request.percent)
 
     def _burn_cpu_per_request(self, percent: float) -> None:
@@ -476,12 +486,23 @@ class FaultInjector:
     # -- stall background task -----------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the stall task (call inside the running loop). Idle while the stall is off."""
+        """Start the stall task (idle while the stall is off) and the CPU-per-request calibration
+        timer (call inside the running loop)."""
         if self._stall_task is None or self._stall_task.done():
             self._changed = asyncio.Event()
             self._stall_task = asyncio.get_running_loop().create_task(self._stall_loop(), name="fault-stall")
+        if self._calibration is None:
+            self._calibrate()
+
+    def _calibrate(self) -> None:
+        self.cpu_meter.poll()
+        loop = asyncio.get_running_loop()
+        self._calibration = loop.call_later(self.cpu_meter.WINDOW_S, self._calibrate)
 
     async def stop(self) -> None:
+        if self._calibration is not None:
+            self._calibration.cancel()
+            self._calibration = None
         task, self._stall_task = self._stall_task, None
         if task is not None:
             task.cancel()

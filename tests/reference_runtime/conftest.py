@@ -38,3 +38,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, backend: Server) -> Iterato
 def api(server: Server) -> Iterator[httpx.Client]:
     with server.client() as client:
         yield client
+
+
+@pytest.fixture()
+def faulty(server: Server) -> Iterator[httpx.Client]:
+    """The shared runtime; every fault is cleared afterwards so other tests are unaffected."""
+    with server.client() as api:
+        try:
+            yield api
+        finally:
+            assert api.delete("/v1/admin/faults").status_code == 200

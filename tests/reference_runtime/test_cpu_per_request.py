@@ -4,7 +4,6 @@ effect test (the runtime process's CPU per request, measured from outside with p
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,15 +15,6 @@ from .helpers import Server, make_project, start_runtime
 pytestmark = pytest.mark.slow
 
 LIST = "/v1/projects?limit=50"  # 50 projects serialized per request: a few ms of runtime CPU
-
-
-@pytest.fixture()
-def faulty(server: Server) -> Iterator[httpx.Client]:
-    with server.client() as api:
-        try:
-            yield api
-        finally:
-            assert api.delete("/v1/admin/faults").status_code == 200
 
 
 def test_admin_round_trip(faulty: httpx.Client, server: Server) -> None:

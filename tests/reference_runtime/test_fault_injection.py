@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,16 +13,6 @@ import pytest
 from .helpers import Server, make_agent, make_project, start_runtime, wait_execution
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture()
-def faulty(server: Server) -> Iterator[httpx.Client]:
-    """The shared runtime; every fault is cleared afterwards so other tests are unaffected."""
-    with server.client() as api:
-        try:
-            yield api
-        finally:
-            assert api.delete("/v1/admin/faults").status_code == 200
 
 
 def _p50_ms(api: httpx.Client, path: str, n: int = 15) -> float:

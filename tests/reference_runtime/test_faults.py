@@ -280,3 +280,40 @@ def test_cpu_per_request_rejects_bad_percent(value):
     with pytest.raises(FaultConfigError) as info:
         FaultInjector().configure({"cpu_per_request": value})
     assert info.value.field is not None and info.value.field.startswith("cpu_per_request")
+
+
+def test_cpu_per_request_calibrates_while_off_by_counting_only():
+    cpu, wall = FakeClock(), FakeClock()
+    inj = FaultInjector()
+    inj.cpu_meter = faults.CpuPerRequestMeter(cpu, wall)
+    inj.on_request()
+    inj.cpu_meter.poll()  # what the calibration timer does: the first poll opens the window
+    for _ in range(10):
+        cpu.now += 0.003
+        wall.now += 0.06
+        inj.on_request()  # fault off: counted, no clock read
+    assert inj.cpu_meter.base_s is None
+    inj.cpu_meter.poll()
+    assert inj.cpu_meter.base_s == pytest.approx(0.003)
+
+
+def test_calibration_timer_runs_between_start_and_stop():
+    async def main() -> int:
+        inj = FaultInjector()
+        polls = 0
+
+        def poll() -> None:
+            nonlocal polls
+            polls += 1
+
+        inj.cpu_meter.poll = poll  # type: ignore[method-assign]
+        inj.cpu_meter.WINDOW_S = 0.01
+        inj.start()
+        await asyncio.sleep(0.05)
+        await inj.stop()
+        seen = polls
+        await asyncio.sleep(0.03)
+        assert polls == seen
+        return seen
+
+    assert asyncio.run(main()) >= 2
