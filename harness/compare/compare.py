@@ -31,6 +31,7 @@ from typing import Literal
 import numpy as np
 
 from harness.compare import stats
+from harness.compare.ab_result import PairedSettings
 from harness.compare.hotspots import differential_hotspots
 from harness.compare.result import (
     COMPARE_JSON,
@@ -109,6 +110,16 @@ def parse_min_effect(text: str, name: str = "--min-effect") -> float:
         raise ThresholdError(f"{name}: {text!r} is not a duration like 0.5ms or 2ms") from None
 
 
+def parse_test_settings(alpha: str, n_boot: int) -> float:
+    """alpha from its command-line spelling, after checking it and the bootstrap's replicates."""
+    alpha_value = parse_fraction(alpha, "--alpha")
+    if not 0 < alpha_value < 1:
+        raise ThresholdError(f"--alpha: {alpha!r} must be between 0 and 1")
+    if n_boot < 100:
+        raise ThresholdError(f"--bootstrap: {n_boot} is too few replicates (use at least 100)")
+    return alpha_value
+
+
 def compare_settings(
     *,
     threshold: str,
@@ -120,11 +131,7 @@ def compare_settings(
     min_effect: str = f"{DEFAULT_MIN_EFFECT_MS:g}ms",
 ) -> CompareSettings:
     """Settings from the command-line spellings (``5%``, ``0.01``); ThresholdError names the bad one."""
-    alpha_value = parse_fraction(alpha, "--alpha")
-    if not 0 < alpha_value < 1:
-        raise ThresholdError(f"--alpha: {alpha!r} must be between 0 and 1")
-    if n_boot < 100:
-        raise ThresholdError(f"--bootstrap: {n_boot} is too few replicates (use at least 100)")
+    alpha_value = parse_test_settings(alpha, n_boot)
     if bootstrap_unit not in ("seconds", "requests"):
         raise ThresholdError(f"--bootstrap-unit: {bootstrap_unit!r} must be seconds or requests")
     return CompareSettings(
@@ -274,7 +281,7 @@ def mde_of(interval: stats.Interval | None, s: CompareSettings) -> float | None:
     return stats.minimum_detectable_effect(interval.low, interval.high, alpha=s.alpha)
 
 
-def latency_threshold(base_ms: float | None, s: CompareSettings) -> float:
+def latency_threshold(base_ms: float | None, s: CompareSettings | PairedSettings) -> float:
     """The relative change a latency must exceed: the threshold, or the absolute floor if larger.
 
     ``min_effect_ms`` / base turns the floor into the relative units of the change, so "beyond 5 %

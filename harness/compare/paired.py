@@ -49,23 +49,24 @@ from harness.compare.ab_result import (
     PairedSettings,
     headline_of,
 )
-from harness.compare.compare import ThresholdError, parse_fraction, parse_min_effect
+from harness.compare.compare import (
+    MARKS,
+    OVERALL,
+    classify,
+    latency_threshold,
+    parse_fraction,
+    parse_min_effect,
+    parse_test_settings,
+)
 from harness.compare.result import DEFAULT_MIN_EFFECT_MS, PERCENTILES
 from harness.compare.runset import CompareRun
 from harness.contract import rundir
 from harness.contract.runfolder import RunFolder
+from harness.contract.samples import window_seconds
 from harness.derive.percentiles import grouped_values_at
 
 __all__ = ["PairedSettings", "paired_compare", "paired_settings"]
 
-OVERALL = "overall"
-MARKS: dict[str, str] = {
-    "regression": "+",
-    "improvement": "-",
-    "inconclusive": "!",
-    "too_few_samples": "#",
-    "untested": "?",
-}
 #: Window starts closer than this (s) are the same instant (float round trips of epoch seconds).
 WINDOW_TOLERANCE_S = 1e-3
 
@@ -83,14 +84,9 @@ def paired_settings(
 
     ThresholdError names the bad option.
     """
-    alpha_value = parse_fraction(alpha, "--alpha")
-    if not 0 < alpha_value < 1:
-        raise ThresholdError(f"--alpha: {alpha!r} must be between 0 and 1")
-    if n_boot < 100:
-        raise ThresholdError(f"--bootstrap: {n_boot} is too few replicates (use at least 100)")
     return PairedSettings(
         threshold=parse_fraction(threshold, "--threshold"),
-        alpha=alpha_value,
+        alpha=parse_test_settings(alpha, n_boot),
         min_effect_ms=parse_min_effect(min_effect),
         n_boot=n_boot,
         seed=seed,
@@ -144,7 +140,7 @@ def _side(folder: RunFolder, window_start: float) -> _Side:
     frame = run.samples
     intended = frame["intended_start"].to_numpy(dtype=float)
     when = np.where(np.isfinite(intended), intended, frame["ts"].to_numpy(dtype=float))
-    return _Side(run, np.floor(when - window_start).astype(np.int64))
+    return _Side(run, window_seconds(when, window_start))
 
 
 # ---------------------------------------------------------------- paired windows
@@ -207,9 +203,8 @@ def _log_ratio_summary(
     if a is None or b is None or a <= 0 or b <= 0 or valid.sum() < 2:
         return None, None, None
     logs = np.log(rb[valid] / ra[valid])
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(logs, [tail, 100.0 - tail])
-    interval = stats.Interval(math.expm1(float(low)), math.expm1(float(high)))
+    log_interval = stats.bootstrap_interval(logs, confidence)
+    interval = stats.Interval(math.expm1(log_interval.low), math.expm1(log_interval.high))
     return interval, stats.bootstrap_se(logs), stats.bootstrap_p_value(math.log(b / a), logs)
 
 
@@ -241,7 +236,6 @@ def latency_estimates(
         va, vb = stats.percentile(lat_a, q), stats.percentile(lat_b, q)
         interval, se, p = _log_ratio_summary(va, vb, reps_a[:, j], reps_b[:, j], s.confidence)
         enough = plan.count > 0 and min(n_a, n_b) >= s.min_samples.get(label, 0)
-        threshold = s.threshold if va is None or va <= 0 else max(s.threshold, s.min_effect_ms / va)
         out.append(
             _Estimate(
                 operation or OVERALL,
@@ -254,7 +248,7 @@ def latency_estimates(
                 interval,
                 se,
                 p,
-                threshold,
+                latency_threshold(va, s),
                 n_a,
                 n_b,
                 plan,
@@ -293,9 +287,7 @@ def error_estimate(a: _Side, b: _Side, operation: str | None, seconds: int, s: P
             sb = stats.weighted_block_sums(_error_rows(b, mb, plan), weights)
             valid = (sa[:, 1] > 0) & (sb[:, 1] > 0)
             diffs = sb[valid, 0] / sb[valid, 1] - sa[valid, 0] / sa[valid, 1]
-            tail = s.alpha / 2.0 * 100.0
-            low, high = np.percentile(diffs, [tail, 100.0 - tail])
-            interval = stats.Interval(float(low), float(high))
+            interval = stats.bootstrap_interval(diffs, s.confidence)
             se, p = stats.bootstrap_se(diffs), stats.bootstrap_p_value(rb - ra, diffs)
     change = None if ra is None or rb is None else rb - ra
     return _Estimate(
@@ -389,18 +381,14 @@ def cpu_estimate(a: _Side, b: _Side, seconds: int, block_s: int, s: PairedSettin
 def _status(
     est: _Estimate, p_adjusted: float | None, mde: float | None, s: PairedSettings
 ) -> tuple[AbStatus, str]:
-    if not est.enough:
-        return "too_few_samples", MARKS["too_few_samples"]
-    if est.change is None or est.p_value is None or est.interval is None:
-        return "untested", MARKS["untested"]
-    significant = p_adjusted is not None and p_adjusted < s.alpha and est.interval.excludes_zero()
-    if not significant:
-        if mde is not None and mde > est.threshold:
-            return "inconclusive", MARKS["inconclusive"]
-        return "no_change", "~"
-    if abs(est.change) <= est.threshold:
-        return "no_change", "="
-    return ("regression", MARKS["regression"]) if est.change > 0 else ("improvement", MARKS["improvement"])
+    """compare's :func:`classify` with the Holm-adjusted p; ``~`` and ``=`` are both no_change."""
+    significant = None
+    if est.p_value is not None and est.interval is not None:
+        significant = p_adjusted is not None and p_adjusted < s.alpha and est.interval.excludes_zero()
+    status = classify(est.change, significant, est.threshold, True, mde=mde, enough_samples=est.enough)
+    if status == "not_significant" or status == "within_threshold":
+        return "no_change", MARKS[status]
+    return status, MARKS[status]
 
 
 def _mde(est: _Estimate, level: float, s: PairedSettings) -> float | None:
@@ -529,10 +517,7 @@ def duet_warnings(a: _Side, b: _Side) -> list[str]:
         out.append(f"the sides belong to different ab runs: {ma.tags.get('ab')} vs {mb.tags.get('ab')}")
     if ma.scenario_name != mb.scenario_name:
         out.append(f"different scenarios: {ma.scenario_name} vs {mb.scenario_name}")
-    only = sorted(
-        set(a.run.samples["operation"].dropna().astype(str))
-        ^ set(b.run.samples["operation"].dropna().astype(str))
-    )
+    only = sorted(_ops(a) ^ _ops(b))
     if only:
         out.append(f"operations present on one side only (not compared): {only}")
     return out

@@ -101,10 +101,11 @@ def percentile_change_ci(
     if not valid.any():
         return None
     ratios = rn[valid] / rb[valid] - 1.0
-    return _interval(ratios, confidence)
+    return bootstrap_interval(ratios, confidence)
 
 
-def _interval(replicates: FloatArray, confidence: float) -> Interval:
+def bootstrap_interval(replicates: FloatArray, confidence: float) -> Interval:
+    """The percentile interval (central ``confidence``) of bootstrap replicates."""
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(replicates, [tail, 100.0 - tail])
     return Interval(float(low), float(high))
@@ -135,7 +136,7 @@ def block_bootstrap_change_ci(
     valid = np.isfinite(rb) & np.isfinite(rn) & (rb != 0)
     if not valid.any():
         return None
-    return _interval(rn[valid] / rb[valid] - 1.0, confidence)
+    return bootstrap_interval(rn[valid] / rb[valid] - 1.0, confidence)
 
 
 #: Elements materialised per chunk of replicates (bounds memory for day-long runs).
@@ -191,7 +192,7 @@ def proportion_change_ci(
     rng = np.random.default_rng(seed)
     pb = rng.binomial(base_n, base_hits / base_n, size=n_boot) / base_n
     pn = rng.binomial(new_n, new_hits / new_n, size=n_boot) / new_n
-    return _interval(pn - pb, confidence)
+    return bootstrap_interval(pn - pb, confidence)
 
 
 def welch_p(base: FloatArray, new: FloatArray) -> float | None:
@@ -245,7 +246,7 @@ def repeated_percentile_change_ci(
     rb = _two_stage_replicates(base, q, n_boot, rng)
     rn = _two_stage_replicates(new, q, n_boot, rng)
     valid = rb > 0
-    return _interval(rn[valid] / rb[valid] - 1.0, confidence) if valid.any() else None
+    return bootstrap_interval(rn[valid] / rb[valid] - 1.0, confidence) if valid.any() else None
 
 
 def _window_percentile_replicates(
@@ -302,7 +303,7 @@ def window_percentile_change_ci(
     out: list[Interval | None] = []
     for j in range(len(qs)):
         valid = rb[:, j] > 0
-        out.append(_interval(rn[valid, j] / rb[valid, j] - 1.0, confidence) if valid.any() else None)
+        out.append(bootstrap_interval(rn[valid, j] / rb[valid, j] - 1.0, confidence) if valid.any() else None)
     return out
 
 
@@ -326,9 +327,8 @@ def minimum_detectable_effect(low: float, high: float, *, alpha: float, power: f
     quantiles), so this is an approximation of the spread, the same order as the interval itself;
     the result is in the units of the interval (relative change, or percentage points).
     """
-    z_alpha = normal_quantile(1.0 - alpha / 2.0)
-    se = (high - low) / (2.0 * z_alpha)
-    return (z_alpha + normal_quantile(power)) * se
+    se = (high - low) / (2.0 * normal_quantile(1.0 - alpha / 2.0))
+    return mde_from_se(se, alpha=alpha, power=power)
 
 
 def minimum_samples_for_percentile(q: float, *, tail: float = 3.0, floor: int = 20) -> int:

@@ -187,9 +187,7 @@ def compare_with_baseline(
     _, html_path = write_compare(comparison, run_dir)
     result.compare_html = str(html_path)
     result.regressions = [
-        f"{m.metric}({m.operation}) {m.change * 100:+.1f}%"
-        for m in comparison.regressions
-        if m.change is not None
+        f"{m.label} {m.change * 100:+.1f}%" for m in comparison.regressions if m.change is not None
     ]
     return result
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.compare.result import RepeatStats
 from harness.contract import rundir
 from harness.contract.versioned import read_versioned_json, validate_as
 
@@ -66,18 +67,11 @@ class BenefitRow(_Model):
     how: str
 
 
-class RunSide(BaseModel):
-    """The runs of one side of the comparison, as compare reports them."""
-
-    model_config = ConfigDict(extra="allow")
-    runs: list[str]
-    p95_ms: list[float | None] = Field(default_factory=list)
-    cv_p95: float | None = None
-
-
 class RoiRuns(_Model):
-    base: RunSide
-    new: RunSide
+    """The runs of each side of the comparison, as compare.json reports them."""
+
+    base: RepeatStats
+    new: RepeatStats
 
 
 class RoiResult(_Model):

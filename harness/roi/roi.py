@@ -25,7 +25,7 @@ from pathlib import Path
 from harness.compare.compare import CompareResult, MetricComparison, compare_paths
 from harness.roi.claims import BenefitClaim, GuideClaims, load_claims
 from harness.roi.model import CostModel
-from harness.roi.outputs import BenefitRow, Case, CaseResult, Measured, RoiResult, RoiRuns, RunSide
+from harness.roi.outputs import BenefitRow, Case, CaseResult, Measured, RoiResult, RoiRuns
 
 CASES: tuple[Case, ...] = ("low", "point", "high")
 WEEKS_PER_MONTH = 52.0 / 12.0
@@ -174,10 +174,7 @@ def roi_from_compare(result: CompareResult, model: CostModel, claims: GuideClaim
     before, after = measured_sides(result)
     roi = compute_roi(before, after, model, claims)
     roi.benefits = overall_benefits(result, claims)
-    roi.compare = RoiRuns(
-        base=RunSide.model_validate(result.base, from_attributes=True),
-        new=RunSide.model_validate(result.new, from_attributes=True),
-    )
+    roi.compare = RoiRuns(base=result.base, new=result.new)
     return roi
 
 

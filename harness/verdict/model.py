@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.contract.rundir import RunDirError
+from harness.contract.versioned import read_versioned_json, validate_as
 
 VERDICT_FILE = "verdict.json"
 JUNIT_FILE = "junit.xml"
@@ -68,10 +68,5 @@ def load_verdict(run_dir: Path) -> Verdict | None:
     path = run_dir / VERDICT_FILE
     if not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("schema_version") != VERDICT_SCHEMA_VERSION:
-            raise RunDirError(f"{path}: unsupported schema_version {data.get('schema_version')!r}")
-        return Verdict.model_validate(data)
-    except (OSError, ValueError) as exc:
-        raise RunDirError(f"{path}: {exc}") from exc
+    data = read_versioned_json(path, supported=(VERDICT_SCHEMA_VERSION,), error=RunDirError)
+    return validate_as(Verdict, data, path, RunDirError)

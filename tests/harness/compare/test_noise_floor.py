@@ -10,7 +10,7 @@ import pytest
 
 from harness.commands import compare as compare_cmd
 from harness.compare import stats
-from harness.compare.compare import CompareResult, CompareSettings, compare_paths
+from harness.compare.compare import MARKS, CompareResult, CompareSettings, compare_paths
 from harness.compare.result import default_min_samples
 from harness.testing.synthetic import SyntheticOp, SyntheticSpec, make_run
 
@@ -33,6 +33,7 @@ def test_identical_runs_have_no_regression_and_every_mark_is_known(tmp_path: Pat
     assert not result.has_regression and not result.improvements
     for m in result.metrics:
         assert m.status not in ("regression", "improvement")
+        assert m.mark == MARKS[m.status]
         if m.metric in LATENCY and m.status != "too_few_samples":
             assert m.change == 0.0 and m.mde is not None and m.mde >= 0
 
@@ -110,6 +111,11 @@ def test_minimum_samples_follow_the_rank_argument() -> None:
     assert default_min_samples() == {"p50": 20, "p95": 60, "p99": 300}
     # with 300 samples, the chance that none lies above the true p99 is about 5 %
     assert pytest.approx(0.049, abs=0.002) == 0.99**300
+    for q in (95.0, 99.0):
+        n = stats.minimum_samples_for_percentile(q)
+        # n leaves about a 5 % chance that no sample lies above the true percentile; half of n not
+        assert (q / 100) ** n < 0.051 < (q / 100) ** (n // 2)
+    assert stats.minimum_samples_for_percentile(50.0, floor=0) == 6
 
 
 def test_cli_min_effect_parses_and_bad_values_name_the_option(
