@@ -20,7 +20,7 @@ from harness.compare.paired import paired_settings
 from harness.contract.exits import EXIT_USAGE
 from harness.load.sides import ASSIGN_MODES
 from harness.run.duet import DEFAULT_ASSIGN, DuetOptions, DuetResult, SideTarget, run_duet
-from harness.run.options import make_console, parse_tags
+from harness.run.options import command_line, make_console, parse_tags, reports_dir_of
 from harness.scenario.units import parse_duration
 
 
@@ -92,16 +92,15 @@ def options_from(args: argparse.Namespace, console: Console) -> DuetOptions:
         time_scale=args.time_scale,
         duration_s=duration,
         out=args.out,
+        reports_dir=reports_dir_of(args),
         tags=parse_tags(args.tag),
         allow_remote=args.allow_remote,
         gate=args.gate,
         require_power=args.require_power,
         quiet=args.quiet,
-        cli=["harness", *getattr(args, "argv", [])],
+        cli=command_line(args),
         console=console,
     )
-    if args.reports_dir is not None:
-        options.reports_dir = args.reports_dir
     if args.repo is not None:
         options.repo = args.repo
     return options

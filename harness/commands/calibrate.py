@@ -22,7 +22,7 @@ from harness.run.calibrate import (
     Calibration,
     run_calibration,
 )
-from harness.run.options import make_console
+from harness.run.options import command_line, make_console, reports_dir_of
 from harness.scenario.units import parse_duration
 
 
@@ -75,13 +75,12 @@ def run(args: argparse.Namespace) -> int:
         duration_s=duration,
         pairs=args.pairs,
         scenario_path=args.scenario,
+        reports_dir=reports_dir_of(args),
         allow_remote=args.allow_remote,
         quiet=args.quiet,
-        cli=["harness", *getattr(args, "argv", [])],
+        cli=command_line(args),
         console=console,
     )
-    if args.reports_dir is not None:
-        options.reports_dir = args.reports_dir
     outcome = run_calibration(options)
     if outcome.calibration is None:
         console.print(f"[red]error:[/] {outcome.message}", highlight=False)

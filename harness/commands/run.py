@@ -15,7 +15,7 @@ from rich.console import Console
 
 from harness.profiling.session import KINDS as PROFILE_KINDS
 from harness.run.drivers import run_worker
-from harness.run.options import EXIT_USAGE, RunOptions, make_console, parse_tags
+from harness.run.options import EXIT_USAGE, RunOptions, command_line, make_console, parse_tags, reports_dir_of
 from harness.run.repeat import run_repeated
 from harness.scenario.units import parse_duration
 
@@ -107,6 +107,7 @@ def options_from(args: argparse.Namespace, console: Console) -> RunOptions:
         local_workers=args.local_workers,
         master_bind=args.master_bind,
         out=args.out,
+        reports_dir=reports_dir_of(args),
         tags=parse_tags(args.tag),
         allow_remote=args.allow_remote,
         runtime_config=args.runtime_config,
@@ -117,12 +118,10 @@ def options_from(args: argparse.Namespace, console: Console) -> RunOptions:
         profile_pid=args.pid,
         profile_overrides=_profile_overrides(args),
         profiles_dir=args.profiles_dir,
-        cli=["harness", *getattr(args, "argv", [])],
+        cli=command_line(args),
         quiet=args.quiet,
         console=console,
     )
-    if args.reports_dir is not None:
-        options.reports_dir = args.reports_dir
     if options.profile_pid is not None and options.target is None:
         raise ValueError("--pid profiles a target started elsewhere: give its --target URL too")
     return options

@@ -58,7 +58,7 @@ from harness.load.contract import (
     read_plan,
 )
 from harness.load.pacer import Pacer, PacerStats, WeightedChoice
-from harness.load.recorder import Recorder
+from harness.load.recorder import Recorder, SidedRecorder
 from harness.load.schedule import schedule_from
 from harness.load.sides import Sides
 
@@ -122,8 +122,13 @@ class State:
         """The plan and the common start time (all a master needs: it runs no users)."""
         self._plan, self.t0 = plan, t0
 
-    def configure(self, plan: Plan, t0: float, slot: int, step: int) -> None:
+    def configure(self, plan: Plan, t0: float, slot: int, step: int, env: Environment) -> None:
+        """The users' plan, and the recorder on ``events.request`` (one that also tags the side of
+        each sample only in a duet pass: an ordinary run pays nothing for it)."""
         self.start_at(plan, t0)
+        if plan.sides:
+            self.recorder = SidedRecorder()
+        env.events.request.add_listener(self.recorder.on_request)  # type: ignore[no-untyped-call]
         self.slot, self.step, self.worker = slot, step, slot
         self.ops = [Op(spec) for spec in plan.ops]
         weights = [o.weight for o in plan.ops]
@@ -242,8 +247,8 @@ def _pace_sides(client: Any) -> None:
     """The open-model pacer of a duet pass: one schedule; each slot goes to the side(s)
     :class:`Sides` picks, each side with its own pool of ``max_in_flight`` (when a picked side
     has no free slot in time, the slot is dropped on every picked side: the pairs stay whole)."""
-    plan, sides, choice = STATE.plan, STATE.sides, STATE.choice
-    assert sides is not None and choice is not None
+    plan, sides, choice, recorder = STATE.plan, STATE.sides, STATE.choice, STATE.recorder
+    assert sides is not None and choice is not None and isinstance(recorder, SidedRecorder)
     pools = {name: gevent.pool.Pool(OpenModelUser.concurrency) for name in sides.names}
     shot: list[Any] = [None]
 
@@ -267,7 +272,7 @@ def _pace_sides(client: Any) -> None:
     def drop(picked: Any, intended: float) -> None:
         index, names = picked
         for name in names:
-            STATE.recorder.record_unsent(STATE.side_ops[name][index].label, intended, DROPPED, side=name)
+            recorder.record_unsent(STATE.side_ops[name][index].label, intended, DROPPED, side=name)
 
     pacer = Pacer(
         schedule_from(plan.stages).offsets(STATE.slot, STATE.step),
@@ -420,16 +425,13 @@ class LocalRole:
     open_users = 1  # one pacer user drives the whole open-model schedule
 
     def create_runner(self, env: Environment) -> locust.runners.Runner:
-        env.events.request.add_listener(  # type: ignore[no-untyped-call]
-            STATE.recorder.on_request
-        )
         return env.create_local_runner()
 
     def connect(self, runner: locust.runners.Runner, plan: Plan) -> str | None:
         return None
 
     def begin(self, runner: locust.runners.Runner, plan: Plan, t0: float, collector: Collector) -> None:
-        STATE.configure(plan, t0, 0, 1)
+        STATE.configure(plan, t0, 0, 1, runner.environment)
 
     def started(self, runner: locust.runners.Runner) -> None:
         if STATE.plan.model == "closed":
@@ -561,9 +563,6 @@ def _generate(
 
 def run_worker(master_host: str, master_port: int) -> int:
     env = Environment(user_classes=[OpenModelUser, ClosedModelUser])
-    env.events.request.add_listener(  # type: ignore[no-untyped-call]
-        STATE.recorder.on_request
-    )
     runner = env.create_worker_runner(master_host, master_port)
 
     def on_report(client_id: str, data: dict[str, Any]) -> None:
@@ -571,7 +570,9 @@ def run_worker(master_host: str, master_port: int) -> int:
 
     def on_plan(environment: Environment, msg: Any, **_: Any) -> None:
         plan = Plan.model_validate(msg.data["plan"])
-        STATE.configure(plan, float(msg.data["t0"]), int(msg.data["slot"]), int(msg.data["step"]))
+        STATE.configure(
+            plan, float(msg.data["t0"]), int(msg.data["slot"]), int(msg.data["step"]), environment
+        )
         if plan.model == "closed":
             gevent.spawn(_closed_watcher, runner)
         gevent.spawn(_report_done)

@@ -13,7 +13,7 @@ from harness.contract.columns import SAMPLE_COLUMNS
 
 NAN = math.nan
 #: The sample columns this process records; the collector adds ``worker``. A duet pass
-#: (``harness ab``) also records ``side`` (None otherwise), kept only inside ``.work``.
+#: (``harness ab``) also records ``side`` (:class:`SidedRecorder`), kept only inside ``.work``.
 COLUMNS = tuple(c for c in SAMPLE_COLUMNS if c != "worker")
 SIDE = "side"
 
@@ -41,7 +41,6 @@ class Recorder:
         self.status: list[int] = []
         self.bytes: list[int] = []
         self.error: list[str | None] = []
-        self.side: list[str | None] = []
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -60,11 +59,10 @@ class Recorder:
         """Listener for ``events.request``; ``context['intended']`` carries the open-model send time."""
         started = start_time if start_time is not None else 0.0
         intended = started
-        expect = side = None
+        expect = None
         if context:
             intended = context.get("intended", started)
             expect = context.get("expect")
-            side = context.get("side")
         status = getattr(response, "status_code", 0) or 0
         if exception is not None:
             error: str | None = error_kind(exception, status)
@@ -81,11 +79,8 @@ class Recorder:
         self.status.append(status)
         self.bytes.append(response_length or 0)
         self.error.append(error)
-        self.side.append(side)
 
-    def record_unsent(
-        self, operation: str, intended: float, error: str, now: float | None = None, side: str | None = None
-    ) -> None:
+    def record_unsent(self, operation: str, intended: float, error: str, now: float | None = None) -> None:
         """A send that never produced a response: ``dropped`` (never started) or an abandoned one."""
         self.ts.append(intended if now is None else now)
         self.operation.append(operation)
@@ -96,7 +91,6 @@ class Recorder:
         self.status.append(0)
         self.bytes.append(0)
         self.error.append(error)
-        self.side.append(side)
 
     def take(self) -> dict[str, Any]:
         """Hand over everything recorded so far and start fresh columns."""
@@ -110,7 +104,41 @@ class Recorder:
             "status": self.status,
             "bytes": self.bytes,
             "error": self.error,
-            SIDE: self.side,
         }
         self._new()
+        return chunk
+
+
+class SidedRecorder(Recorder):
+    """A duet pass (``harness ab``): also the side of each sample (``context['side']``). A run with
+    one target uses :class:`Recorder`, so the side costs it nothing per request."""
+
+    def _new(self) -> None:
+        super()._new()
+        self.side: list[str | None] = []
+
+    def on_request(
+        self,
+        name: str,
+        response_time: float,
+        response_length: int,
+        response: Any = None,
+        context: dict[str, Any] | None = None,
+        exception: BaseException | None = None,
+        start_time: float | None = None,
+        **_: Any,
+    ) -> None:
+        super().on_request(name, response_time, response_length, response, context, exception, start_time)
+        self.side.append(context.get("side") if context else None)
+
+    def record_unsent(
+        self, operation: str, intended: float, error: str, now: float | None = None, side: str | None = None
+    ) -> None:
+        super().record_unsent(operation, intended, error, now)
+        self.side.append(side)
+
+    def take(self) -> dict[str, Any]:
+        side = self.side
+        chunk = super().take()
+        chunk[SIDE] = side
         return chunk

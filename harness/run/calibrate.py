@@ -24,7 +24,6 @@ keyed by the machine fingerprint (:func:`harness.history.db.record_calibration`)
 from __future__ import annotations
 
 import math
-import os
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from harness.contract import rundir
 from harness.contract.meta import REPO, machine_info
 from harness.contract.versioned import read_versioned_json, validate_as
 from harness.history import db
-from harness.run.options import EXIT_ABORTED, EXIT_OK, EXIT_USAGE, RunOptions
+from harness.run.options import DEFAULT_REPORTS_DIR, EXIT_ABORTED, EXIT_OK, EXIT_USAGE, RunOptions
 from harness.run.target import TargetError, check_allowed
 
 CALIBRATION_KIND: Final = "motherbox-perf/calibration"
@@ -177,7 +176,7 @@ class CalibrateOptions:
     duration_s: float = DEFAULT_DURATION_S
     pairs: int = DEFAULT_PAIRS
     scenario_path: Path = DEFAULT_SCENARIO
-    reports_dir: Path = Path(os.environ.get("HARNESS_REPORTS_DIR", "reports"))
+    reports_dir: Path = DEFAULT_REPORTS_DIR
     allow_remote: bool = False
     quiet: bool = False
     cli: list[str] = field(default_factory=list)

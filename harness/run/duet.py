@@ -26,15 +26,12 @@ the load) and, with ``--require-power``, an inconclusive result.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,15 +47,23 @@ from harness.run import finalize, pipeline
 from harness.run.finalize import Measured, now_iso
 from harness.run.loadpass import LoadPass
 from harness.run.monitor import Monitor
-from harness.run.options import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunOptions, RunResult
+from harness.run.options import (
+    DEFAULT_REPORTS_DIR,
+    EXIT_ABORTED,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    RunOptions,
+    RunResult,
+)
 from harness.run.orchestrator import new_run_id
 from harness.run.progress import Progress
 from harness.run.target import (
+    PORT_PLACEHOLDER,
+    CommandService,
     ManagedRuntime,
     TargetError,
     check_allowed,
-    free_port,
-    probe,
     wait_reachable,
 )
 from harness.scenario import ResolvedScenario, ScenarioError, check_scenario
@@ -66,9 +71,6 @@ from harness.scenario import ResolvedScenario, ScenarioError, check_scenario
 SIDES = ("a", "b")
 AB_TAG, SIDE_TAG, ASSIGN_TAG = "ab", "ab_side", "ab_assign"
 DEFAULT_ASSIGN = "alternate"  # measured: docs/regressions.md, "Running it"
-
-
-PORT_PLACEHOLDER = "{port}"
 
 
 @dataclass
@@ -97,7 +99,7 @@ class DuetOptions:
     time_scale: float = 1.0
     duration_s: float | None = None
     out: Path | None = None  # default <reports_dir>/ab
-    reports_dir: Path = Path(os.environ.get("HARNESS_REPORTS_DIR", "reports"))
+    reports_dir: Path = DEFAULT_REPORTS_DIR
     repo: Path = REPO  # the git repository --a-ref/--b-ref name commits of
     tags: dict[str, str] = field(default_factory=dict)
     allow_remote: bool = False
@@ -178,26 +180,6 @@ def check_side(name: str, side: SideTarget, allow_remote: bool, repo: Path = REP
     return None
 
 
-def stop_group(proc: subprocess.Popen[bytes], grace_s: float) -> None:
-    """SIGTERM to the process group, SIGKILL to what is left after ``grace_s``."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace_s)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # the leader's children too, even when it exited
-    if proc.poll() is None:
-        proc.wait(timeout=5)
-
-
-def log_tail(path: Path | None, lines: int = 15) -> str:
-    if path is None or not path.is_file():
-        return ""
-    tail = path.read_text(errors="replace").splitlines()[-lines:]
-    return "\n  " + "\n  ".join(tail) if tail else ""
-
-
 @dataclass
 class GitWorktree:
     """A detached ``git worktree`` of ``commit`` in a temporary folder, removed by :meth:`remove`."""
@@ -246,72 +228,6 @@ class GitWorktree:
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
-
-
-@dataclass
-class CommandService:
-    """Any HTTP service from a command line: ``{port}`` replaced by a free loopback port, started
-    without a shell in its own session, ready when ``health_path`` answers any HTTP status."""
-
-    command: str
-    health_path: str = "/"
-    log_path: Path | None = None
-    option: str = "--cmd"
-    startup_timeout_s: float = 60.0
-    grace_s: float = 10.0
-    port: int = 0
-    process: subprocess.Popen[bytes] | None = None
-    stopped: bool = False
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
-    def argv(self) -> list[str]:
-        return [part.replace(PORT_PLACEHOLDER, str(self.port)) for part in shlex.split(self.command)]
-
-    def start(self) -> None:
-        self.port = free_port()
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        try:
-            self.process = subprocess.Popen(
-                self.argv(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise TargetError(f"{self.option}: cannot start {self.command!r}: {exc}") from exc
-        finally:
-            if log is not subprocess.DEVNULL:
-                log.close()  # type: ignore[union-attr]
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            code = self.process.poll()
-            if code is not None:
-                self.stop()
-                message = f"{self.option}: exited with code {code} before it was ready"
-                raise TargetError(message + log_tail(self.log_path))
-            if probe(self.url + self.health_path, timeout=1.0) is not None:
-                return
-            time.sleep(0.1)
-        self.stop()
-        message = f"{self.option}: no HTTP answer on {self.url}{self.health_path}"
-        raise TargetError(f"{message} after {self.startup_timeout_s:.0f}s" + log_tail(self.log_path))
-
-    def stop(self) -> None:
-        if self.process is not None and not self.stopped:
-            stop_group(self.process, self.grace_s)
-            self.stopped = True  # once: the group id is not ours any more
 
 
 class Duet:

@@ -6,6 +6,7 @@ written), 3 run aborted or incomplete (what was collected is written, status ``a
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,9 @@ from harness.contract.exits import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, EXIT_USAG
 
 __all__ = ["EXIT_ABORTED", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "RunOptions", "RunResult"]
 
+#: reports/, or ``$HARNESS_REPORTS_DIR`` (the default of run, ab and calibrate alike)
+DEFAULT_REPORTS_DIR = Path(os.environ.get("HARNESS_REPORTS_DIR", "reports"))
+
 
 @dataclass
 class RunOptions:
@@ -29,7 +33,7 @@ class RunOptions:
     local_workers: int | None = None  # default: all N workers local unless --master-bind
     master_bind: str | None = None
     out: Path | None = None
-    reports_dir: Path = Path(os.environ.get("HARNESS_REPORTS_DIR", "reports"))
+    reports_dir: Path = DEFAULT_REPORTS_DIR
     tags: dict[str, str] = field(default_factory=dict)
     allow_remote: bool = False
     runtime_config: str | None = None
@@ -70,3 +74,13 @@ def make_console() -> Console:
     if not console.is_terminal:
         console = Console(width=max(console.width, 140))
     return console
+
+
+def reports_dir_of(args: argparse.Namespace) -> Path:
+    """``--reports-dir``, else the default."""
+    return args.reports_dir if args.reports_dir is not None else DEFAULT_REPORTS_DIR
+
+
+def command_line(args: argparse.Namespace) -> list[str]:
+    """The command line as typed, recorded in the manifest."""
+    return ["harness", *getattr(args, "argv", [])]

@@ -1,10 +1,12 @@
-"""The system under test: loopback guard, reachability, and the managed reference runtime."""
+"""The system under test: loopback guard, reachability, the managed reference runtime and any HTTP
+service started from a command line (``harness ab --a-cmd``)."""
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -18,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+PORT_PLACEHOLDER = "{port}"
 
 
 def runtime_module() -> str:
@@ -83,20 +86,33 @@ def wait_reachable(base_url: str, health_path: str, timeout_s: float = 10.0) -> 
         time.sleep(0.2)
 
 
-@dataclass
-class ManagedRuntime:
-    """``reference-runtime serve`` on a free loopback port with a temporary state folder."""
+def log_tail(path: Path | None, lines: int = 15) -> str:
+    """The last lines of a started target's log, indented, for an error message ("" without one)."""
+    if path is None or not path.is_file():
+        return ""
+    tail = path.read_text(errors="replace").splitlines()[-lines:]
+    return "\n  " + "\n  ".join(tail) if tail else ""
 
-    config: str | None = None
-    log_path: Path | None = None
-    launcher: list[str] | None = None  # replaces ``python -c ...``: e.g. memray/scalene + a script
-    extra_env: dict[str, str] = field(default_factory=dict)
-    cwd: Path | None = None  # e.g. a git worktree whose ``reference_runtime`` the launcher imports
-    startup_timeout_s: float = 60.0
+
+def stop_group(proc: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM to the process group, SIGKILL to what is left after ``grace_s``."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace_s)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # the leader's children too, even when it exited
+    if proc.poll() is None:
+        proc.wait(timeout=5)
+
+
+@dataclass(kw_only=True)
+class LoopbackProcess:
+    """A process the harness started, serving HTTP on a free loopback ``port``."""
+
     port: int = 0
-    state_dir: Path | None = None
     process: subprocess.Popen[bytes] | None = None
-    _tmp: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def url(self) -> str:
@@ -105,6 +121,20 @@ class ManagedRuntime:
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process is not None else None
+
+
+@dataclass
+class ManagedRuntime(LoopbackProcess):
+    """``reference-runtime serve`` on a free loopback port with a temporary state folder."""
+
+    config: str | None = None
+    log_path: Path | None = None
+    launcher: list[str] | None = None  # replaces ``python -c ...``: e.g. memray/scalene + a script
+    extra_env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None  # e.g. a git worktree whose ``reference_runtime`` the launcher imports
+    startup_timeout_s: float = 60.0
+    state_dir: Path | None = None
+    _tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def command(self) -> list[str]:
         assert self.state_dir is not None
@@ -145,7 +175,7 @@ class ManagedRuntime:
             if self.process.poll() is not None:
                 message = (
                     f"reference runtime exited with code {self.process.returncode} during start-up"
-                    + self._log_tail()
+                    + log_tail(self.log_path)
                 )
                 self.stop()  # removes the temporary state folder
                 raise TargetError(message)
@@ -154,14 +184,8 @@ class ManagedRuntime:
             time.sleep(0.2)
         self.stop()
         raise TargetError(
-            f"reference runtime not healthy after {self.startup_timeout_s:.0f}s" + self._log_tail()
+            f"reference runtime not healthy after {self.startup_timeout_s:.0f}s" + log_tail(self.log_path)
         )
-
-    def _log_tail(self) -> str:
-        if self.log_path is None or not self.log_path.is_file():
-            return ""
-        lines = self.log_path.read_text(errors="replace").splitlines()[-15:]
-        return "\n  " + "\n  ".join(lines) if lines else ""
 
     def api_key(self) -> str | None:
         if self.state_dir is None:
@@ -194,3 +218,59 @@ class ManagedRuntime:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclass
+class CommandService(LoopbackProcess):
+    """Any HTTP service from a command line: ``{port}`` replaced by a free loopback port, started
+    without a shell in its own session, ready when ``health_path`` answers any HTTP status."""
+
+    command: str
+    health_path: str = "/"
+    log_path: Path | None = None
+    option: str = "--cmd"
+    startup_timeout_s: float = 60.0
+    grace_s: float = 10.0
+    stopped: bool = False
+
+    def argv(self) -> list[str]:
+        return [part.replace(PORT_PLACEHOLDER, str(self.port)) for part in shlex.split(self.command)]
+
+    def start(self) -> None:
+        self.port = free_port()
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(
+                self.argv(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise TargetError(f"{self.option}: cannot start {self.command!r}: {exc}") from exc
+        finally:
+            if log is not subprocess.DEVNULL:
+                log.close()  # type: ignore[union-attr]
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            code = self.process.poll()
+            if code is not None:
+                self.stop()
+                message = f"{self.option}: exited with code {code} before it was ready"
+                raise TargetError(message + log_tail(self.log_path))
+            if probe(self.url + self.health_path, timeout=1.0) is not None:
+                return
+            time.sleep(0.1)
+        self.stop()
+        message = f"{self.option}: no HTTP answer on {self.url}{self.health_path}"
+        raise TargetError(f"{message} after {self.startup_timeout_s:.0f}s" + log_tail(self.log_path))
+
+    def stop(self) -> None:
+        if self.process is not None and not self.stopped:
+            stop_group(self.process, self.grace_s)
+            self.stopped = True  # once: the group id is not ours any more

@@ -31,6 +31,21 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
+def two_op_scenario(name: str, rate: int, duration: str, extra_mix: str = "") -> str:
+    """A small open-model scenario text: GET /x (weight 3) and POST /y/{seq}, then ``extra_mix``
+    (more mix lines), with a 2 s drain (the e2e runs of run, ab and percentile agreement)."""
+    return f"""\
+name: {name}
+load:
+  rate: {rate}
+  duration: {duration}
+  drain: 2s
+mix:
+  - {{name: get_x, path: /x, weight: 3}}
+  - {{name: post_y, method: POST, path: "/y/{{seq}}", json: {{a: 1}}}}
+{extra_mix}"""
+
+
 def harness(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess[str]:
     if args and args[0] == "run":
         args = (*args, "--no-report")  # report.html has its own tests; keep these runs short

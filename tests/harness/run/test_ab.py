@@ -17,23 +17,14 @@ from harness.contract.columns import DROPPED
 from harness.contract.runfolder import RunFolder
 from harness.load.collector import SIDED_SCHEMA, Collector, merge_parts
 from harness.load.contract import OpSpec, Plan, SidePlan
-from harness.load.recorder import Recorder
+from harness.load.recorder import Recorder, SidedRecorder
 from harness.load.sides import Sides, check_sides
 from harness.run.duet import CommandService, GitWorktree, resolve_ref
 from harness.run.target import TargetError
-from tests.harness.conftest import harness, write
+from tests.harness.conftest import harness, two_op_scenario, write
 from tests.harness.servers import serve
 
-SCENARIO = """\
-name: duet
-load:
-  rate: 30
-  duration: 6s
-  drain: 2s
-mix:
-  - {name: get_x, path: /x, weight: 3}
-  - {name: post_y, method: POST, path: "/y/{seq}", json: {a: 1}}
-"""
+SCENARIO = two_op_scenario("duet", rate=30, duration="6s")
 
 
 def plan(assign="mirror", **sides):
@@ -103,7 +94,7 @@ def test_plan_without_sides_is_an_ordinary_plan():
 
 
 def test_samples_split_by_side_into_standard_columns(tmp_path):
-    recorder = Recorder()
+    recorder = SidedRecorder()
     for i, side in enumerate(["a", "b", "a", "b", "b"]):
         recorder.on_request("x", 5.0, 10, context={"intended": 100.0 + i, "side": side}, start_time=100.0 + i)
     recorder.record_unsent("x", 106.0, DROPPED, side="a")
@@ -119,11 +110,13 @@ def test_samples_split_by_side_into_standard_columns(tmp_path):
     assert counts == {"a": 3, "b": 3}
 
 
-def test_an_ordinary_collector_ignores_the_side_column(tmp_path):
+def test_an_ordinary_run_records_and_writes_no_side_column(tmp_path):
     recorder = Recorder()
-    recorder.on_request("x", 5.0, 10, context={"intended": 1.0}, start_time=1.0)
+    recorder.on_request("x", 5.0, 10, context={"intended": 1.0, "side": "a"}, start_time=1.0)
+    chunk = recorder.take()
+    assert "side" not in chunk and not hasattr(recorder, "side")  # nothing per request for one target
     collector = Collector(tmp_path / "parts")
-    collector.add(recorder.take(), 0)
+    collector.add(chunk, 0)
     collector.close()
     merge_parts(tmp_path / "parts", collector.parts, tmp_path / "s.parquet")
     assert tuple(pq.read_schema(tmp_path / "s.parquet").names) == rundir.SAMPLE_COLUMNS
@@ -171,21 +164,14 @@ def test_unreachable_url_exits_3_and_writes_nothing(tmp_path):
 
 
 def run_ab(tmp_path, a, b, *extra):
-    scenario = write(tmp_path, "s.yaml", SCENARIO)
-    out = harness(
-        "ab",
-        str(scenario),
-        "--a",
-        a,
-        "--b",
-        b,
-        "--out",
-        str(tmp_path / "ab"),
-        "--reports-dir",
-        str(tmp_path / "reports"),
-        "--quiet",
-        *extra,
-    )
+    """`harness ab` of URLs ``a`` and ``b``: the process and its one ab folder."""
+    return run_sides(tmp_path, SCENARIO, "--a", a, "--b", b, *extra)
+
+
+def run_sides(tmp_path, scenario, *args):
+    path = write(tmp_path, "s.yaml", scenario)
+    dirs = ("--out", str(tmp_path / "ab"), "--reports-dir", str(tmp_path / "reports"))
+    out = harness("ab", str(path), *args, *dirs, "--quiet")
     folders = list((tmp_path / "ab").iterdir())
     assert len(folders) == 1, out.stdout + out.stderr
     return out, folders[0]
@@ -335,22 +321,7 @@ def test_command_service_substitutes_the_port_waits_and_stops_it(tmp_path):
 
 
 def run_short(tmp_path, *sides):
-    scenario = write(tmp_path, "s.yaml", SHORT)
-    out = harness(
-        "ab",
-        str(scenario),
-        *sides,
-        "--assign",
-        "mirror",
-        "--out",
-        str(tmp_path / "ab"),
-        "--reports-dir",
-        str(tmp_path / "reports"),
-        "--quiet",
-    )
-    folders = list((tmp_path / "ab").iterdir())
-    assert len(folders) == 1, out.stdout + out.stderr
-    return out, folders[0]
+    return run_sides(tmp_path, SHORT, *sides, "--assign", "mirror")
 
 
 @pytest.mark.slow

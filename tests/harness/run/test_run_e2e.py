@@ -7,22 +7,14 @@ import pandas as pd
 import pytest
 
 from harness.contract import rundir
-from tests.harness.conftest import ROOT, harness, interrupt_after, write
+from tests.harness.conftest import ROOT, harness, interrupt_after, two_op_scenario, write
 from tests.harness.servers import serve
 
 pytestmark = pytest.mark.slow
 
-PLAIN = """\
-name: plain
-load:
-  rate: 40
-  duration: 4s
-  drain: 2s
-mix:
-  - {name: get_x, path: /x, weight: 3}
-  - {name: post_y, method: POST, path: "/y/{seq}", json: {a: 1}}
-  - {name: broken, path: /status/503, weight: 0.5}
-"""
+PLAIN = two_op_scenario(
+    "plain", rate=40, duration="4s", extra_mix="  - {name: broken, path: /status/503, weight: 0.5}\n"
+)
 
 
 def run_dir_of(reports):
@@ -31,14 +23,18 @@ def run_dir_of(reports):
     return latest.resolve()
 
 
-def test_smoke_run_writes_a_run_folder_rundir_can_read(tmp_path, mixed_server):
-    scenario = write(tmp_path, "plain.yaml", PLAIN)
+def run_plain(tmp_path, text, target, *extra):
+    """`harness run` of scenario ``text`` against ``target`` (must exit 0): the process and its run folder."""
+    scenario = write(tmp_path, "plain.yaml", text)
     reports = tmp_path / "reports"
-    out = harness(
-        "run", str(scenario), "--target", mixed_server, "--reports-dir", str(reports), "--tag", "k=v"
-    )
+    out = harness("run", str(scenario), "--target", target, "--reports-dir", str(reports), *extra)
     assert out.returncode == 0, out.stdout + out.stderr
-    run_dir = run_dir_of(reports)
+    return out, run_dir_of(reports)
+
+
+def test_smoke_run_writes_a_run_folder_rundir_can_read(tmp_path, mixed_server):
+    reports = tmp_path / "reports"
+    out, run_dir = run_plain(tmp_path, PLAIN, mixed_server, "--tag", "k=v")
     manifest = rundir.load_manifest(run_dir)
     summary = rundir.load_summary(run_dir)
     samples = rundir.load_samples(run_dir)
@@ -97,13 +93,7 @@ def test_coordinated_omission_correction_shows_the_stall(tmp_path):
 
 
 def test_distributed_run_with_two_workers(tmp_path, fast_server):
-    scenario = write(tmp_path, "plain.yaml", PLAIN.replace("rate: 40", "rate: 60"))
-    reports = tmp_path / "reports"
-    out = harness(
-        "run", str(scenario), "--target", fast_server, "--reports-dir", str(reports), "--workers", "2"
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
-    run_dir = run_dir_of(reports)
+    _, run_dir = run_plain(tmp_path, PLAIN.replace("rate: 40", "rate: 60"), fast_server, "--workers", "2")
     samples = rundir.load_samples(run_dir)
     assert sorted(samples["worker"].unique().tolist()) == [0, 1]
     assert len(samples) == 240  # the global schedule, split between the workers, sent exactly once
