@@ -397,13 +397,17 @@ def _window_metric(
 
 
 def _trim_edges(values: np.ndarray) -> np.ndarray:
-    """Drop the first and last second: partial windows would bias a rate comparison."""
+    """Drop the first and last second: their CPU is partly start-up and shut-down."""
     return values[1:-1] if values.size > 4 else values
 
 
 def rate_metric(base: RunSet, new: RunSet, operation: str | None, s: CompareSettings) -> MetricComparison:
+    """Completed requests per second of the window: the mean over every second (edges kept) is the
+    summary's ``rate`` (count / duration), so compare prints the run's own figure; both sides share
+    the same edge effects, which cancel in the ratio."""
+
     def windows(run_set: RunSet) -> np.ndarray:
-        parts = [_trim_edges(run.per_second_counts(operation)) for run in run_set.runs]
+        parts = [run.per_second_counts(operation) for run in run_set.runs]
         return np.concatenate(parts) if parts else np.empty(0)
 
     return _window_metric(

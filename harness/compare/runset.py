@@ -50,9 +50,10 @@ class CompareRun:
 
     def per_second_counts(self, operation: str | None = None) -> np.ndarray:
         frame = self.samples if operation is None else self.samples[self.samples["operation"] == operation]
-        sec = frame["sec"].to_numpy(dtype=np.int64)
-        sec = sec[(sec >= 0) & (sec < self.seconds)]
-        return np.bincount(sec, minlength=self.seconds).astype(float)
+        # every sent request, as the summary counts them (count / duration): a completion after the
+        # window's end (the drain) counts in its last second, so the mean per second is that rate
+        sec = np.clip(frame["sec"].to_numpy(dtype=np.int64), 0, max(self.seconds - 1, 0))
+        return np.bincount(sec, minlength=self.seconds).astype(float)[: self.seconds]
 
     def per_second_cpu(self) -> np.ndarray | None:
         """CPU percent of the target per second of the window, None when it was not measured."""

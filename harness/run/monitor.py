@@ -18,6 +18,7 @@ from typing import Any
 import psutil
 
 from harness.contract.rundir import MONITOR_COLUMNS
+from harness.run.cpuclock import CpuClocks
 
 NAN = math.nan
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)")
@@ -110,6 +111,7 @@ class ProcessTree:
         self.roots = list(pids)
         self.names = set(names)
         self.cache: dict[int, psutil.Process] = {}
+        self.clocks = CpuClocks()  # nanosecond CPU clocks: psutil's ticks are 10 ms
 
     def processes(self) -> list[psutil.Process]:
         found: dict[int, psutil.Process] = {}
@@ -134,6 +136,7 @@ class ProcessTree:
 
     def row(self) -> dict[str, float]:
         procs = self.processes()
+        self.clocks.forget_except({proc.pid for proc in procs})
         if not procs:
             return {}
         cpu = rss = threads = fds = rd = wr = 0.0
@@ -141,7 +144,7 @@ class ProcessTree:
         for proc in procs:
             try:
                 with proc.oneshot():
-                    cpu += proc.cpu_percent(None)
+                    cpu += self.clocks.percent(proc)
                     rss += proc.memory_info().rss
                     threads += proc.num_threads()
                     try:

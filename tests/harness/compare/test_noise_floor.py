@@ -133,3 +133,16 @@ def test_cli_min_effect_parses_and_bad_values_name_the_option(
         assert compare_cmd.main([str(base_run), str(aa_runs[0]), "--min-effect", bad]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "--min-effect" in err[0]
+
+
+def test_rate_and_p95_printed_by_compare_are_the_runs_summary_figures(tmp_path: Path) -> None:
+    """One definition per fact: compare's rate and p95 of each side equal the run's summary."""
+    from harness.contract.runfolder import RunFolder
+
+    a = make_run(tmp_path, SyntheticSpec(seed=5, run_id="sum-a", duration_s=12, rate=40.0))
+    b = make_run(tmp_path, SyntheticSpec(seed=6, run_id="sum-b", duration_s=12, rate=30.0))
+    result = compare_paths([a], [b])
+    for side, folder in (("base", a), ("new", b)):
+        overall = RunFolder(folder).summary.overall
+        assert getattr(_find(result, "rate"), side) == pytest.approx(overall.rate)
+        assert getattr(_find(result, "p95"), side) == pytest.approx(overall.latency_ms.p95)
