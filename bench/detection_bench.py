@@ -136,6 +136,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cases", default=detection_real.DEFAULT_CASES, help="real mode: CASE:TRIALS,...")
     parser.add_argument("--load", default="40s", help="real mode: seconds of load per comparison (<= 120s)")
     parser.add_argument("--assign", default="mirror", choices=["mirror", "alternate"], help="real mode: duet")
+    parser.add_argument(
+        "--modes", default="sequential,duet", help="real mode: which comparisons to run (comma-separated)"
+    )
     parser.add_argument("--scenario", default=str(DEFAULT_SCENARIO), help="real mode: scenario file")
     parser.add_argument(
         "--out", type=Path, default=None, help="real mode: keep every run here; resumes from its index"
@@ -172,8 +175,9 @@ def main_real(args: argparse.Namespace) -> int:
     try:
         if args.analyse is None:
             out.mkdir(parents=True, exist_ok=True)
+            modes = tuple(m.strip() for m in args.modes.split(","))
             load = detection_real.LoadSettings(
-                Path(args.scenario), _seconds(args.load), args.assign, args.cooldown
+                Path(args.scenario), _seconds(args.load), args.assign, args.cooldown, modes
             )
             detection_real.run_jobs(out, detection_real.parse_cases(args.cases), load)
         comparisons = detection_real.analyse(out, settings)

@@ -88,10 +88,16 @@ def parse_cases(text: str) -> dict[str, int]:
     return cases
 
 
-def jobs_of(trial: int, cases: dict[str, int]) -> list[Job]:
+MODES = ("sequential", "duet")
+
+
+def jobs_of(trial: int, cases: dict[str, int], modes: tuple[str, ...] = MODES) -> list[Job]:
     active = [c for c, n in cases.items() if trial < n]
-    jobs = [Job(trial, "sequential", "a")] + [Job(trial, "sequential", c) for c in active]
-    jobs += [Job(trial, "duet", c) for c in active]
+    jobs = []
+    if "sequential" in modes:
+        jobs += [Job(trial, "sequential", "a")] + [Job(trial, "sequential", c) for c in active]
+    if "duet" in modes:
+        jobs += [Job(trial, "duet", c) for c in active]
     random.Random(trial).shuffle(jobs)
     return jobs
 
@@ -130,6 +136,7 @@ class LoadSettings:
     load_s: float
     assign: str
     cooldown_s: float
+    modes: tuple[str, ...] = MODES
 
 
 def run_sequential(job: Job, out: Path, config: Path, s: LoadSettings) -> Path | None:
@@ -168,7 +175,7 @@ def run_jobs(out: Path, cases: dict[str, int], s: LoadSettings) -> None:
     configs = write_configs(out / "configs")
     done = load_index(out)
     for trial in range(max(cases.values())):
-        for job in jobs_of(trial, cases):
+        for job in jobs_of(trial, cases, s.modes):
             if job.key in done:
                 continue
             started = time.perf_counter()
