@@ -7,14 +7,14 @@ import functools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,17 +22,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .auth import KeyChecker
 from .config import Settings, settings_from_env
 from .errors import ApiError, error_response
+from .openapi import build_document
 from .routes import admin, agents, projects, system, workflows
 from .routes.common import check_declared_length, too_large
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
-PUBLIC_PATHS = frozenset({"/v1/health"})
+ACTIVATE_PATH = "/v1/admin/mother-box/activate"
+OPENAPI_PATH = "/v1/openapi.json"
+PUBLIC_PATHS = frozenset({"/v1/health", OPENAPI_PATH})
 #: Not subject to the request-path faults (CPU hog, leak, CPU per request), so faults can
 #: always be observed and cleared.
 FAULT_EXEMPT = frozenset({"/v1/health", "/v1/metrics/prometheus", "/v1/admin/faults", "/v1/admin/stats"})
 EXECUTE_ROUTE = "/v1/projects/{project_id}/agents/{agent_id}/execute"
 _HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+#: Recorded (request metrics) for a request whose client went away before its answer (nginx's 499).
+CLIENT_CLOSED = 499
 
 
 class _Disconnected(Exception):
@@ -74,7 +79,7 @@ class Gate:
         headers = Headers(scope=scope)
         if path not in PUBLIC_PATHS:
             try:
-                self.checker.check(headers)
+                self.checker.check(headers, bearer_only=path == ACTIVATE_PATH)
             except ApiError as exc:
                 await error_response(exc)(scope, receive, send)
                 return
@@ -120,6 +125,7 @@ class Gate:
                 self.rt, project_id, agent_id, raw, headers.get("prefer", "")
             )
         except _Disconnected:
+            log.debug("client disconnected before its request body was read: %s", scope["path"])
             return
         except ApiError as exc:
             await error_response(exc)(scope, receive, send)
@@ -159,42 +165,71 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     return error_response(ApiError(exc.status_code, code, message, headers=dict(exc.headers or {})))
 
 
+async def _client_gone(request: Request, _exc: Exception) -> Response:
+    """A client that hangs up mid-request is routine (timeouts, Ctrl-C), not a server error:
+    logged at debug; the answer goes nowhere (uvicorn drops writes to a closed connection)."""
+    log.debug("client disconnected during %s %s", request.method, request.url.path)
+    return Response(status_code=CLIENT_CLOSED)
+
+
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
     return error_response(ApiError(500, "internal_error", "unexpected server error"))
 
 
-def routes() -> list[Route]:
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def route_table() -> list[tuple[str, str, Endpoint]]:
+    """(path, method, handler) of every endpoint; ``routes`` groups them by path."""
     p = "/v1/projects"
     a = p + "/{project_id}/agents"
     w = p + "/{project_id}/workflows"
     return [
-        Route(p, projects.list_projects, methods=["GET"]),
-        Route(p, projects.create_project, methods=["POST"]),
-        Route(p + "/{project_id}", projects.get_project, methods=["GET"]),
-        Route(p + "/{project_id}", projects.update_project, methods=["PUT"]),
-        Route(p + "/{project_id}", projects.delete_project, methods=["DELETE"]),
-        Route(a, agents.list_agents, methods=["GET"]),
-        Route(a, agents.create_agent, methods=["POST"]),
-        Route(a + "/{agent_id}", agents.get_agent, methods=["GET"]),
-        Route(a + "/{agent_id}", agents.update_agent, methods=["PUT"]),
-        Route(a + "/{agent_id}", agents.delete_agent, methods=["DELETE"]),
-        Route(a + "/{agent_id}/execute", agents.execute_command, methods=["POST"]),
-        Route(w, workflows.list_workflows, methods=["GET"]),
-        Route(w, workflows.create_workflow, methods=["POST"]),
-        Route(w + "/{workflow_id}/execute", workflows.execute_workflow, methods=["POST"]),
-        Route(p + "/{project_id}/handoffs", workflows.create_handoff, methods=["POST"]),
-        Route(p + "/{project_id}/handoffs/{handoff_id}", workflows.get_handoff, methods=["GET"]),
-        Route("/v1/executions/{execution_id}", system.get_execution, methods=["GET"]),
-        Route("/v1/metrics", system.metrics, methods=["GET"]),
-        Route("/v1/health", system.health, methods=["GET"]),
-        Route("/v1/admin/mother-box/activate", system.activate, methods=["POST"]),
-        Route("/v1/metrics/prometheus", admin.prometheus, methods=["GET"]),
-        Route("/v1/admin/faults", admin.get_faults, methods=["GET"]),
-        Route("/v1/admin/faults", admin.set_faults, methods=["POST"]),
-        Route("/v1/admin/faults", admin.clear_faults, methods=["DELETE"]),
-        Route("/v1/admin/stats", admin.stats, methods=["GET"]),
+        (p, "GET", projects.list_projects),
+        (p, "POST", projects.create_project),
+        (p + "/{project_id}", "GET", projects.get_project),
+        (p + "/{project_id}", "PUT", projects.update_project),
+        (p + "/{project_id}", "DELETE", projects.delete_project),
+        (a, "GET", agents.list_agents),
+        (a, "POST", agents.create_agent),
+        (a + "/{agent_id}", "GET", agents.get_agent),
+        (a + "/{agent_id}", "PUT", agents.update_agent),
+        (a + "/{agent_id}", "DELETE", agents.delete_agent),
+        (a + "/{agent_id}/execute", "POST", agents.execute_command),
+        (w, "GET", workflows.list_workflows),
+        (w, "POST", workflows.create_workflow),
+        (w + "/{workflow_id}/execute", "POST", workflows.execute_workflow),
+        (p + "/{project_id}/handoffs", "POST", workflows.create_handoff),
+        (p + "/{project_id}/handoffs/{handoff_id}", "GET", workflows.get_handoff),
+        ("/v1/executions/{execution_id}", "GET", system.get_execution),
+        ("/v1/metrics", "GET", system.metrics),
+        ("/v1/health", "GET", system.health),
+        (ACTIVATE_PATH, "POST", system.activate),
+        (OPENAPI_PATH, "GET", system.openapi_document),
+        ("/v1/metrics/prometheus", "GET", admin.prometheus),
+        ("/v1/admin/faults", "GET", admin.get_faults),
+        ("/v1/admin/faults", "POST", admin.set_faults),
+        ("/v1/admin/faults", "DELETE", admin.clear_faults),
+        ("/v1/admin/stats", "GET", admin.stats),
     ]
+
+
+def _by_method(handlers: dict[str, Endpoint]) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        method = request.method
+        return await handlers["GET" if method == "HEAD" else method](request)
+
+    return endpoint
+
+
+def routes() -> list[Route]:
+    """One Route per path with all its methods, so a wrong method gets 405 with an ``Allow``
+    header naming every method of the path (one Route per method named only the first's)."""
+    grouped: dict[str, dict[str, Endpoint]] = {}
+    for path, method, handler in route_table():
+        grouped.setdefault(path, {})[method] = handler
+    return [Route(path, _by_method(h), methods=list(h)) for path, h in grouped.items()]
 
 
 def create_app(settings: Settings, model_url: str, api_key: str) -> Starlette:
@@ -208,9 +243,15 @@ def create_app(settings: Settings, model_url: str, api_key: str) -> Starlette:
         finally:
             await rt.stop()
 
-    handlers: dict[Any, Any] = {ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected}
+    handlers: dict[Any, Any] = {
+        ApiError: _api_error,
+        HTTPException: _http_error,
+        ClientDisconnect: _client_gone,
+        Exception: _unexpected,
+    }
     app = RuntimeApp(routes=routes(), lifespan=lifespan, exception_handlers=handlers)
     app.state.rt = rt
+    app.state.openapi = orjson.dumps(build_document(app.routes, settings))
     app.gate = Gate(functools.partial(Starlette.__call__, app), KeyChecker(api_key), rt)
     return app
 

@@ -50,13 +50,16 @@ class KeyChecker:
     def __init__(self, key: str) -> None:
         self._key = key.encode()
 
-    def check(self, headers: Headers) -> None:
-        supplied = headers.get("x-api-key")
+    def check(self, headers: Headers, *, bearer_only: bool = False) -> None:
+        """The key from ``X-API-Key`` or ``Authorization: Bearer``; with ``bearer_only`` (the
+        spec's admin operation) only the latter counts."""
+        supplied = None if bearer_only else headers.get("x-api-key")
         if supplied is None:
             auth = headers.get("authorization", "")
             if auth[:7].lower() == "bearer ":
                 supplied = auth[7:].strip()
         if not supplied:
-            raise ApiError(401, "unauthorized", "missing API key (X-API-Key or Authorization: Bearer)")
+            wanted = "Authorization: Bearer" if bearer_only else "X-API-Key or Authorization: Bearer"
+            raise ApiError(401, "unauthorized", f"missing API key ({wanted})")
         if not hmac.compare_digest(supplied.encode(errors="replace"), self._key):
             raise ApiError(401, "unauthorized", "invalid API key")

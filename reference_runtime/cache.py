@@ -331,7 +331,14 @@ class LayeredCache:
         pending = self._inflight.get(key)
         if pending is not None:
             self._coalesced += 1
-            return await asyncio.shield(pending)
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not pending.cancelled() or (task is not None and task.cancelling()):
+                    raise  # this caller itself is being cancelled
+                # The loader this caller joined was cancelled (its own command timed out or its
+                # agent stopped): not this caller's failure, so it loads for itself.
         return await self._load(key, loader, agent_id, tuple(tags), persist)
 
     async def get(self, key: str, *, agent_id: str | None = None) -> Any | None:

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -60,20 +61,33 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _serve_sockets(app: Any, sock: socket.socket) -> None:
-    config = uvicorn.Config(
-        app,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        proxy_headers=False,  # loopback service; skip the per-request proxy-header middleware
-        log_level="warning",
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-        backlog=2048,
-    )
+#: uvicorn settings shared by the runtime (one process or N workers) and the model backend.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "loop": "uvloop",
+    "access_log": False,
+    "proxy_headers": False,  # loopback service; skip the per-request proxy-header middleware
+    "log_level": "warning",
+    "timeout_graceful_shutdown": 5,
+    "backlog": 2048,
+}
+
+
+def _serve_sockets(app: Any, sock: socket.socket, config: uvicorn.Config | None = None) -> None:
+    config = config or uvicorn.Config(app, http="httptools", lifespan="on", **UVICORN_OPTIONS)
     # Server.run builds the loop from the config (uvloop); asyncio.run would use the stdlib loop.
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def runtime_server_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:
+    """The runtime's uvicorn config: connection hygiene from ``settings.server`` — uvicorn's own
+    ``timeout_keep_alive`` for idle keep-alive connections, the guarded httptools protocol
+    (``connections.py``) for the header-read timeout and the connection cap."""
+    from .connections import ConnectionGuard, GuardedConfig
+
+    server = settings.server
+    guard = ConnectionGuard(server.header_timeout_s, server.max_connections, server.retry_after_s)
+    options = {**UVICORN_OPTIONS, "lifespan": "on", **extra}
+    return GuardedConfig(app, guard=guard, timeout_keep_alive=server.keep_alive_timeout_s, **options)
 
 
 # -- model backend -----------------------------------------------------------------------------
@@ -183,7 +197,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     key, generated = resolve_key(settings.state_dir, settings.api_key)
     if generated:
-        print(f"API key (saved to {key_path(settings.state_dir)}): {key}", flush=True)
+        print(f"API key (in {key_path(settings.state_dir)}; harness: $HARNESS_API_KEY): {key}", flush=True)
     child: subprocess.Popen[bytes] | None = None
     # SIGTERM must run the finally-block below (stop the child) rather than kill us outright.
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -207,18 +221,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             os.environ[API_KEY_ENV] = key
             from uvicorn.supervisors import Multiprocess
 
-            config = uvicorn.Config(
-                "reference_runtime.app:app_from_env",
-                factory=True,
-                workers=settings.workers,
-                loop="uvloop",
-                http="httptools",
-                access_log=False,
-                log_level="warning",
+            config = runtime_server_config(
+                "reference_runtime.app:app_from_env", settings, factory=True, workers=settings.workers
             )
             Multiprocess(config, sockets=[sock]).run()
         else:
-            _serve_sockets(create_app(settings, model_url, key), sock)
+            app = create_app(settings, model_url, key)
+            _serve_sockets(app, sock, runtime_server_config(app, settings))
     except KeyboardInterrupt:
         pass
     finally:
@@ -252,6 +261,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reference-runtime", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('motherbox-perf')}")
     sub = parser.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve", help="run the runtime (starts a model backend unless --model-url)")
     _common(s)

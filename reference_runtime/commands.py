@@ -142,33 +142,43 @@ class CommandSubmitter:
         nbytes: int,
     ) -> tuple[str, asyncio.Future[dict[str, Any]] | None]:
         mailbox = self._reserve(agent)
-        exec_id = new_execution_id()
-        payload = {"parameters": parameters, "context": context, "timeout": timeout_s}
-        row = execution_row(
-            exec_id,
-            "command",
-            agent.project_id,
-            payload,
-            priority,
-            self._deps.owner,
-            agent_id=agent.id,
-            command=command,
-        )
-        await self._persist(mailbox, row)
-        future = asyncio.get_running_loop().create_future() if wait else None
-        work = Work(
-            "command",
-            agent.id,
-            command,
-            parameters,
-            context,
-            priority,
-            timeout_s,
-            exec_id,
-            future=future,
-            nbytes=nbytes,
-        )
-        mailbox.put_reserved(work, priority)
+        # From here every way out (bad payload, failed or cancelled commit, anything else) either
+        # hands the reserved slot to the queued work or gives it back: a leaked reservation
+        # would count against the capacity forever (issue 12: ~1000 bad requests locked an
+        # agent out with 429 "mailbox is full" while nothing was queued).
+        queued = False
+        try:
+            exec_id = new_execution_id()
+            payload = {"parameters": parameters, "context": context, "timeout": timeout_s}
+            row = execution_row(
+                exec_id,
+                "command",
+                agent.project_id,
+                payload,
+                priority,
+                self._deps.owner,
+                agent_id=agent.id,
+                command=command,
+            )
+            await self._persist(row)
+            future = asyncio.get_running_loop().create_future() if wait else None
+            work = Work(
+                "command",
+                agent.id,
+                command,
+                parameters,
+                context,
+                priority,
+                timeout_s,
+                exec_id,
+                future=future,
+                nbytes=nbytes,
+            )
+            mailbox.put_reserved(work, priority)
+            queued = True
+        finally:
+            if not queued:
+                mailbox.release()
         mailbox.bytes_held += nbytes
         self._deps.bus_stats.sent[priority] += 1
         return exec_id, future
@@ -185,18 +195,14 @@ class CommandSubmitter:
             ) from None
         return mailbox
 
-    async def _persist(self, mailbox: Mailbox[Work], row: dict[str, Any]) -> None:
-        """Await the group commit; on any failure the reserved slot is given back."""
+    async def _persist(self, row: dict[str, Any]) -> None:
+        """Await the group commit; a failed commit is a 503 with ``Retry-After``."""
         try:
             await self._deps.store.write(self._deps.repo.execution_insert_op(row))
         except Exception as exc:
-            mailbox.release()
             raise ApiError(
                 503,
                 "service_unavailable",
                 f"could not persist the command: {type(exc).__name__}",
                 headers={"Retry-After": "1"},
             ) from exc
-        except BaseException:  # cancelled (client gone, shutdown): the reserved slot must not leak
-            mailbox.release()
-            raise

@@ -16,6 +16,8 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from .jsonlimits import DEFAULT_MAX_JSON_DEPTH, MAX_JSON_DEPTH_LIMIT
+
 PROFILE_DIR = Path(__file__).parent / "config"
 PROFILES = ("baseline", "optimized")
 ENV_PREFIX = "MOTHERBOX_"
@@ -123,9 +125,32 @@ class ArchiveSettings(_Section):
     hot_days: float = 7
     warm_days: float = 30
     cold_days: float = 365
-    batch_size: int = 10_000
-    interval_s: float = 86400.0
+    batch_size: int = Field(default=10_000, ge=1)
+    interval_s: float = 86400.0  # the full pass (daily at 02:00 UTC with the default)
     enabled: bool = True
+    #: How often the size and age triggers are checked between full passes (0 = never).
+    check_interval_s: float = Field(default=60.0, ge=0)
+    #: Size trigger: live database bytes above this move the oldest finished rows out of the
+    #: database (to cold files) until it is back under 90% of it (0 = off; SQLite only).
+    max_db_bytes: int = Field(default=1024**3, ge=0)
+    #: Age trigger: a pass runs as soon as a row is this much older than its tier's limit
+    #: (``hot_days`` / ``warm_days``), not at the next daily run.
+    max_overdue_s: float = Field(default=3600.0, ge=0)
+
+
+class ServerSettings(_Section):
+    """Connection hygiene (nginx's ``client_header_timeout`` / ``keepalive_timeout`` analogues)."""
+
+    #: A request's headers must arrive within this many seconds of its first byte (or of the
+    #: connection opening); otherwise 408 and the connection is closed (slowloris).
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    #: An idle keep-alive connection is closed after this many seconds (uvicorn
+    #: ``timeout_keep_alive``, whole seconds).
+    keep_alive_timeout_s: int = Field(default=5, ge=1)
+    #: Open connections per process; a request on a connection beyond this gets 503 with
+    #: ``Retry-After`` and the connection is closed.
+    max_connections: int = Field(default=2048, ge=1)
+    retry_after_s: int = Field(default=1, ge=1)
 
 
 class Settings(_Section):
@@ -137,6 +162,10 @@ class Settings(_Section):
     api_key: str | None = None
     profile: str = "optimized"
     max_body_bytes: int = 1024 * 1024
+    #: Deepest JSON nesting accepted in a request body (400 beyond); capped so that anything
+    #: accepted can be serialized again inside the runtime's own envelopes.
+    max_json_depth: int = Field(default=DEFAULT_MAX_JSON_DEPTH, ge=2, le=MAX_JSON_DEPTH_LIMIT)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     switches: Switches = Field(default_factory=Switches)
     model_backend: ModelBackendSettings = Field(default_factory=ModelBackendSettings)
     model_client: ModelClientSettings = Field(default_factory=ModelClientSettings)

@@ -37,11 +37,16 @@ class ModelError(Exception):
     """The model call failed after retries (or the breaker is open)."""
 
 
+class ModelUnavailable(ModelError):
+    """A transient failure (transport error, 5xx/429, injected fault, open breaker) that outlived
+    the call's own retries: worth trying again later, unlike a 4xx rejection."""
+
+
 class ModelServerError(ModelError):
     """5xx / 429 from the model service: worth a retry."""
 
 
-class BreakerOpen(ModelError):
+class BreakerOpen(ModelUnavailable):
     pass
 
 
@@ -222,24 +227,27 @@ class ModelClient:
         except (httpx.HTTPError, ModelServerError, _InjectedRetryable, ModelError) as exc:
             self._finish(start, attempts, ok=False)
             self.last_error = f"{type(exc).__name__}: {exc}"[:300]
-            raise ModelError(self.last_error) from exc
+            transient = isinstance(exc, httpx.TransportError | ModelServerError | _InjectedRetryable)
+            raise (ModelUnavailable if transient else ModelError)(self.last_error) from exc
         self._finish(start, attempts, ok=True)
         return ModelReply(text, attempts, time.perf_counter() - start, nbytes)
 
     async def complete_patiently(
         self, prompt: str, max_tokens: int, kind: str, wait_s: float = 30.0
     ) -> ModelReply:
-        """``complete`` that waits out an open breaker (bounded) instead of failing at once, so
-        acknowledged work completes on its own once the backend recovers."""
+        """``complete`` that keeps trying through transient failures (errors after retries, an
+        open breaker) for up to ``wait_s`` instead of failing at once, so work acknowledged
+        during a model fault completes once the backend recovers. A 4xx rejection is final."""
         deadline = time.monotonic() + wait_s
         while True:
             try:
                 return await self.complete(prompt, max_tokens=max_tokens, kind=kind)
-            except BreakerOpen:
+            except ModelUnavailable:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise
-                await asyncio.sleep(min(left, max(0.05, self.breaker.retry_after_s())))
+                pause = self.breaker.retry_after_s() or self.settings.backoff_max_s
+                await asyncio.sleep(min(left, max(0.05, pause)))
 
     def _finish(self, start: float, attempts: int, ok: bool) -> None:
         retries = max(0, attempts - 1)

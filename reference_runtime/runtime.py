@@ -190,14 +190,36 @@ class Runtime:
         return backend
 
     def _bus_health(self) -> dict[str, Any]:
+        """Degraded when a mailbox is (nearly) full, counting reserved slots as well as queued
+        work, so slots held by requests in flight (or leaked) show up as well as a backlog."""
         registry = self.services.registry
         depth = registry.total_depth()
         cap = self.settings.agents.mailbox_capacity
-        worst = max((len(a.mailbox) for a in registry), default=0)
+        now = time.monotonic()
+        reserved = 0
+        worst = 0
+        full: list[dict[str, Any]] = []
+        for agent in registry:
+            box = agent.mailbox
+            reserved += box.reserved
+            worst = max(worst, box.occupied)
+            if box.full():
+                stuck_s = round(now - box.last_taken, 1)
+                entry = {"agent": agent.id, "queued": len(box), "reserved": box.reserved, "stuckS": stuck_s}
+                full.append(entry)
+        message = f"{depth} queued across {len(registry)} agents"
+        if full:
+            worst_full = max(full, key=lambda f: f["stuckS"])
+            message += (
+                f"; {len(full)} mailbox(es) full, e.g. {worst_full['agent']} ({worst_full['queued']} queued, "
+                f"{worst_full['reserved']} reserved, nothing taken for {worst_full['stuckS']} s)"
+            )
         return {
-            "status": "degraded" if worst >= 0.9 * cap else "ok",
-            "message": f"{depth} queued across {len(registry)} agents",
+            "status": "degraded" if full or worst >= 0.9 * cap else "ok",
+            "message": message,
             "queueDepth": depth,
+            "reserved": reserved,
+            "fullMailboxes": sorted(full, key=lambda f: -f["stuckS"])[:10],
             "rejected": self.services.bus.stats.rejected,
         }
 

@@ -20,11 +20,12 @@ from .agents.registry import Registry, Work
 from .bus import Bus
 from .commands import ExecutionLog, execution_row
 from .errors import iso
+from .fields import WORKFLOW_STEPS
 from .store import Repo, Store
 from .store.repo import loads
 from .tasks import BackgroundTasks
 
-MAX_STEPS = 100
+MAX_STEPS = WORKFLOW_STEPS.max
 MAILBOX_RETRIES = 50
 
 
@@ -65,11 +66,11 @@ def _plan_one(i: int, raw: Any, previous: list[StepPlan], parallel: bool) -> Ste
     if not isinstance(raw, dict):
         raise WorkflowDefinitionError(f"steps[{i}] must be an object")
     agent, action = raw.get("agent"), raw.get("action")
-    if not isinstance(agent, str) or not agent.strip():
+    if not isinstance(agent, str) or not agent:
         raise WorkflowDefinitionError(f"steps[{i}].agent must be a non-empty string")
-    if not isinstance(action, str) or not action.strip():
+    if not isinstance(action, str) or not action:
         raise WorkflowDefinitionError(f"steps[{i}].action must be a non-empty string")
-    step_input = raw.get("input") or {}
+    step_input = raw.get("input", {})
     if not isinstance(step_input, dict):
         raise WorkflowDefinitionError(f"steps[{i}].input must be an object")
     step_id = raw.get("id", f"step-{i + 1}")
@@ -81,12 +82,10 @@ def _plan_one(i: int, raw: Any, previous: list[StepPlan], parallel: bool) -> Ste
 
 def _deps(i: int, raw: dict[str, Any], previous: list[StepPlan], parallel: bool) -> list[str]:
     explicit = raw.get("dependsOn")
-    conditions = raw.get("conditions")
-    if conditions is not None and (
-        not isinstance(conditions, list) or not all(isinstance(c, str) for c in conditions)
-    ):
+    conditions = raw.get("conditions", [])
+    if not isinstance(conditions, list) or not all(isinstance(c, str) for c in conditions):
         raise WorkflowDefinitionError(f"steps[{i}].conditions must be a list of strings")
-    after = [c[6:].strip() for c in conditions or [] if c.startswith("after:")]
+    after = [c[6:].strip() for c in conditions if c.startswith("after:")]
     if explicit is not None:
         if not isinstance(explicit, list) or not all(isinstance(d, str) for d in explicit):
             raise WorkflowDefinitionError(f"steps[{i}].dependsOn must be a list of step ids")

@@ -8,6 +8,7 @@ reserved slot can never overflow afterwards.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Iterable
 from typing import Generic, TypeVar
@@ -29,9 +30,19 @@ class Mailbox(Generic[T]):
         self._getters: deque[asyncio.Future[None]] = deque()
         self.bytes_held = 0  # accounted by the caller (observability: memory per agent)
         self.closed = False
+        self.last_taken = time.monotonic()  # health: a full mailbox nobody takes from is stuck
 
     def __len__(self) -> int:
         return self._size
+
+    @property
+    def reserved(self) -> int:
+        return self._reserved
+
+    @property
+    def occupied(self) -> int:
+        """Queued items plus reserved slots: what counts against the capacity."""
+        return self._size + self._reserved
 
     @property
     def free(self) -> int:
@@ -91,6 +102,7 @@ class Mailbox(Generic[T]):
         for q in self._queues:
             if q:
                 self._size -= 1
+                self.last_taken = time.monotonic()
                 return q.popleft()
         raise IndexError("mailbox empty")
 

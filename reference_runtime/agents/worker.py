@@ -139,12 +139,13 @@ class AgentWorker:
             return
         start = time.monotonic()
         started_wall = time.time()
+        model_failures = self.deps.model.failures
         if work.execution_id is not None:
             self.deps.executions.start(work.execution_id, started_wall)
         try:
             output = await asyncio.wait_for(self.execute(work), timeout=max(0.001, work.timeout_s))
         except TimeoutError:
-            self._finish(work, "failed", None, f"timed out after {work.timeout_s:g}s", start)
+            self._finish(work, "failed", None, self._timeout_reason(work, model_failures), start)
         except (CommandFailed, ModelError) as exc:
             self._finish(work, "failed", None, str(exc)[:500], start)
         except asyncio.CancelledError:
@@ -154,6 +155,14 @@ class AgentWorker:
             self._finish(work, "failed", None, f"internal error: {type(exc).__name__}: {exc}"[:500], start)
         else:
             self._finish(work, "completed", output, None, start)
+
+    def _timeout_reason(self, work: Work, model_failures_at_start: int) -> str:
+        """A command out of time while the model backend was failing says so (and why)."""
+        reason = f"timed out after {work.timeout_s:g}s"
+        model = self.deps.model
+        if model.failures > model_failures_at_start or model.breaker.state != "closed":
+            reason += f" waiting for the model backend to recover (last error: {model.last_error})"
+        return reason
 
     def _finish(self, work: Work, status: str, output: Any, error: str | None, start: float) -> None:
         duration_ms = int((time.monotonic() - start) * 1000)
@@ -227,7 +236,7 @@ class AgentWorker:
             nonlocal loaded
             loaded = True
             prompt = _prompt(agent, work, decision.target)
-            reply = await self.deps.model.complete_patiently(prompt, 256, "command")
+            reply = await self.deps.model.complete_patiently(prompt, 256, "command", work.timeout_s)
             return {
                 "response": reply.text[:400],
                 "model": {"attempts": reply.attempts, "ms": round(reply.seconds * 1000, 2)},
@@ -251,10 +260,10 @@ class AgentWorker:
         decision = self._decide(work)
         terms = stats["topTerms"][:10]
         plan = await self.deps.model.complete_patiently(
-            f"Plan a {decision.target} analysis of {work.command}: {terms}", 128, "plan"
+            f"Plan a {decision.target} analysis of {work.command}: {terms}", 128, "plan", work.timeout_s
         )
         summary = await self.deps.model.complete_patiently(
-            f"Summarize findings for {agent.name}: {plan.text[:200]}", 256, "summary"
+            f"Summarize findings for {agent.name}: {plan.text[:200]}", 256, "summary", work.timeout_s
         )
         return {
             "agent": agent.name,

@@ -9,11 +9,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..agents.registry import AgentState
-from ..bus import parse_priority
 from ..errors import bad_request, not_found
+from ..fields import COMMAND, DEFAULT_TIMEOUT_S, NAME, TIMEOUT_S
 from ..runtime import Runtime
 from ..store.repo import dumps
 from .common import (
+    as_integer,
+    body_priority,
     existing_project_id,
     json_response,
     opt_obj,
@@ -26,8 +28,6 @@ from .common import (
     runtime,
     services,
 )
-
-MAX_TIMEOUT_S = 3600
 
 
 def _personality(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -59,8 +59,8 @@ async def create_agent(request: Request) -> Response:
     pid = await existing_project_id(request)
     body, _ = await read_json(request)
     clean = {
-        "name": req_str(body, "name", max_len=200),
-        "role": req_str(body, "role", max_len=200),
+        "name": req_str(body, "name", NAME),
+        "role": req_str(body, "role", NAME),
         "personality": _personality(body) or {},
         "capabilities": opt_str_list(body, "capabilities") or [],
         "commands": opt_str_list(body, "commands") or [],
@@ -74,21 +74,24 @@ async def get_agent(request: Request) -> Response:
 
 
 async def update_agent(request: Request) -> Response:
+    """Validate and serialize every field first, persist, and only then swap the new values
+    into the live agent: a rejected or failed update leaves it exactly as it was."""
     s = services(request)
     agent = await _agent(request)
     body, _ = await read_json(request)
-    values: dict[str, Any] = {}
+    changes: dict[str, Any] = {}
     personality = _personality(body)
     if personality is not None:
-        agent.personality = personality
-        values["personality"] = dumps(personality)
+        changes["personality"] = personality
     for key in ("capabilities", "commands"):
         items = opt_str_list(body, key)
         if items is not None:
-            setattr(agent, key, items)
-            values[key] = dumps(items)
-    if values:
+            changes[key] = items
+    if changes:
+        values = {key: dumps(value) for key, value in changes.items()}
         await s.repo.update_agent(agent.id, values)
+        for key, value in changes.items():
+            setattr(agent, key, value)
         s.cache.on_record_changed("agent", agent.id)
     return json_response(agent.to_api())
 
@@ -102,10 +105,11 @@ async def delete_agent(request: Request) -> Response:
 
 
 def _timeout(body: dict[str, Any]) -> int:
-    value = body.get("timeout", 30)
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_TIMEOUT_S:
+    value = as_integer(body.get("timeout", DEFAULT_TIMEOUT_S))
+    lo, hi = TIMEOUT_S.min, TIMEOUT_S.max
+    if value is None or not lo <= value <= hi:
         raise bad_request(
-            f"'timeout' must be an integer number of seconds in [1, {MAX_TIMEOUT_S}]", {"field": "timeout"}
+            f"'timeout' must be an integer number of seconds in [{lo}, {hi}]", {"field": "timeout"}
         )
     return value
 
@@ -127,16 +131,13 @@ async def execute_core(
     agent = await rt.agents.lookup(project_id, agent_id)
     if agent is None:
         raise not_found("agent", agent_id[:128])
-    body = parse_json_object(raw)
-    command = req_str(body, "command", max_len=10_000)
+    body = parse_json_object(raw, rt.settings.max_json_depth)
+    command = req_str(body, "command", COMMAND)
     parameters = opt_obj(body, "parameters") or {}
     context = opt_obj(body, "context") or {}
     timeout = _timeout(body)
     is_async = _wants_async(prefer, body)
-    try:
-        priority = parse_priority(body.get("priority"))
-    except ValueError as exc:
-        raise bad_request(str(exc), {"field": "priority"}) from None
+    priority = body_priority(body)
     exec_id, future = await rt.commands.submit(
         agent, command, parameters, context, float(timeout), priority, not is_async, len(raw)
     )

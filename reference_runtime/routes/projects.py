@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import bad_request, iso, not_found
+from ..fields import DEFAULT_PAGE_LIMIT, DOMAIN, PAGE_LIMIT, PAGE_OFFSET, PROJECT_NAME
 from ..store.repo import dumps, loads
 from .common import (
     json_response,
@@ -42,7 +43,7 @@ def _validate_requirements(body: dict[str, Any]) -> dict[str, Any]:
         )
     for key in ("goals", "constraints"):
         val = req.get(key)
-        if val is not None and (not isinstance(val, list) or not all(isinstance(v, str) for v in val)):
+        if key in req and (not isinstance(val, list) or not all(isinstance(v, str) for v in val)):
             raise bad_request(
                 f"'requirements.{key}' must be an array of strings", {"field": f"requirements.{key}"}
             )
@@ -76,8 +77,8 @@ async def list_projects(request: Request) -> Response:
     status = request.query_params.get("status")
     if status is not None and status not in FILTER_STATUSES:
         raise bad_request(f"status must be one of {list(FILTER_STATUSES)}", {"parameter": "status"})
-    limit = query_int(request, "limit", 20, 1, 100)
-    offset = query_int(request, "offset", 0, 0, 10_000_000)
+    limit = query_int(request, "limit", DEFAULT_PAGE_LIMIT, PAGE_LIMIT)
+    offset = query_int(request, "offset", 0, PAGE_OFFSET)
     # The page is cut in SQL: fetching limit + offset rows and slicing here read up to the
     # whole table for a large offset.
     rows, total = await repo.list_projects(_FILTER_MAP[status] if status else None, limit, offset)
@@ -98,8 +99,8 @@ async def list_projects(request: Request) -> Response:
 async def create_project(request: Request) -> Response:
     rt = runtime(request)
     body, _ = await read_json(request)
-    name = req_str(body, "name", min_len=3, max_len=100)
-    domain = req_str(body, "domain", max_len=1000)
+    name = req_str(body, "name", PROJECT_NAME)
+    domain = req_str(body, "domain", DOMAIN)
     requirements = _validate_requirements(body)
     metadata = opt_obj(body, "metadata") or {}
     row = await rt.projects.create(
@@ -129,7 +130,7 @@ async def update_project(request: Request) -> Response:
     row = await project_row(request)
     body, _ = await read_json(request)
     values: dict[str, Any] = {}
-    name = opt_str(body, "name", min_len=3, max_len=100)
+    name = opt_str(body, "name", PROJECT_NAME)
     if name is not None:
         values["name"] = name
     req = opt_obj(body, "requirements")

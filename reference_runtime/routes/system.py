@@ -107,3 +107,9 @@ async def activate(request: Request) -> Response:
             "agents": [{"id": a.id, "name": a.name, "role": a.role, "status": a.status} for a in agents],
         }
     )
+
+
+async def openapi_document(request: Request) -> Response:
+    """This runtime's OpenAPI document (``reference_runtime.openapi``), built once at start."""
+    body: bytes = request.app.state.openapi
+    return Response(body, media_type="application/json")

@@ -9,11 +9,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..bus import parse_priority
-from ..errors import bad_request, iso, not_found
+from ..errors import ApiError, bad_request, iso, not_found
+from ..fields import BACKUP, ITEM_ID, NAME, TRIGGER, URGENCY
 from ..store.repo import dumps, loads
 from ..workflows import WorkflowDefinitionError, plan_steps
 from .common import (
+    body_priority,
     existing_project_id,
     json_response,
     opt_obj,
@@ -55,7 +56,7 @@ async def list_workflows(request: Request) -> Response:
 async def create_workflow(request: Request) -> Response:
     pid = await existing_project_id(request)
     body, _ = await read_json(request)
-    name = req_str(body, "name", max_len=200)
+    name = req_str(body, "name", NAME)
     steps = body.get("steps")
     if not isinstance(steps, list):
         raise bad_request("'steps' is required (array of objects)", {"field": "steps"})
@@ -72,7 +73,7 @@ async def create_workflow(request: Request) -> Response:
         "project_id": pid,
         "name": name,
         "description": opt_str(body, "description"),
-        "trigger": opt_str(body, "trigger", max_len=1000),
+        "trigger": opt_str(body, "trigger", TRIGGER),
         "steps": dumps(steps),
         "parallel": int(parallel),
         "status": "active",
@@ -99,10 +100,35 @@ async def execute_workflow(request: Request) -> Response:
     if not isinstance(flag, bool):
         raise bad_request("'async' must be a boolean", {"field": "async"})
     is_async = flag or "respond-async" in request.headers.get("prefer", "").lower()
-    exec_id, result = await rt.workflows.start(pid, wf, wf_input, wait=not is_async)
+    try:
+        exec_id, result = await rt.workflows.start(pid, wf, wf_input, wait=not is_async)
+    except WorkflowDefinitionError as exc:  # stored before a rule it breaks was added
+        raise ApiError(409, "conflict", f"workflow {wid!r} cannot run: {exc}", {"workflowId": wid}) from None
     if result is None:
         return json_response({"executionId": exec_id, "status": "queued"}, 202)
     return json_response(result)
+
+
+def _handoff_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """Every field of a handoff request checked (400) before any agent is looked up."""
+    return {
+        "from": req_str(body, "from", NAME),
+        "to": req_str(body, "to", NAME),
+        "backup": opt_str(body, "backup", BACKUP),
+        "item_id": req_str(body, "itemId", ITEM_ID),
+        "context": opt_obj(body, "context") or {},
+        "priority": body_priority(body),
+        "reason": opt_str(body, "reason") or "",
+        "urgency": opt_str(body, "urgency", URGENCY) or "normal",
+        "required": opt_str_list(body, "requiredFields"),
+        "instructions": opt_str(body, "instructions") or "",
+    }
+
+
+def _agent_conflict(field: str, ref: str, why: str) -> ApiError:
+    """409: the request is well formed, but the project's agents do not fit it (the agents
+    are state of the project, not of this URL: 404 would say the project is missing)."""
+    return ApiError(409, "conflict", f"'{field}' {why}: {ref!r}", {"field": field, "agent": ref})
 
 
 async def create_handoff(request: Request) -> Response:
@@ -110,34 +136,29 @@ async def create_handoff(request: Request) -> Response:
     rt = runtime(request)
     registry = rt.services.registry
     pid = await existing_project_id(request)
-    await rt.agents.sync_project(pid)
     body, _ = await read_json(request)
-    sender = registry.find(pid, req_str(body, "from", max_len=200))
-    receiver = registry.find(pid, req_str(body, "to", max_len=200))
-    if sender is None or receiver is None:
-        raise not_found("agent", str(body.get("from") if sender is None else body.get("to")))
+    f = _handoff_fields(body)
+    await rt.agents.sync_project(pid)
+    agents = {key: registry.find(pid, f[key]) if f[key] else None for key in ("from", "to", "backup")}
+    for key in ("from", "to", "backup"):
+        if f[key] and agents[key] is None:
+            raise _agent_conflict(key, f[key], "names no agent of this project")
+    sender, receiver = agents["from"], agents["to"]
+    assert sender is not None and receiver is not None
     if sender.id == receiver.id:
-        raise bad_request("'from' and 'to' must be different agents")
-    backup_ref = opt_str(body, "backup", max_len=200)
-    backup = registry.find(pid, backup_ref) if backup_ref else None
-    if backup_ref and backup is None:
-        raise not_found("agent", backup_ref)
-    try:
-        priority = parse_priority(body.get("priority"))
-    except ValueError as exc:
-        raise bad_request(str(exc), {"field": "priority"}) from None
+        raise _agent_conflict("to", f["to"], "is the sending agent itself")
     ack = await rt.handoffs.initiate(
         pid,
         sender,
         receiver,
-        req_str(body, "itemId", max_len=500),
-        opt_obj(body, "context") or {},
-        priority,
-        opt_str(body, "reason") or "",
-        opt_str(body, "urgency", max_len=100) or "normal",
-        backup,
-        opt_str_list(body, "requiredFields"),
-        opt_str(body, "instructions") or "",
+        f["item_id"],
+        f["context"],
+        f["priority"],
+        f["reason"],
+        f["urgency"],
+        agents["backup"],
+        f["required"],
+        f["instructions"],
     )
     return json_response(ack)
 

@@ -145,12 +145,17 @@ def test_metrics_json_shape(api: httpx.Client) -> None:
     _assert_error(api.get("/v1/metrics", params={"period": "2y"}), 400)
 
 
-def test_activate_mother_box_team(api: httpx.Client) -> None:
-    body = api.post("/v1/admin/mother-box/activate").json()
+def test_activate_mother_box_team(server: Server) -> None:
+    # The spec's one admin operation takes only ``Authorization: Bearer`` (security: BearerAuth).
+    with httpx.Client(base_url=server.base_url, timeout=30) as plain:
+        bearer = {"Authorization": f"Bearer {server.key}"}
+        rejected = plain.post("/v1/admin/mother-box/activate", headers={"X-API-Key": server.key})
+        assert rejected.status_code == 401 and "Bearer" in rejected.json()["message"]
+        body = plain.post("/v1/admin/mother-box/activate", headers=bearer).json()
+        again = plain.post("/v1/admin/mother-box/activate", headers=bearer).json()  # idempotent
     assert body["status"] == "activated"
     assert len(body["agents"]) == 10
     assert all(a["status"] == "active" for a in body["agents"])
-    again = api.post("/v1/admin/mother-box/activate").json()  # idempotent
     assert {a["id"] for a in again["agents"]} == {a["id"] for a in body["agents"]}
 
 

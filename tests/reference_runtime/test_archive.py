@@ -9,11 +9,13 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 from sqlalchemy import select
 
-from reference_runtime.archive import DAY, Archiver, seconds_until_next_run
+from reference_runtime.archive import DAY, Archiver, live_db_bytes, run_scheduled, seconds_until_next_run
+from reference_runtime.commands import execution_row
 from reference_runtime.config import load_settings
 from reference_runtime.store import Repo, Store
 from reference_runtime.store import schema as s
@@ -108,3 +110,124 @@ def test_archive_cli_now(tmp_path: Path) -> None:
     )
     report = orjson.loads(out.stdout.strip().splitlines()[-1])
     assert report["messages_to_warm"] == 0 and "cold_files_purged" in report
+
+
+async def _seed_recent(store: Store, now: float, n: int) -> None:
+    """``n`` recent messages and finished executions (~600 B each): nothing is old enough for
+    the age tiers, so only the size trigger can move them."""
+    repo = Repo(store)
+    ops = []
+    for i in range(n):
+        ts = now - 3600 + i  # oldest first, all within the last hour
+        msg = repo.message_op("agent-1", "result", 3, None, {"i": i, "text": "x" * 500})
+        msg.params["timestamp"] = ts
+        row = execution_row(f"exe-{i:06d}", "command", "p", {"text": "y" * 500}, 3, "o", command="*c")
+        row.update(status="completed", created_at=ts)
+        ops += [msg, repo.execution_insert_op(row)]
+    await store.write(*ops)
+
+
+def test_size_trigger_archives_when_the_database_passes_the_limit(tmp_path: Path) -> None:
+    settings: Any = load_settings(
+        None, {"state_dir": str(tmp_path), "archive": {"batch_size": 100}}, environ={}
+    )
+    now = time.time()
+
+    async def run() -> tuple[int, int, int, int, int, int, list[float]]:
+        store = Store(settings.db_url())
+        await store.open()
+        try:
+            await _seed_recent(store, now, 2000)
+            before = await live_db_bytes(store)
+            assert before is not None
+            archiver = Archiver(store, settings)
+            assert await archiver.run_pass(now) == {  # the age tiers see nothing to do
+                "messages_to_warm": 0,
+                "messages_to_cold": 0,
+                "executions_to_warm": 0,
+                "executions_to_cold": 0,
+                "cold_files_purged": 0,
+            }
+            assert await archiver.enforce_size(before * 2) == 0  # under the limit: nothing moves
+            limit = before // 2
+            moved = await archiver.enforce_size(limit)
+            after = await live_db_bytes(store)
+            assert after is not None
+            left = [r[0] for r in await store.fetch_all(select(s.messages.c.timestamp))]
+            sized = await store.count(s.audit, s.audit.c.event == "archive.size")
+            return before, limit, moved, after, await store.count(s.executions), sized, left
+        finally:
+            await store.close()
+
+    before, limit, moved, after, executions_left, audited, left = asyncio.run(run())
+    assert after <= limit < before and moved > 0
+    assert 0 < executions_left < 2000 and 0 < len(left) < 2000
+    assert audited >= 2  # one audit record per batch, written before the delete
+    cold = []
+    for path in (tmp_path / "archive" / "cold").glob("*.jsonl.gz"):
+        with gzip.open(path) as fh:
+            cold += [orjson.loads(line) for line in fh]
+    assert len(cold) == moved == (2000 - len(left)) + (2000 - executions_left)  # nothing lost
+    moved_ts = [r["timestamp"] for r in cold if "timestamp" in r]
+    assert max(moved_ts) < min(left)  # the oldest went first
+
+
+def test_runtime_schedule_applies_the_size_trigger(tmp_path: Path) -> None:
+    """Inside the runtime the trigger is checked every ``check_interval_s``, not once a day."""
+    overrides = {
+        "state_dir": str(tmp_path),
+        "archive": {"batch_size": 200, "check_interval_s": 0.05, "max_db_bytes": 200_000},
+    }
+    settings: Any = load_settings(None, overrides, environ={})
+
+    async def run() -> tuple[int, int]:
+        store = Store(settings.db_url())
+        await store.open()
+        try:
+            await _seed_recent(store, time.time(), 1500)
+            size = await live_db_bytes(store)
+            assert size is not None and size > 200_000
+            task = asyncio.create_task(run_scheduled(store, settings))
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and (await live_db_bytes(store) or 0) > 200_000:
+                await asyncio.sleep(0.05)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return size, await live_db_bytes(store) or 0
+        finally:
+            await store.close()
+
+    before, after = asyncio.run(run())
+    assert after <= 200_000 < before
+
+
+def test_age_trigger_runs_the_pass_once_a_row_is_overdue(tmp_path: Path) -> None:
+    """Rows past their tier's age move within ``max_overdue_s`` of it, not at the daily run."""
+    overrides = {
+        "state_dir": str(tmp_path),
+        "archive": {"check_interval_s": 0.05, "max_overdue_s": 0, "batch_size": 7},
+    }
+    settings: Any = load_settings(None, overrides, environ={})
+
+    async def run() -> tuple[float | None, int, int]:
+        store = Store(settings.db_url())
+        await store.open()
+        try:
+            now = time.time()
+            await _seed(store, now)  # 5 rows of 1 day, 12 of 10 days, 9 of 45 days
+            due = await Archiver(store, settings).next_due()
+            task = asyncio.create_task(run_scheduled(store, settings))
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and (
+                await store.count(s.messages) > 5 or await store.count(s.messages_warm) != 12
+            ):
+                await asyncio.sleep(0.05)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return due and due - now, await store.count(s.messages), await store.count(s.messages_warm)
+        finally:
+            await store.close()
+
+    due_in, hot, warm = asyncio.run(run())
+    assert due_in is not None and due_in < 0  # the 45-day rows were already overdue
+    assert (hot, warm) == (5, 12)  # the daily timer (default) would not have run for hours

@@ -324,3 +324,23 @@ def test_config_from_runtime_settings(tmp_path: Path):
     cfg = CacheConfig.from_settings(section, enabled=False, l3_dir=tmp_path)
     assert (cfg.l1_max_bytes, cfg.l2_ttl_s, cfg.l3_max_bytes, cfg.enabled) == (1000, 2.0, 3000, False)
     assert CacheConfig.from_settings(object(), enabled=True, l3_dir=None).l2_max_bytes == 100 * 1024 * 1024
+
+
+def test_waiter_loads_itself_when_the_load_it_joined_is_cancelled(cache: LayeredCache):
+    """A command coalesced onto another command's model call must not inherit that command's
+    timeout (a cancelled load): it loads on its own and gets a value."""
+
+    async def slow() -> dict[str, str]:
+        await asyncio.sleep(30)
+        return {"v": "never"}
+
+    async def main() -> Any:
+        leader = asyncio.create_task(cache.get_or_load("k", slow))
+        await asyncio.sleep(0.01)
+        follower = asyncio.create_task(cache.get_or_load("k", Loader({"v": "own"})))
+        await asyncio.sleep(0.01)
+        leader.cancel()  # the leader's own timeout
+        await asyncio.gather(leader, return_exceptions=True)
+        return await asyncio.wait_for(follower, 5)
+
+    assert asyncio.run(main()) == {"v": "own"}

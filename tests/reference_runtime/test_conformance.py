@@ -131,7 +131,8 @@ def test_responses_conform_to_spec(server: Server, openapi: Any) -> None:
         ).json()
         wait_execution(api, started["executionId"])
         call("GET", f"/v1/executions/{started['executionId']}", "/v1/executions/{executionId}", 200)
-        call("POST", "/v1/admin/mother-box/activate", "/v1/admin/mother-box/activate", 200)
+        bearer = {"Authorization": f"Bearer {server.key}"}  # the spec's security for activate
+        call("POST", "/v1/admin/mother-box/activate", "/v1/admin/mother-box/activate", 200, headers=bearer)
         call("DELETE", f"/v1/projects/{pid}/agents/{aid}", agent_path, 204)
         call("DELETE", f"/v1/projects/{pid}", "/v1/projects/{projectId}", 204)
         call("DELETE", f"/v1/projects/{pid}", "/v1/projects/{projectId}", 404)

@@ -85,9 +85,18 @@ def test_handoff_command_between_agents(api: httpx.Client) -> None:
 def test_handoff_validation_errors(api: httpx.Client) -> None:
     pid, (a, b, _) = _setup(api)
     url = f"/v1/projects/{pid}/handoffs"
-    assert api.post(url, json={"from": a, "to": a, "itemId": "x"}).status_code == 400
-    assert api.post(url, json={"from": a, "to": "ghost", "itemId": "x"}).status_code == 404
+    # Well-formed requests that do not fit the project's agents: 409 (the project exists, so
+    # not 404), with the field named.
+    to_self = api.post(url, json={"from": a, "to": a, "itemId": "x"})
+    assert to_self.status_code == 409 and to_self.json()["details"]["field"] == "to"
+    ghost = api.post(url, json={"from": a, "to": "ghost", "itemId": "x"})
+    assert ghost.status_code == 409 and ghost.json()["details"] == {"field": "to", "agent": "ghost"}
+    backup = api.post(url, json={"from": a, "to": b, "backup": "ghost", "itemId": "x"})
+    assert backup.status_code == 409 and backup.json()["details"]["field"] == "backup"
+    # Malformed fields are a 400 even when an agent is unknown too: checked first.
     assert api.post(url, json={"from": a, "to": b, "itemId": "x", "priority": "P9"}).status_code == 400
+    assert api.post(url, json={"from": a, "to": "ghost", "itemId": 5}).status_code == 400
+    assert api.post(url, json={"from": a, "to": b, "itemId": "x", "context": None}).status_code == 400
 
 
 class _FakeRepo:
