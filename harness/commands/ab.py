@@ -2,9 +2,11 @@
 a paired (duet) comparison of two live targets under one load.
 
 Parses the options and hands them to the run stage (:func:`harness.run.duet.run_duet`), which
-writes ``<out>/<ab_id>/{a,b}`` (ordinary run folders), ``ab.json`` and ``ab.html``; prints the
-verdicts. Exit codes: 0 no regression, 1 regression, 2 usage or input error, 3 aborted or target
-unreachable (and, with ``--require-power``, an inconclusive result).
+writes ``<out>/<ab_id>/{a,b}`` (ordinary run folders; ``a-<i>``/``b-<i>`` with ``--repeat N``),
+``ab.json`` and ``ab.html``; prints the verdicts and, with ``--profile cpu``, the differential
+hotspots (or why a side was not profiled). Exit codes: 0 no regression, 1 regression, 2 usage or
+input error, 3 aborted or target unreachable (and, with ``--require-power``, an inconclusive
+result).
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from harness.compare.ab_result import AbProfile
 from harness.compare.compare import ThresholdError
 from harness.compare.paired import paired_settings
 from harness.contract.exits import EXIT_USAGE
 from harness.load.sides import ASSIGN_MODES
 from harness.run.duet import DEFAULT_ASSIGN, DuetOptions, DuetResult, SideTarget, run_duet
+from harness.run.duet_profile import AB_PROFILE_KINDS
 from harness.run.options import command_line, make_console, parse_tags, reports_dir_of
 from harness.scenario.units import parse_duration
 
@@ -63,6 +67,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", default="5%", help="relative change that counts (default 5%%)")
     parser.add_argument("--alpha", default="0.01", help="significance level (default 0.01)")
     parser.add_argument("--min-effect", default="1ms", help="absolute latency change that counts (1ms)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N measured windows back to back, targets up throughout, pooled into one analysis (default 1)",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=AB_PROFILE_KINDS,
+        action="append",
+        default=[],
+        help="cpu: py-spy on each side over the same window; ab.html shows the differential hotspots",
+    )
     parser.add_argument("--out", type=Path, help="write <ab_id>/ under DIR (default reports/ab)")
     parser.add_argument("--reports-dir", type=Path, help="reports folder (history.db); default reports/")
     parser.add_argument("--tag", action="append", default=[], metavar="K=V", help="tag both runs")
@@ -76,6 +94,8 @@ def options_from(args: argparse.Namespace, console: Console) -> DuetOptions:
     """Raises ValueError naming the bad option."""
     if args.time_scale <= 0:
         raise ValueError("--time-scale must be > 0")
+    if args.repeat < 1:
+        raise ValueError(f"--repeat {args.repeat}: must be at least 1")
     try:
         duration = parse_duration(args.duration) if args.duration else None
     except ValueError as exc:
@@ -100,6 +120,8 @@ def options_from(args: argparse.Namespace, console: Console) -> DuetOptions:
         quiet=args.quiet,
         cli=command_line(args),
         console=console,
+        repeat=args.repeat,
+        profile=list(dict.fromkeys(args.profile)),
     )
     if args.repo is not None:
         options.repo = args.repo
@@ -110,10 +132,8 @@ def _num(value: object, fmt: str = "{:.3g}") -> str:
     return fmt.format(value) if isinstance(value, int | float) else "-"
 
 
-def print_result(console: Console, outcome: DuetResult) -> None:
+def print_metrics(console: Console, outcome: DuetResult) -> None:
     result = outcome.result
-    if result is None:
-        return
     table = Table(title="paired comparison (B vs A)", title_justify="left")
     for column in ("operation", "metric", "A", "B", "change", "CI", "MDE", "verdict"):
         table.add_column(column, justify="left" if column in ("operation", "metric", "verdict") else "right")
@@ -132,15 +152,51 @@ def print_result(console: Console, outcome: DuetResult) -> None:
             f"{m.mark} {m.status}".strip(),
         )
     console.print(table)
+
+
+def print_profile(console: Console, profile: AbProfile | None, top: int = 10) -> None:
+    """The differential CPU hotspots (``--profile cpu``), or why there are none."""
+    if profile is None:
+        return
+    for side in (profile.a, profile.b):
+        if side.status != "ok":
+            console.print(f"CPU profile, side {side.side}: {side.status}: {side.reason}", highlight=False)
+    if profile.note:
+        console.print(f"CPU profile: {profile.note}", highlight=False)
+    if not profile.hotspots:
+        return
+    title = f"CPU hotspots, B vs A (self share of {profile.a.samples} / {profile.b.samples} py-spy samples)"
+    table = Table(title=title, title_justify="left")
+    for column in ("function", "file:line", "A", "B", "change"):
+        table.add_column(column, justify="left" if column in ("function", "file:line") else "right")
+    for row in profile.hotspots[:top]:
+        table.add_row(
+            row.function,
+            row.location,
+            f"{row.a_percent:.1f}%",
+            f"{row.b_percent:.1f}%",
+            f"{row.change_points:+.1f} pp",
+        )
+    console.print(table)
+
+
+def print_result(console: Console, outcome: DuetResult) -> None:
+    result = outcome.result
+    if result is None:
+        return
+    print_metrics(console, outcome)
+    print_profile(console, result.profile)
     verdict = "no regression"
     if result.has_regression:
         verdict = "REGRESSION"
     elif result.inconclusive:
         verdict = "inconclusive"
-    console.print(f"ab: {verdict}", highlight=False)
+    windows = f" ({len(result.repeats)} repeats pooled)" if len(result.repeats) > 1 else ""
+    console.print(f"ab: {verdict}{windows}", highlight=False)
     console.print(f"ab.json: {outcome.json_path}\nab.html: {outcome.html_path}", highlight=False)
     if outcome.ab_dir is not None:
-        console.print(f"run folders: {outcome.ab_dir / 'a'}  {outcome.ab_dir / 'b'}", highlight=False)
+        folders = "  ".join(str(outcome.ab_dir / name) for name in outcome.runs)
+        console.print(f"run folders: {folders}", highlight=False)
 
 
 def run(args: argparse.Namespace) -> int:

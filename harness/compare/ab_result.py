@@ -2,9 +2,14 @@
 
 :func:`harness.compare.paired.paired_compare` builds an :class:`AbResult` from the two run folders
 of one ``harness ab`` run; :func:`write_ab_json` writes it and :func:`load_ab` reads any supported
-version back (``tests/fixtures/ab/v1`` keeps version 1 loading). Everything a page shows is here —
-the verdict, the headline MDE, the per-window series and the interval band of the charts — so the
-page (:mod:`harness.report.ab_page`) computes nothing.
+version back (``tests/fixtures/ab/v1`` and ``v2`` keep every version loading). Everything a page
+shows is here — the verdict, the headline MDE, the per-window series and the interval band of the
+charts, the differential CPU hotspots — so the page (:mod:`harness.report.ab_page`) computes nothing.
+
+Versions: 1 — one measured window; 2 — ``repeats`` (the windows of ``harness ab --repeat N``, pooled
+into one analysis), ``profile`` (``--profile cpu``: each side's py-spy record and the differential
+hotspots B vs A) and ``series.repeat_starts``. A version-1 file loads with ``repeats == []`` (one
+window: ``window_start``/``window_seconds``, run folders in ``a``/``b``) and ``profile is None``.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ from harness.contract import rundir
 from harness.contract.versioned import read_versioned_json, validate_as
 
 AB_KIND: Final = "motherbox-perf/ab"
-AB_SCHEMA_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+AB_SCHEMA_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 AB_JSON = "ab.json"
 
 AbStatus = Literal["regression", "improvement", "no_change", "inconclusive", "too_few_samples", "untested"]
@@ -85,10 +90,10 @@ class AbMetric(BaseModel):
 
 class AbSide(BaseModel):
     side: Literal["a", "b"]
-    run_dir: str
+    run_dir: str  # the run folder (with repeats: the first repeat's; every one in AbResult.repeats)
     run_id: str
     target: str  # a one-line description of the target
-    requests: int
+    requests: int  # over every repeat
     errors: int
     cpu_percent_mean: float | None  # the side's target process tree; None: not measured
     cpu_ms_per_request: float | None
@@ -106,6 +111,47 @@ class AbSeries(BaseModel):
     ratio_estimate: float | None  # B / A over the whole window
     band_low: float | None  # 1 + ci_low of the overall p95 change
     band_high: float | None
+    repeat_starts: list[float] = Field(default_factory=list)  # t where repeats 2..N begin (v2)
+
+
+class AbRepeat(BaseModel):
+    """One measured window of ``harness ab --repeat N`` (v2): its two run folders and its blocks."""
+
+    index: int  # 1-based
+    a_run_dir: str
+    b_run_dir: str
+    window_start: float  # epoch s, the same on both sides
+    window_seconds: int  # seconds of this window in the pooled analysis
+    blocks: int  # paired windows of the overall latency this repeat contributed
+
+
+class AbHotspot(BaseModel):
+    """A function whose share of the target's CPU samples changed from A to B (``--profile cpu``)."""
+
+    function: str
+    location: str  # file:line (the most sampled line; B's when the function ran on B)
+    a_percent: float  # self share of the side's py-spy samples, 0-100 (mean over repeats)
+    b_percent: float
+    change_points: float  # b_percent - a_percent, percentage points
+
+
+class AbProfileSide(BaseModel):
+    side: Literal["a", "b"]
+    status: Literal["ok", "failed", "skipped"]  # ok when every repeat of the side was profiled
+    reason: str | None = None  # why not (the manifest's profile record), with the repeat when N > 1
+    profiled: int  # repeats with a CPU hotspot table
+    samples: int = 0  # py-spy samples behind the side's tables (few: shares are coarse)
+
+
+class AbProfile(BaseModel):
+    """The differential CPU profile of a ``harness ab --profile cpu`` run (v2)."""
+
+    kind: Literal["cpu"] = "cpu"
+    share: Literal["self"] = "self"  # share of samples in which the function is the running leaf
+    a: AbProfileSide
+    b: AbProfileSide
+    hotspots: list[AbHotspot] = Field(default_factory=list)  # largest growth first
+    note: str | None = None  # why there is no differential table (a side not profiled)
 
 
 class AbHeadline(BaseModel):
@@ -127,14 +173,16 @@ class AbResult(BaseModel):
     scenario: str
     assign: str | None  # mirror | alternate (manifest tag ab_assign)
     settings: PairedSettings
-    window_start: float
-    window_seconds: int
+    window_start: float  # of the (first) measured window, epoch s
+    window_seconds: int  # seconds analysed, summed over the repeats
     a: AbSide
     b: AbSide
     headline: AbHeadline
     metrics: list[AbMetric]
     series: AbSeries
     warnings: list[str] = Field(default_factory=list)
+    repeats: list[AbRepeat] = Field(default_factory=list)  # v2; [] (v1): one window
+    profile: AbProfile | None = None  # v2; None: not CPU-profiled
 
     @property
     def regressions(self) -> list[AbMetric]:

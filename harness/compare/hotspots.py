@@ -9,6 +9,7 @@ and a share of samples (``self_percent``/``percent``/``self_pct``/``own_percent`
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,13 @@ def _frame_name(row: dict[str, Any]) -> str | None:
     return f"{name} ({row['file']})" if row.get("file") else str(name)
 
 
-def hotspot_shares(run_set: RunSet) -> dict[str, float]:
-    """Mean share (percent) of each frame across the run set's CPU hotspot tables."""
-    totals: dict[str, float] = {}
-    tables = 0
+def _tables(run_set: RunSet) -> Iterator[list[dict[str, Any]]]:
+    """The rows of each readable CPU hotspot table of the run set's runs (ok records only)."""
+    for data in _table_data(run_set):
+        yield _rows(data)
+
+
+def _table_data(run_set: RunSet) -> Iterator[Any]:
     for run in run_set.runs:
         for record in run.manifest.profiles.values():
             ref = record.files.get("hotspots")
@@ -60,12 +64,41 @@ def hotspot_shares(run_set: RunSet) -> dict[str, float]:
                 data = json.loads(_resolve(run.path, ref).read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-            tables += 1
-            for row in _rows(data):
-                name, share = _frame_name(row), _first(row, _SHARE_KEYS)
-                if name is not None and isinstance(share, int | float):
-                    totals[name] = totals.get(name, 0.0) + float(share)
+            yield data
+
+
+def hotspot_shares(run_set: RunSet) -> dict[str, float]:
+    """Mean share (percent) of each frame across the run set's CPU hotspot tables."""
+    totals: dict[str, float] = {}
+    tables = 0
+    for rows in _tables(run_set):
+        tables += 1
+        for row in rows:
+            name, share = _frame_name(row), _first(row, _SHARE_KEYS)
+            if name is not None and isinstance(share, int | float):
+                totals[name] = totals.get(name, 0.0) + float(share)
     return {name: value / tables for name, value in totals.items()} if tables else {}
+
+
+def hotspot_samples(run_set: RunSet) -> int:
+    """Profiler samples behind the run set's hotspot tables (their ``total_samples``, py-spy's)."""
+    return sum(int(data.get("total_samples") or 0) for data in _table_data(run_set) if isinstance(data, dict))
+
+
+def hotspot_locations(run_set: RunSet) -> dict[str, tuple[str, str]]:
+    """Each frame of :func:`hotspot_shares` -> (function, ``file:line``) as its first table names it
+    (``location``; else ``file:line``, else the file)."""
+    out: dict[str, tuple[str, str]] = {}
+    for rows in _tables(run_set):
+        for row in rows:
+            name = _frame_name(row)
+            if name is None or name in out:
+                continue
+            where = row.get("location") or (
+                f"{row['file']}:{row['line']}" if row.get("file") and row.get("line") else row.get("file")
+            )
+            out[name] = (str(_first(row, _NAME_KEYS)), str(where or ""))
+    return out
 
 
 def differential_hotspots(base: RunSet, new: RunSet, top: int = 15) -> list[HotspotDelta]:

@@ -20,6 +20,12 @@ the two sides paired by time:
   over every judged metric's p-value, and a metric is significant when its Holm-adjusted p <
   alpha and its interval excludes zero. The MDE is read at Holm's first-step level alpha / m.
 
+**Repeats** (``harness ab --repeat N``): the N measured windows are laid back to back on one
+timeline and their paired windows pooled into one analysis — W is planned once from the pooled
+rate, each repeat is cut into its own blocks (its partial last block joins its own edge block), so
+no block straddles two repeats, and the bootstrap draws from all of them: the MDE shrinks about as
+1/sqrt(N) with the number of blocks.
+
 Statuses: ``regression`` / ``improvement`` (significant, beyond the threshold — for a latency also
 beyond ``min_effect_ms`` — in the bad / good direction), ``no_change`` (``~`` not significant,
 ``=`` significant within the threshold), ``inconclusive`` (``!``: not significant and the MDE above
@@ -30,6 +36,7 @@ docs/regressions.md, "Paired A/B (harness ab)", has the reasoning.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -41,7 +48,11 @@ from harness.compare import stats
 from harness.compare.ab_result import (
     AB_KIND,
     AB_SCHEMA_VERSION,
+    AbHotspot,
     AbMetric,
+    AbProfile,
+    AbProfileSide,
+    AbRepeat,
     AbResult,
     AbSeries,
     AbSide,
@@ -58,14 +69,15 @@ from harness.compare.compare import (
     parse_min_effect,
     parse_test_settings,
 )
+from harness.compare.hotspots import differential_hotspots, hotspot_locations, hotspot_samples
 from harness.compare.result import DEFAULT_MIN_EFFECT_MS, PERCENTILES
-from harness.compare.runset import CompareRun
+from harness.compare.runset import CompareRun, RunSet
 from harness.contract import rundir
 from harness.contract.runfolder import RunFolder
 from harness.contract.samples import window_seconds
 from harness.derive.percentiles import grouped_values_at
 
-__all__ = ["PairedSettings", "paired_compare", "paired_settings"]
+__all__ = ["PairedSettings", "paired_compare", "paired_compare_repeats", "paired_settings"]
 
 #: Window starts closer than this (s) are the same instant (float round trips of epoch seconds).
 WINDOW_TOLERANCE_S = 1e-3
@@ -99,12 +111,18 @@ def paired_settings(
 
 @dataclass(frozen=True)
 class _Side:
-    run: CompareRun
-    send_second: np.ndarray  # second of the window of each done sample's intended send
+    """One side over every repeat: the repeats' done samples pooled, on one timeline where the
+    windows lie back to back (repeat r starts at the sum of the earlier repeats' seconds)."""
+
+    runs: tuple[CompareRun, ...]  # one per repeat
+    samples: pd.DataFrame
+    send_second: np.ndarray  # second on the pooled timeline of each done sample's intended send
+    segments: tuple[int, ...]  # seconds of each repeat's window (the shorter side's)
 
     @property
-    def samples(self) -> pd.DataFrame:
-        return self.run.samples
+    def run(self) -> CompareRun:
+        """The first repeat (the run folder a one-window ab.json names)."""
+        return self.runs[0]
 
     def rows(self, operation: str | None) -> np.ndarray:
         if operation is None:
@@ -135,12 +153,32 @@ def check_duet(a: RunFolder, b: RunFolder) -> tuple[float, float]:
     return start_a, dur_a
 
 
-def _side(folder: RunFolder, window_start: float) -> _Side:
-    run = CompareRun(folder)
-    frame = run.samples
-    intended = frame["intended_start"].to_numpy(dtype=float)
-    when = np.where(np.isfinite(intended), intended, frame["ts"].to_numpy(dtype=float))
-    return _Side(run, window_seconds(when, window_start))
+def _pooled_side(runs: list[CompareRun], starts: list[float], segments: tuple[int, ...]) -> _Side:
+    """The repeats of one side on the pooled timeline: each sample's second of its own window,
+    clipped into that window (stragglers join its edge seconds), plus the window's offset."""
+    seconds, offset = [], 0
+    for run, start, length in zip(runs, starts, segments, strict=True):
+        frame = run.samples
+        intended = frame["intended_start"].to_numpy(dtype=float)
+        when = np.where(np.isfinite(intended), intended, frame["ts"].to_numpy(dtype=float))
+        seconds.append(np.clip(window_seconds(when, start), 0, length - 1) + offset)
+        offset += length
+    samples = runs[0].samples if len(runs) == 1 else pd.concat([r.samples for r in runs], ignore_index=True)
+    return _Side(tuple(runs), samples, np.concatenate(seconds), segments)
+
+
+def pooled_sides(pairs: Sequence[tuple[RunFolder, RunFolder]]) -> tuple[_Side, _Side, list[float]]:
+    """Both sides over every repeat, and each repeat's window start (RunDirError: not one duet)."""
+    runs_a, runs_b, starts, segments = [], [], [], []
+    for fa, fb in pairs:
+        start, _ = check_duet(fa, fb)
+        ra, rb = CompareRun(fa), CompareRun(fb)
+        runs_a.append(ra)
+        runs_b.append(rb)
+        starts.append(start)
+        segments.append(max(1, min(ra.seconds, rb.seconds)))
+    lengths = tuple(segments)
+    return _pooled_side(runs_a, starts, lengths), _pooled_side(runs_b, starts, lengths), starts
 
 
 # ---------------------------------------------------------------- paired windows
@@ -149,27 +187,64 @@ def _side(folder: RunFolder, window_start: float) -> _Side:
 @dataclass(frozen=True)
 class _Plan:
     seconds: int  # block length W
-    count: int  # blocks; 0 when the window is too short for ``min_blocks``
+    count: int  # blocks over every repeat; 0 when the windows are too short for ``min_blocks``
+    segments: tuple[int, ...] = ()  # seconds of each repeat's window, back to back; () = one window
+
+    def _layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(first second, number of blocks, first block) of each repeat's window."""
+        seg = np.asarray(self.segments or (self.seconds * self.count,), dtype=np.int64)
+        per = seg // self.seconds if self.count else np.zeros_like(seg)
+        first_second = np.concatenate([[0], np.cumsum(seg)[:-1]])
+        return first_second, per, np.concatenate([[0], np.cumsum(per)[:-1]])
 
     def blocks_of(self, send_second: np.ndarray) -> np.ndarray:
-        """Block of each sample; the partial last block and stragglers join the edge blocks."""
-        out: np.ndarray = np.clip(send_second // self.seconds, 0, max(0, self.count - 1))
+        """Block of each second of the pooled timeline. The partial last block of a repeat and its
+        stragglers join that repeat's edge blocks: no block straddles two repeats."""
+        second = np.asarray(send_second, dtype=np.int64)
+        if self.count == 0:
+            return np.zeros(second.shape, dtype=np.int64)
+        first_second, per, first_block = self._layout()
+        r = np.clip(np.searchsorted(first_second, second, side="right") - 1, 0, len(per) - 1)
+        local = np.clip((second - first_second[r]) // self.seconds, 0, np.maximum(per[r] - 1, 0))
+        out: np.ndarray = first_block[r] + local
         return out
 
+    def block_starts(self) -> list[float]:
+        """Start of each block on the pooled timeline (s)."""
+        first_second, per, _ = self._layout()
+        return [float(f + i * self.seconds) for f, n in zip(first_second, per, strict=True) for i in range(n)]
 
-def plan_blocks(per_second: float, window_seconds: int, s: PairedSettings) -> _Plan:
+    def repeat_starts(self) -> list[float]:
+        """Where repeats 2..N begin on the pooled timeline (s)."""
+        return [float(v) for v in self._layout()[0][1:]] if len(self.segments) > 1 else []
+
+    def edge_seconds(self) -> np.ndarray:
+        """The first and last second of each repeat's window (partial: left out of CPU per request)."""
+        first_second = self._layout()[0]
+        seg = np.asarray(self.segments, dtype=np.int64)
+        return np.concatenate([first_second, first_second + seg - 1])
+
+    def blocks_per_repeat(self) -> list[int]:
+        return [int(n) for n in self._layout()[1]] if self.segments else [self.count]
+
+
+def plan_blocks(per_second: float, segments: tuple[int, ...], s: PairedSettings) -> _Plan:
     """W = max(1, ceil(block_samples / per-second count)), shortened to keep ``target_blocks`` blocks
-    when the window is long enough, and never fewer than ``min_blocks`` (else no blocks: too few).
+    when the windows are long enough, never longer than one repeat's window, and never fewer than
+    ``min_blocks`` blocks in all (else no blocks: too few).
 
     A bootstrap over few blocks underestimates the spread (k blocks have only C(2k−1, k) distinct
     resamples, and the variance is biased by (k − 1)/k): with 6 blocks of 5 s, an A/A handoff p95
     came out "significant". A pooled percentile does not need many samples per block, only blocks.
     """
-    if window_seconds < s.min_blocks or per_second <= 0:
-        return _Plan(1, 0)
+    total = sum(segments)
+    if not segments or total < s.min_blocks or per_second <= 0:
+        return _Plan(1, 0, segments)
     width = max(1, math.ceil(s.block_samples / per_second - 1e-9))
-    width = min(width, max(1, window_seconds // s.target_blocks), window_seconds // s.min_blocks)
-    return _Plan(width, window_seconds // width)
+    width = min(width, max(1, total // s.target_blocks), total // s.min_blocks, min(segments))
+    while width > 1 and sum(n // width for n in segments) < s.min_blocks:
+        width -= 1
+    return _Plan(width, sum(n // width for n in segments), segments)
 
 
 @dataclass
@@ -212,15 +287,13 @@ def _test_label(plan: _Plan) -> str:
     return f"paired block bootstrap ({plan.count} windows of {plan.seconds} s)"
 
 
-def latency_estimates(
-    a: _Side, b: _Side, operation: str | None, seconds: int, s: PairedSettings
-) -> list[_Estimate]:
+def latency_estimates(a: _Side, b: _Side, operation: str | None, s: PairedSettings) -> list[_Estimate]:
     """p50/p95/p99 of each side (HDR, = summary.json) and their paired change."""
     ma, mb = a.rows(operation), b.rows(operation)
     lat_a = a.samples["latency_ms"].to_numpy(dtype=float)[ma]
     lat_b = b.samples["latency_ms"].to_numpy(dtype=float)[mb]
     n_a, n_b = int(np.isfinite(lat_a).sum()), int(np.isfinite(lat_b).sum())
-    plan = plan_blocks(min(n_a, n_b) / max(1, seconds), seconds, s)
+    plan = plan_blocks(min(n_a, n_b) / max(1, sum(a.segments)), a.segments, s)
     qs = tuple(q for _, q in PERCENTILES)
     reps_a = reps_b = np.full((0, len(qs)), np.nan)
     if plan.count:
@@ -269,14 +342,14 @@ def _error_rows(side: _Side, mask: np.ndarray, plan: _Plan) -> np.ndarray:
     )
 
 
-def error_estimate(a: _Side, b: _Side, operation: str | None, seconds: int, s: PairedSettings) -> _Estimate:
+def error_estimate(a: _Side, b: _Side, operation: str | None, s: PairedSettings) -> _Estimate:
     """Error rate B − A (absolute), paired by blocks: errors come in bursts both sides share."""
     ma, mb = a.rows(operation), b.rows(operation)
     n_a, n_b = int(ma.sum()), int(mb.sum())
     e_a = int(a.samples["error"].notna().to_numpy(dtype=bool)[ma].sum())
     e_b = int(b.samples["error"].notna().to_numpy(dtype=bool)[mb].sum())
     ra, rb = (e_a / n_a if n_a else None), (e_b / n_b if n_b else None)
-    plan = plan_blocks(min(n_a, n_b) / max(1, seconds), seconds, s)
+    plan = plan_blocks(min(n_a, n_b) / max(1, sum(a.segments)), a.segments, s)
     interval, se, p = None, None, None
     if plan.count and ra is not None and rb is not None:
         if e_a == 0 and e_b == 0:
@@ -311,14 +384,21 @@ def error_estimate(a: _Side, b: _Side, operation: str | None, seconds: int, s: P
     )
 
 
-def _cpu_seconds(side: _Side, seconds: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(CPU seconds, completed requests) per second of the window; None when CPU was not measured."""
-    cpu = side.run.per_second_cpu()
-    if cpu is None:
-        return None
-    cpu_s = np.full(seconds, np.nan)
-    cpu_s[: min(seconds, cpu.size)] = cpu[:seconds] / 100.0
-    return cpu_s, side.run.per_second_counts()[:seconds]
+def _cpu_seconds(side: _Side) -> tuple[np.ndarray, np.ndarray] | None:
+    """(CPU seconds, completed requests) per second of the pooled timeline; NaN CPU in a repeat
+    that did not measure it; None when no repeat did."""
+    cpu_parts, count_parts, measured = [], [], False
+    for run, length in zip(side.runs, side.segments, strict=True):
+        cpu_s, counts = np.full(length, np.nan), np.zeros(length)
+        cpu = run.per_second_cpu()
+        if cpu is not None:
+            measured = True
+            cpu_s[: min(length, cpu.size)] = cpu[:length] / 100.0
+        done = run.per_second_counts()[:length]
+        counts[: done.size] = done
+        cpu_parts.append(cpu_s)
+        count_parts.append(counts)
+    return (np.concatenate(cpu_parts), np.concatenate(count_parts)) if measured else None
 
 
 def _cpu_rows(values: tuple[np.ndarray, np.ndarray], keep: np.ndarray, plan: _Plan) -> np.ndarray:
@@ -337,7 +417,7 @@ def _paired_cpu_rows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per block [CPU s, requests] of each side over the seconds both measured, edges dropped."""
     keep = np.isfinite(va[0]) & np.isfinite(vb[0]) & (va[1] > 0) & (vb[1] > 0)
-    keep[[0, -1]] = False  # partial first and last seconds
+    keep[plan.edge_seconds()] = False  # partial first and last seconds of each repeat
     rows_a, rows_b = _cpu_rows(va, keep, plan), _cpu_rows(vb, keep, plan)
     both = (rows_a[:, 1] > 0) & (rows_b[:, 1] > 0)
     return rows_a[both], rows_b[both]
@@ -348,10 +428,11 @@ def _per_request(rows: np.ndarray) -> float | None:
     return 1000.0 * float(rows[:, 0].sum()) / total if total > 0 else None
 
 
-def cpu_estimate(a: _Side, b: _Side, seconds: int, block_s: int, s: PairedSettings) -> _Estimate:
+def cpu_estimate(a: _Side, b: _Side, block_s: int, s: PairedSettings) -> _Estimate:
     """CPU-ms per request of each target over the seconds both measured, paired by blocks."""
-    va, vb = _cpu_seconds(a, seconds), _cpu_seconds(b, seconds)
-    plan = _Plan(max(1, block_s), max(1, seconds // max(1, block_s)))
+    va, vb = _cpu_seconds(a), _cpu_seconds(b)
+    width, seconds = max(1, block_s), sum(a.segments)
+    plan = _Plan(width, max(1, sum(n // width for n in a.segments)), a.segments)
     values: list[float | None] = [None, None]
     interval, se, p, enough = None, None, None, True
     for i, v in enumerate((va, vb)):
@@ -359,7 +440,7 @@ def cpu_estimate(a: _Side, b: _Side, seconds: int, block_s: int, s: PairedSettin
             values[i] = _per_request(_paired_cpu_rows(v, v, plan)[0])  # this side alone
     if va is not None and vb is not None and seconds > 2:
         rows_a, rows_b = _paired_cpu_rows(va, vb, plan)
-        plan, enough = _Plan(plan.seconds, len(rows_a)), len(rows_a) >= s.min_blocks
+        plan, enough = _Plan(plan.seconds, len(rows_a), plan.segments), len(rows_a) >= s.min_blocks
         values = [_per_request(rows_a), _per_request(rows_b)]
         if enough:
             weights = stats.block_weights(plan.count, s.n_boot, np.random.default_rng(s.seed))
@@ -460,13 +541,14 @@ def window_series(a: _Side, b: _Side, plan: _Plan, p95: AbMetric | None) -> AbSe
     )
     return AbSeries(
         block_seconds=plan.seconds,
-        t=[float(i * plan.seconds) for i in range(count)],
+        t=plan.block_starts(),
         a=_none_if_nan(per[0]),
         b=_none_if_nan(per[1]),
         ratio=_none_if_nan(ratio),
         ratio_estimate=None if p95 is None or p95.change is None else 1.0 + p95.change,
         band_low=band[0],
         band_high=band[1],
+        repeat_starts=plan.repeat_starts(),
     )
 
 
@@ -484,15 +566,16 @@ def _target_text(target: rundir.TargetInfo) -> str:
 
 def side_info(name: Literal["a", "b"], side: _Side, cpu_ms: float | None) -> AbSide:
     run = side.run
-    cpu = run.per_second_cpu()
+    parts = [(r.per_second_cpu(), n) for r, n in zip(side.runs, side.segments, strict=True)]
+    cpu = [c[:n] for c, n in parts if c is not None]
     return AbSide(
         side=name,
         run_dir=str(run.path),
         run_id=run.run_id,
         target=_target_text(run.manifest.target),
-        requests=len(run.samples),
-        errors=int(run.samples["error"].notna().sum()),
-        cpu_percent_mean=None if cpu is None else float(np.nanmean(cpu)),
+        requests=len(side.samples),
+        errors=int(side.samples["error"].notna().sum()),
+        cpu_percent_mean=float(np.nanmean(np.concatenate(cpu))) if cpu else None,
         cpu_ms_per_request=cpu_ms,
     )
 
@@ -501,26 +584,87 @@ def _ops(side: _Side) -> set[str]:
     return {str(op) for op in side.samples["operation"].dropna().unique()}
 
 
+def _run_warnings(label: str, side: str, run: CompareRun, cpu_anywhere: bool) -> list[str]:
+    out, m = [], run.manifest
+    if m.status != "complete":
+        out.append(f"{label} ({m.run_id}): run status is {m.status}")
+    if m.tags.get("ab_side", side) != side:
+        out.append(f"{label} ({m.run_id}) is tagged ab_side={m.tags['ab_side']}")
+    if cpu_anywhere and run.per_second_cpu() is None:
+        out.append(f"{label}: the target's CPU was not measured in this repeat (its seconds left out)")
+    return out
+
+
 def duet_warnings(a: _Side, b: _Side) -> list[str]:
     out = []
-    ma, mb = a.run.manifest, b.run.manifest
-    for side, m in (("a", ma), ("b", mb)):
-        if m.status != "complete":
-            out.append(f"{side} ({m.run_id}): run status is {m.status}")
-        if m.tags.get("ab_side", side) != side:
-            out.append(f"{side} ({m.run_id}) is tagged ab_side={m.tags['ab_side']}")
-        if (a.run.per_second_cpu() is None and side == "a") or (
-            b.run.per_second_cpu() is None and side == "b"
-        ):
+    repeats = len(a.runs)
+    for side, runs, cpu in (("a", a.runs, _cpu_seconds(a)), ("b", b.runs, _cpu_seconds(b))):
+        for i, run in enumerate(runs, start=1):
+            out += _run_warnings(side if repeats == 1 else f"{side}-{i}", side, run, cpu is not None)
+        if cpu is None:
             out.append(f"{side}: the target's CPU was not measured (CPU per request untested)")
-    if ma.tags.get("ab") != mb.tags.get("ab"):
-        out.append(f"the sides belong to different ab runs: {ma.tags.get('ab')} vs {mb.tags.get('ab')}")
-    if ma.scenario_name != mb.scenario_name:
-        out.append(f"different scenarios: {ma.scenario_name} vs {mb.scenario_name}")
+    ab_ids = sorted({str(r.manifest.tags.get("ab")) for r in (*a.runs, *b.runs)})
+    if len(ab_ids) > 1:
+        out.append(f"the sides belong to different ab runs: {' vs '.join(ab_ids)}")
+    scenarios = sorted({r.manifest.scenario_name for r in (*a.runs, *b.runs)})
+    if len(scenarios) > 1:
+        out.append(f"different scenarios: {' vs '.join(scenarios)}")
     only = sorted(_ops(a) ^ _ops(b))
     if only:
         out.append(f"operations present on one side only (not compared): {only}")
     return out
+
+
+# ---------------------------------------------------------------- differential CPU profile
+
+
+def _profile_side(name: Literal["a", "b"], side: _Side) -> AbProfileSide:
+    """Whether every repeat of the side has a CPU hotspot table, and why not (its manifest record)."""
+    failures: list[tuple[int, str, str]] = []  # (repeat, status, why)
+    for i, run in enumerate(side.runs, start=1):
+        record = run.manifest.profiles.get("cpu")
+        if record is None:
+            failures.append((i, "skipped", "not CPU-profiled"))
+        elif record.status != "ok" or not record.files.get("hotspots"):
+            failures.append((i, record.status, record.reason or "no hotspot table"))
+    status: Literal["ok", "failed", "skipped"] = "ok"
+    reason = None
+    if failures:
+        first, kind, reason = failures[0]
+        status = "failed" if kind == "failed" else "skipped"
+        everywhere = len(failures) == len(side.runs) and len({why for *_, why in failures}) == 1
+        if len(side.runs) > 1 and not everywhere:
+            reason = f"repeat {first}: {reason}"
+    samples = hotspot_samples(RunSet(list(side.runs), name))
+    profiled = len(side.runs) - len(failures)
+    return AbProfileSide(side=name, status=status, reason=reason, profiled=profiled, samples=samples)
+
+
+def cpu_profile(a: _Side, b: _Side, top: int = 15) -> AbProfile | None:
+    """The differential CPU hotspots B vs A (compare's differ over each side's repeats); None when
+    neither side was CPU-profiled (no ``cpu`` record in any manifest)."""
+    if not any("cpu" in run.manifest.profiles for run in (*a.runs, *b.runs)):
+        return None
+    sides = (_profile_side("a", a), _profile_side("b", b))
+    missing = [p.side for p in sides if p.profiled == 0]
+    if missing:
+        why = " and ".join(missing)
+        note = f"no differential hotspots: side {why} {'was' if len(missing) == 1 else 'were'} not profiled"
+        return AbProfile(a=sides[0], b=sides[1], note=note)
+    set_a, set_b = RunSet(list(a.runs), "a"), RunSet(list(b.runs), "b")
+    where = {**hotspot_locations(set_a), **hotspot_locations(set_b)}  # B's line where both ran it
+    rows = [
+        AbHotspot(
+            function=where.get(d.frame, (d.frame, ""))[0],
+            location=where.get(d.frame, ("", ""))[1],
+            a_percent=round(d.base_percent, 3),
+            b_percent=round(d.new_percent, 3),
+            change_points=round(d.delta_percent, 3),
+        )
+        for d in differential_hotspots(set_a, set_b, top=top)
+    ]
+    empty = None if rows else "no differential hotspots: the hotspot tables are empty"
+    return AbProfile(a=sides[0], b=sides[1], hotspots=rows, note=empty)
 
 
 # ---------------------------------------------------------------- top level
@@ -536,33 +680,65 @@ def paired_compare(a_dir: Path, b_dir: Path, settings: PairedSettings | None = N
     Raises :class:`harness.contract.rundir.RunDirError` when a folder is not a readable run folder
     or the two were not measured over the same window.
     """
+    return paired_compare_repeats([(a_dir, b_dir)], settings)
+
+
+def _repeats(pairs: Sequence[tuple[Path, Path]], starts: list[float], plan: _Plan) -> list[AbRepeat]:
+    blocks = plan.blocks_per_repeat()
+    return [
+        AbRepeat(
+            index=i,
+            a_run_dir=str(a_dir),
+            b_run_dir=str(b_dir),
+            window_start=start,
+            window_seconds=length,
+            blocks=blocks[i - 1],
+        )
+        for i, ((a_dir, b_dir), start, length) in enumerate(
+            zip(pairs, starts, plan.segments, strict=True), start=1
+        )
+    ]
+
+
+def paired_compare_repeats(
+    pairs: Sequence[tuple[Path, Path]], settings: PairedSettings | None = None
+) -> AbResult:
+    """Compare the (A, B) run folders of every repeat of one duet run as one paired comparison:
+    the paired windows of all repeats pooled (blocks never straddle two repeats).
+
+    Raises :class:`harness.contract.rundir.RunDirError` when a folder is not a readable run folder
+    or the two of a pair were not measured over the same window; ValueError without pairs.
+    """
+    if not pairs:
+        raise ValueError("paired_compare_repeats: no (a, b) run folders")
     s = settings or PairedSettings()
-    fa, fb = RunFolder(Path(a_dir)), RunFolder(Path(b_dir))
-    window_start, _ = check_duet(fa, fb)
-    a, b = _side(fa, window_start), _side(fb, window_start)
-    seconds = min(a.run.seconds, b.run.seconds)
+    pairs = [(Path(a_dir), Path(b_dir)) for a_dir, b_dir in pairs]
+    a, b, starts = pooled_sides([(RunFolder(a_dir), RunFolder(b_dir)) for a_dir, b_dir in pairs])
     estimates: list[_Estimate] = []
     for operation in [None, *_operations(a, b)]:
-        estimates.extend(latency_estimates(a, b, operation, seconds, s))
-        estimates.append(error_estimate(a, b, operation, seconds, s))
+        estimates.extend(latency_estimates(a, b, operation, s))
+        estimates.append(error_estimate(a, b, operation, s))
         if operation is None:
-            estimates.append(cpu_estimate(a, b, seconds, estimates[0].plan.seconds, s))
+            estimates.append(cpu_estimate(a, b, estimates[0].plan.seconds, s))
     metrics, judged = finalize(estimates, s)
     p95 = next((m for m in metrics if m.operation == OVERALL and m.metric == "p95"), None)
     cpu = next(e for e in estimates if e.metric == "cpu_per_request")
+    ma, mb = a.run.manifest, b.run.manifest
     return AbResult(
         kind=AB_KIND,
         schema_version=AB_SCHEMA_VERSION,
-        ab_id=fa.manifest.tags.get("ab"),
-        scenario=fb.manifest.scenario_name,
-        assign=fa.manifest.tags.get("ab_assign"),
+        ab_id=ma.tags.get("ab"),
+        scenario=mb.scenario_name,
+        assign=ma.tags.get("ab_assign"),
         settings=s,
-        window_start=window_start,
-        window_seconds=seconds,
+        window_start=starts[0],
+        window_seconds=sum(a.segments),
         a=side_info("a", a, cpu.a),
         b=side_info("b", b, cpu.b),
         headline=headline_of(metrics, judged),
         metrics=metrics,
         series=window_series(a, b, estimates[0].plan, p95),
         warnings=duet_warnings(a, b),
+        repeats=_repeats(pairs, starts, estimates[0].plan),
+        profile=cpu_profile(a, b),
     )

@@ -3,6 +3,12 @@
 Old versions keep loading: every version in :data:`SUPPORTED_VERSIONS` has a fixture under
 ``tests/fixtures/nightly/v<N>/``. ``regressions``, ``failed_steps`` and ``exit_code`` are written
 for readers of the file but derived from the steps, so the loader recomputes them.
+
+Versions: 1 — each step compared with the stored baseline of its scenario; 2 — ``baseline_ref``
+and ``baseline_commit`` (``harness nightly --baseline-ref REF``) and each step's ``paired``
+result: the step ran as a duet, REF's runtime (side a) against the working tree's (side b), with
+the paired verdict and the headline figures of its ``ab.json``. A version-1 file loads with
+``baseline_ref is None`` and ``paired is None`` on every step.
 """
 
 from __future__ import annotations
@@ -18,8 +24,8 @@ from harness.contract.versioned import read_versioned_json, validate_as
 
 NIGHTLY_KIND: Literal["motherbox-perf/nightly"] = "motherbox-perf/nightly"
 NIGHTLY_JSON = "nightly.json"
-SCHEMA_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+SCHEMA_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 DERIVED_KEYS = ("regressions", "failed_steps", "exit_code")
 
 
@@ -45,6 +51,39 @@ class StepExtras(BaseModel):
         return self.model_dump(exclude_unset=True)
 
 
+PairedVerdict = Literal["regression", "improvement", "no_change", "inconclusive"]
+
+
+class PairedFigure(BaseModel):
+    """One headline metric (the overall operation) of a step's duet, as its ``ab.json`` says."""
+
+    model_config = ConfigDict(extra="forbid")
+    metric: str  # label, e.g. "p95(overall)"
+    unit: str
+    change_kind: Literal["relative", "absolute"]
+    a: float | None  # REF
+    b: float | None  # the working tree
+    change: float | None  # B/A - 1 (relative) or B - A (absolute)
+    ci_low: float | None
+    ci_high: float | None
+    mde: float | None
+    status: str  # ab.json's status: regression, improvement, no_change, inconclusive, too_few_samples
+
+
+class PairedStep(BaseModel):
+    """A step run as a duet against ``--baseline-ref`` (v2): its paired verdict and where to look."""
+
+    model_config = ConfigDict(extra="forbid")
+    verdict: PairedVerdict
+    ab_dir: str
+    ab_json: str
+    ab_html: str
+    a_run_dir: str  # REF's run folder (``run_dir`` of the step is the working tree's, side b)
+    mde: float | None  # of the overall p95: "this comparison could see changes >= mde"
+    headline: list[PairedFigure] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
 class StepResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
     step: str
@@ -58,6 +97,7 @@ class StepResult(BaseModel):
     compare_html: str | None = None
     extras: StepExtras = Field(default_factory=StepExtras)
     error: str | None = None
+    paired: PairedStep | None = None  # v2: the step ran as a duet against --baseline-ref
 
     @field_serializer("extras")
     def _only_set_extras(self, extras: StepExtras) -> dict[str, Any]:
@@ -74,6 +114,8 @@ class NightlyResult(BaseModel):
     ended_at: str
     steps: list[StepResult]
     pages: dict[str, str]
+    baseline_ref: str | None = None  # v2: --baseline-ref as given
+    baseline_commit: str | None = None  # v2: the commit it named when the night began
 
     @property
     def regressions(self) -> list[str]:
@@ -90,7 +132,9 @@ class NightlyResult(BaseModel):
         return EXIT_ABORTED if self.failed_steps else EXIT_OK
 
     def to_json(self) -> dict[str, Any]:
+        """Today's format (a loaded older file is written as the current version)."""
         data = self.model_dump()
+        data["schema_version"] = SCHEMA_VERSION
         data["regressions"] = self.regressions
         data["failed_steps"] = self.failed_steps
         data["exit_code"] = self.exit_code()

@@ -1,29 +1,17 @@
 """The nightly suite: run, store, compare with baselines, regenerate the pages, fail on regression.
 
-Steps (the guide's load tests plus a profile), each a real ``harness run`` at ``time_scale``:
-
-========== ===================================== =========================================
-step       scenario                              what it adds
-========== ===================================== =========================================
-steady     scenarios/steady_state.yaml           the reference numbers
-spike      scenarios/spike_test.yaml             recovery time after the spike
-stress     scenarios/stress_test.yaml            breaking point
-endurance  scenarios/endurance_test.yaml         leak trend (RSS slope), shortened to 2 h x scale
-profile    scenarios/profile.yaml (or smoke)     CPU profile (py-spy) for differential hotspots
-========== ===================================== =========================================
-
-At the default scale 0.05 the load itself takes about 12 minutes (steady 3 min, spike 45 s,
-stress 105 s, endurance 6 min, profile <= 1 min) plus start-up and drain of each run, well inside
-the 30-minute budget. Every run lands in ``reports/runs`` (history), is compared with the stored
-baseline of its scenario on this machine (``--baseline auto``), and the first run of a scenario
-becomes its baseline when none is stored.
+The steps (:mod:`harness.nightly.plan`) each run as a real ``harness run`` at ``time_scale``. Every
+run lands in ``reports/runs`` (history), is compared with the stored baseline of its scenario on
+this machine (``--baseline auto``), and the first run of a scenario becomes its baseline when none
+is stored. With ``--baseline-ref REF`` each step is instead a duet of REF's runtime and the working
+tree's (:mod:`harness.nightly.against_ref`), judged by the paired analysis; no stored baseline is
+read or set.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from harness.compare.compare import CompareSettings, compare_paths
@@ -32,76 +20,19 @@ from harness.contract.runfolder import RunFolder
 from harness.derive.summary import series_stats
 from harness.history import baseline as baselines
 from harness.history.series import build_history
+from harness.nightly.against_ref import BaselineRef, DuetRunner, run_step_against_ref
+from harness.nightly.markdown import markdown, paired_line
 from harness.nightly.outputs import NightlyResult, StepExtras, StepResult, write_nightly_json
+from harness.nightly.plan import DEFAULT_SCALE, NightlyStep, natural_seconds
 from harness.report.compare_page import write_compare
 from harness.report.history_page import write_history
 from harness.report.index_page import build_index
+from harness.run.duet import run_duet
 from harness.run.launch import RunOutcome, RunRequest, launch
-from harness.scenario.loader import ScenarioError, load_scenario, resolve
 from harness.verdict.gate import GateConfigError, evaluate_run
 
-DEFAULT_SCALE = 0.05
-ENDURANCE_HOURS = 2.0  # the 24 h endurance test is shortened to this before scaling
 NIGHTLY_TAG = "nightly"
 STEP_TAG = "nightly_step"
-
-
-@dataclass(frozen=True)
-class NightlyStep:
-    name: str
-    scenario: Path
-    fallback: Path | None = None  # used when ``scenario`` is not in the scenarios folder
-    duration_hours: float | None = None  # shorten before scaling
-    profile: str | None = None
-    min_duration_s: float = 20.0
-
-    def scenario_path(self) -> Path:
-        if self.scenario.is_file() or self.fallback is None:
-            return self.scenario
-        return self.fallback
-
-    def duration_arg(self, scale: float, natural_s: float | None = None) -> str | None:
-        """``--duration``: the shortened length, or the floor when the scaled run would be too short."""
-        if self.duration_hours is not None:
-            return f"{max(self.min_duration_s, self.duration_hours * 3600.0 * scale):.0f}s"
-        if natural_s is not None and natural_s < self.min_duration_s:
-            return f"{self.min_duration_s:.0f}s"
-        return None
-
-
-def default_steps(scenarios_dir: Path = Path("scenarios")) -> list[NightlyStep]:
-    return [
-        NightlyStep("steady", scenarios_dir / "steady_state.yaml"),
-        NightlyStep("spike", scenarios_dir / "spike_test.yaml"),
-        NightlyStep("stress", scenarios_dir / "stress_test.yaml"),
-        NightlyStep("endurance", scenarios_dir / "endurance_test.yaml", duration_hours=ENDURANCE_HOURS),
-        NightlyStep(
-            "profile",
-            scenarios_dir / "profile.yaml",
-            scenarios_dir / "smoke.yaml",
-            profile="cpu",
-            min_duration_s=30.0,
-        ),
-    ]
-
-
-# ---------------------------------------------------------------- planning
-
-
-def natural_seconds(step: NightlyStep, scale: float) -> float | None:
-    """Scaled load duration of the step's scenario file; None if it cannot be read or is invalid."""
-    try:
-        scenario = load_scenario(step.scenario_path())
-    except ScenarioError:
-        return None  # the run reports the scenario's errors; the plan shows "?"
-    return float(resolve(scenario, time_scale=scale).duration_s)
-
-
-def estimated_seconds(step: NightlyStep, scale: float) -> float | None:
-    """Load duration the step will actually run (without start-up and drain)."""
-    natural = natural_seconds(step, scale)
-    duration = step.duration_arg(scale, natural)
-    return float(duration.removesuffix("s")) if duration else natural
 
 
 # ---------------------------------------------------------------- per-step analysis
@@ -145,7 +76,9 @@ def _derived_from_verdict(run_dir: Path, step: str) -> StepExtras:
         verdict = evaluate_run(run_dir, rules=[f"{metric} > 0{'s' if step == 'spike' else ''}"])
     except GateConfigError as exc:  # e.g. the scenario's own gate rules do not parse
         return StepExtras.model_validate({metric: None, "reason": f"not evaluated: {exc}"})
-    for result in verdict.rules:
+    # the rule asked for here (origin "cli") always applies; a checklist rule on the same metric may
+    # be "not applicable" to this kind of run and carry no figure
+    for result in sorted(verdict.rules, key=lambda r: r.origin != "cli"):
         if result.metric == metric:
             return StepExtras.model_validate(
                 {
@@ -207,40 +140,69 @@ def run_nightly(
     reports_dir: Path = Path("reports"),
     settings: CompareSettings | None = None,
     set_missing_baselines: bool = True,
+    baseline_ref: BaselineRef | None = None,
     runner: Callable[[RunRequest], RunOutcome] = launch,
+    duet: DuetRunner = run_duet,
     log: Callable[[str], None] = print,
 ) -> NightlyResult:
+    """Every step, then the pages and ``reports/nightly/<id>/{nightly.json,nightly.md}``. With
+    ``baseline_ref`` each step is a duet of REF and the working tree (``duet``), else a child
+    ``harness run`` (``runner``) compared with the stored baseline."""
     settings = settings or CompareSettings()
     started = dt.datetime.now(dt.UTC)
     nightly_id = started.strftime("%Y%m%dT%H%M%SZ")
+    versus = "" if baseline_ref is None else f" vs {baseline_ref.ref} ({baseline_ref.commit[:12]})"
     results: list[StepResult] = []
     for number, step in enumerate(steps, start=1):
-        log(f"[{number}/{len(steps)}] {step.name}: {step.scenario_path()} at scale {time_scale:g}")
-        outcome = runner(
-            RunRequest(
-                scenario=step.scenario_path(),
-                time_scale=time_scale,
-                duration=step.duration_arg(time_scale, natural_seconds(step, time_scale)),
-                tags={NIGHTLY_TAG: nightly_id, STEP_TAG: step.name},
-                reports_dir=reports_dir,
-                profile=step.profile,
-                timeout_s=max(600.0, 3 * 3600.0 * time_scale * 10),
+        log(f"[{number}/{len(steps)}] {step.name}: {step.scenario_path()} at scale {time_scale:g}{versus}")
+        tags = {NIGHTLY_TAG: nightly_id, STEP_TAG: step.name}
+        if baseline_ref is None:
+            outcome = runner(_run_request(step, time_scale, reports_dir, tags))
+            results.append(_finish_step(step, outcome, reports_dir, settings, set_missing_baselines, log))
+        else:
+            paired = run_step_against_ref(
+                step, baseline_ref, time_scale=time_scale, reports_dir=reports_dir, tags=tags, duet=duet
             )
-        )
-        results.append(_finish_step(step, outcome, reports_dir, settings, set_missing_baselines, log))
-    pages = regenerate_pages(reports_dir)
+            results.append(_finish_ref_step(step, paired, baseline_ref.ref, log))
     result = NightlyResult(
         nightly_id=nightly_id,
         time_scale=time_scale,
         started_at=started.isoformat(timespec="seconds"),
         ended_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         steps=results,
-        pages=pages,
+        pages=regenerate_pages(reports_dir),
+        baseline_ref=None if baseline_ref is None else baseline_ref.ref,
+        baseline_commit=None if baseline_ref is None else baseline_ref.commit,
     )
     out = reports_dir / "nightly" / nightly_id
     write_nightly_json(result, out)
     rundir.write_text_atomic(out / "nightly.md", markdown(result))
     result.pages["nightly"] = str(out / "nightly.md")
+    return result
+
+
+def _run_request(step: NightlyStep, time_scale: float, reports_dir: Path, tags: dict[str, str]) -> RunRequest:
+    return RunRequest(
+        scenario=step.scenario_path(),
+        time_scale=time_scale,
+        duration=step.duration_arg(time_scale, natural_seconds(step, time_scale)),
+        tags=tags,
+        reports_dir=reports_dir,
+        profile=step.profile,
+        timeout_s=max(600.0, 3 * 3600.0 * time_scale * 10),
+    )
+
+
+def _finish_ref_step(
+    step: NightlyStep, result: StepResult, ref: str, log: Callable[[str], None]
+) -> StepResult:
+    """The extras of side b's run folder (the working tree's), and the step's line in the log."""
+    if result.run_status == "complete" and result.run_dir is not None:
+        try:
+            result.extras = step_extras(step, Path(result.run_dir))
+        except rundir.RunDirError as exc:
+            result.error = f"extras not read: {exc}"
+    log(f"  {paired_line(result, ref)}")
     return result
 
 
@@ -278,23 +240,3 @@ def _failed_step(step: NightlyStep, outcome: RunOutcome, error: str) -> StepResu
         run_status=None,
         error=error,
     )
-
-
-def markdown(result: NightlyResult) -> str:
-    lines = [
-        f"# Nightly {result.nightly_id} (time scale {result.time_scale:g})",
-        "",
-        "| step | scenario | status | vs baseline | extras |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for s in result.steps:
-        versus = "; ".join(s.regressions) or (
-            "baseline stored" if s.baseline_set else ("ok" if s.baseline else "-")
-        )
-        extras = ", ".join(
-            f"{k}={v}" for k, v in s.extras.shown().items() if v is not None and not isinstance(v, dict)
-        )
-        lines.append(f"| {s.step} | {s.scenario} | {s.run_status or 'failed'} | {versus} | {extras} |")
-    lines += ["", f"Exit code: {result.exit_code()}", ""]
-    lines += [f"- {name}: {path}" for name, path in result.pages.items()]
-    return "\n".join(lines) + "\n"

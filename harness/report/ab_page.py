@@ -1,7 +1,8 @@
 """``ab.html``: the paired (duet) comparison of two targets, rendered from ab.json's model.
 
 :mod:`harness.compare.paired` computes every figure — the verdict, the MDE the banner quotes, the
-per-window series and the interval band; this module only draws them (through the one chart
+per-window series and the interval band, the differential CPU hotspots beside the verdict
+(``--profile cpu``) and the repeats' boundaries; this module only draws them (through the one chart
 encoder) and renders the page. :func:`write_ab` also looks up the latest duet ``harness calibrate``
 of the machine both sides ran on (:func:`harness.history.db.calibration_for`) and passes it in.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from markupsafe import Markup
+from matplotlib.axes import Axes
 
 from harness.compare.ab_result import AbResult, AbSeries, write_ab_json
 from harness.contract import rundir
@@ -26,6 +28,12 @@ def _y(values: list[float | None]) -> list[float]:
     return [float("nan") if v is None else v for v in values]
 
 
+def _mark_repeats(ax: Axes, series: AbSeries) -> None:
+    """A dotted line where each repeat after the first begins (``--repeat N``)."""
+    for t in series.repeat_starts:
+        ax.axvline(t, color=MUTED, lw=0.8, ls=":")
+
+
 @styled
 def windows_chart(series: AbSeries) -> Markup:
     """A's and B's overall p95 per paired window, on one axis."""
@@ -39,6 +47,7 @@ def windows_chart(series: AbSeries) -> Markup:
         lw=1.2,
         label="B",
     )
+    _mark_repeats(ax, series)
     ax.set_xlabel(f"window start (s), {series.block_seconds} s windows")
     ax.set_ylabel(f"{series.metric} (ms)")
     ax.legend()
@@ -65,6 +74,7 @@ def ratio_chart(series: AbSeries) -> Markup:
         ms=2,
         label="B / A per window",
     )
+    _mark_repeats(ax, series)
     ax.set_xlabel("window start (s)")
     ax.set_ylabel(f"{series.metric} B / A")
     ax.legend()
@@ -81,6 +91,7 @@ def render_ab(result: AbResult, calibration: db.CalibrationRow | None = None) ->
         metrics=result.metrics,
         warnings=result.warnings,
         sides=[result.a, result.b],
+        profile=result.profile,
         windows_chart=windows_chart(result.series) if result.series.t else None,
         ratio_chart=ratio_chart(result.series) if result.series.t else None,
         calibration=calibration,

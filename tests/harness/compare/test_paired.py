@@ -13,7 +13,13 @@ import pytest
 from harness.compare import stats
 from harness.compare.ab_result import AB_SCHEMA_VERSION, AbFileError, AbResult, load_ab, write_ab_json
 from harness.compare.compare import ThresholdError, compare_paths
-from harness.compare.paired import PairedSettings, paired_compare, paired_settings
+from harness.compare.paired import (
+    PairedSettings,
+    paired_compare,
+    paired_compare_repeats,
+    paired_settings,
+    plan_blocks,
+)
 from harness.contract.rundir import RunDirError, load_summary
 from harness.testing.synthetic import SyntheticOp, SyntheticSpec, make_run
 
@@ -186,10 +192,23 @@ def test_ab_json_round_trip(tmp_path: Path) -> None:
 def test_v1_fixture_loads() -> None:
     loaded = load_ab(FIXTURES / "v1")
     raw = json.loads((FIXTURES / "v1" / "ab.json").read_text())
-    assert loaded.schema_version == AB_SCHEMA_VERSION == raw["schema_version"] == 1
+    assert loaded.schema_version == raw["schema_version"] == 1 < AB_SCHEMA_VERSION
     assert loaded.headline.verdict == raw["headline"]["verdict"]
-    assert list(raw) == list(AbResult.model_validate(raw).model_dump())
+    dumped = list(AbResult.model_validate(raw).model_dump())
+    assert dumped[: len(raw)] == list(raw)  # every v1 field kept, in order; v2's added after
+    assert loaded.repeats == [] and loaded.profile is None and loaded.series.repeat_starts == []
     assert {m.status for m in loaded.metrics} >= {"regression", "too_few_samples"}
+
+
+def test_v2_fixture_loads_with_repeats_and_hotspots() -> None:
+    loaded = load_ab(FIXTURES / "v2")
+    raw = json.loads((FIXTURES / "v2" / "ab.json").read_text())
+    assert loaded.schema_version == raw["schema_version"] == AB_SCHEMA_VERSION == 2
+    assert list(AbResult.model_validate(raw).model_dump()) == list(raw)
+    assert [r.index for r in loaded.repeats] == [1, 2]
+    assert sum(r.blocks for r in loaded.repeats) == _find(loaded, "p95").blocks
+    assert loaded.profile is not None and loaded.profile.hotspots[0].function == "slow_path_burn"
+    assert loaded.profile.hotspots[0].change_points > 0 and loaded.series.repeat_starts == [20.0]
 
 
 @pytest.mark.parametrize(
@@ -204,3 +223,106 @@ def test_bad_ab_files_are_one_clear_error(tmp_path: Path, change: dict[str, obje
     (tmp_path / "ab.json").write_text(json.dumps({**raw, **change}))
     with pytest.raises(AbFileError, match=message):
         load_ab(tmp_path)
+
+
+# ------------------------------------------------------------------ repeats (harness ab --repeat N)
+
+
+def test_repeats_pool_their_paired_windows_and_the_mde_shrinks(tmp_path: Path) -> None:
+    pairs = [duet(tmp_path / f"r{i}", 20 + i, duration_s=20) for i in range(3)]
+    singles = [paired_compare(*pair) for pair in pairs]
+    one = singles[0]
+    pooled = paired_compare_repeats(pairs)
+    for metric in ("p50", "p95"):
+        single, both = _find(one, metric), _find(pooled, metric)
+        assert both.blocks == 3 * single.blocks and both.n_a == 3 * single.n_a
+        mean_single = float(np.mean([_find(r, metric).mde for r in singles]))
+        # ~1/sqrt(3) expected; one repeat's MDE is itself noisy (20 blocks), so against their mean
+        assert both.mde is not None and both.mde < 0.8 * mean_single, (metric, both.mde, mean_single)
+    assert [r.index for r in pooled.repeats] == [1, 2, 3]
+    assert [r.blocks for r in pooled.repeats] == [_find(one, "p95").blocks] * 3
+    assert pooled.window_seconds == 60 and pooled.series.repeat_starts == [20.0, 40.0]
+    assert len(pooled.series.t) == _find(pooled, "p95").blocks
+    assert pooled.a.requests == 3 * one.a.requests
+    assert one.repeats[0].a_run_dir == str(pairs[0][0]) and one.series.repeat_starts == []
+
+
+def test_blocks_never_straddle_two_repeats() -> None:
+    s = PairedSettings()
+    plan = plan_blocks(per_second=10.0, segments=(47, 45), s=s)  # W = 4: 47 s = 11 blocks + a 3 s tail
+    assert (plan.seconds, plan.count, plan.blocks_per_repeat()) == (4, 22, [11, 11])
+    seconds = np.arange(92)
+    blocks = plan.blocks_of(seconds)
+    first, second = set(blocks[:47]), set(blocks[47:])
+    assert not first & second  # no block holds seconds of both repeats
+    assert sorted(first | second) == list(range(plan.count))
+    assert list(blocks[40:47]) == [10] * 7  # the tail joins its own repeat's last block
+    assert plan.block_starts()[11] == 47.0 and plan.repeat_starts() == [47.0]
+    one = plan_blocks(per_second=10.0, segments=(92,), s=s)
+    assert list(one.blocks_of(seconds)) == list(np.clip(seconds // one.seconds, 0, one.count - 1))
+
+
+def test_repeats_must_each_be_one_duet(tmp_path: Path) -> None:
+    a, _ = duet(tmp_path / "r1", 1, duration_s=10)
+    later = SyntheticSpec(
+        run_id="b", duration_s=10, started_at=dt.datetime(2026, 11, 1, 2, 0, 5, tzinfo=dt.UTC)
+    )
+    with pytest.raises(RunDirError, match="same window"):
+        paired_compare_repeats(
+            [duet(tmp_path / "r0", 0, duration_s=10), (a, make_run(tmp_path / "x", later))]
+        )
+
+
+# ------------------------------------------------------------------ differential CPU hotspots
+
+
+def attach_cpu_profile(run: Path, rows: list[dict[str, object]], total: int = 1000) -> None:
+    """A py-spy-like hotspot table in the run folder, named by its manifest (as `--profile cpu` does)."""
+    folder = run / "profiles" / run.name
+    folder.mkdir(parents=True)
+    (folder / "hotspots.json").write_text(json.dumps({"total_samples": total, "hotspots": rows}))
+    manifest = json.loads((run / "manifest.json").read_text())
+    files = {"hotspots": f"profiles/{run.name}/hotspots.json"}
+    manifest["profiles"] = {"cpu": {"status": "ok", "files": files}}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+
+
+def skip_cpu_profile(run: Path, reason: str) -> None:
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["profiles"] = {"cpu": {"status": "skipped", "reason": reason}}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+
+
+def hot(function: str, share: float, line: int) -> dict[str, object]:
+    return {
+        "function": function,
+        "file": "app.py",
+        "line": line,
+        "location": f"app.py:{line}",
+        "self_percent": share,
+    }
+
+
+def test_differential_hotspots_name_the_function_that_grew_with_file_and_line(tmp_path: Path) -> None:
+    a, b = duet(tmp_path, 30, duration_s=10)
+    attach_cpu_profile(a, [hot("handle", 60.0, 10), hot("encode", 40.0, 20)], total=400)
+    attach_cpu_profile(b, [hot("handle", 35.0, 10), hot("encode", 25.0, 20), hot("slow_path_burn", 40.0, 42)])
+    profile = paired_compare(a, b).profile
+    assert profile is not None and profile.note is None
+    top = profile.hotspots[0]
+    assert (top.function, top.location) == ("slow_path_burn", "app.py:42")
+    assert (top.a_percent, top.b_percent, top.change_points) == (0.0, 40.0, 40.0)
+    assert [h.function for h in profile.hotspots][-1] == "handle"  # shrank most: last
+    assert profile.hotspots[-1].change_points == pytest.approx(-25.0)
+    assert (profile.a.samples, profile.b.samples, profile.a.profiled) == (400, 1000, 1)
+
+
+def test_a_side_without_a_profile_is_a_note_not_a_crash(tmp_path: Path) -> None:
+    a, b = duet(tmp_path, 31, duration_s=10)
+    skip_cpu_profile(a, "a running service (--a URL) without --a-pid PID")
+    attach_cpu_profile(b, [hot("handle", 100.0, 10)])
+    profile = paired_compare(a, b).profile
+    assert profile is not None and profile.hotspots == []
+    assert profile.a.status == "skipped" and "--a-pid" in (profile.a.reason or "")
+    assert profile.note == "no differential hotspots: side a was not profiled"
+    assert paired_compare(*duet(tmp_path / "plain", 32, duration_s=10)).profile is None

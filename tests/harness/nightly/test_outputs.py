@@ -1,4 +1,5 @@
-"""nightly.json: today's format (a schema version 1 fixture) keeps loading; bad files are clear errors."""
+"""nightly.json: every version's fixture keeps loading, the newest is what the writer writes; bad
+files are clear errors."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.nightly.outputs import NightlyFileError, load_nightly, write_nightly_json
-from harness.nightly.suite import markdown
+from harness.nightly.markdown import markdown
+from harness.nightly.outputs import SCHEMA_VERSION, NightlyFileError, load_nightly, write_nightly_json
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "nightly" / "v1" / "nightly.json"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "nightly"
+FIXTURE = FIXTURES / "v1" / "nightly.json"
+NEWEST = FIXTURES / f"v{SCHEMA_VERSION}" / "nightly.json"
 
 
 def test_version_1_fixture_loads_with_every_kind_of_step() -> None:
@@ -29,9 +32,44 @@ def test_version_1_fixture_loads_with_every_kind_of_step() -> None:
     assert steps["steady"].baseline == "reports/runs/n0-steady"
 
 
-def test_written_file_equals_the_fixture(tmp_path: Path) -> None:
-    write_nightly_json(load_nightly(FIXTURE), tmp_path)
-    assert json.loads((tmp_path / "nightly.json").read_text()) == json.loads(FIXTURE.read_text())
+def test_a_version_1_file_is_written_back_as_today_s_format(tmp_path: Path) -> None:
+    loaded = load_nightly(FIXTURE)
+    assert loaded.baseline_ref is None and all(s.paired is None for s in loaded.steps)
+    write_nightly_json(loaded, tmp_path)
+    expected = json.loads(FIXTURE.read_text())
+    expected.update(schema_version=SCHEMA_VERSION, baseline_ref=None, baseline_commit=None)
+    for step in expected["steps"]:
+        step["paired"] = None
+    written = json.loads((tmp_path / "nightly.json").read_text())
+    assert written == expected and list(written) == list(loaded.to_json())
+
+
+def test_newest_fixture_is_what_the_writer_writes(tmp_path: Path) -> None:
+    """It holds every field the writer emits (a new field needs a new version)."""
+    raw = json.loads(NEWEST.read_text())
+    assert raw["schema_version"] == SCHEMA_VERSION
+    write_nightly_json(load_nightly(NEWEST), tmp_path)
+    assert json.loads((tmp_path / "nightly.json").read_text()) == raw
+    assert list(raw["steps"][0]["paired"]["headline"][0]) == list(
+        load_nightly(NEWEST).steps[0].paired.headline[0].model_dump()  # type: ignore[union-attr]
+    )
+
+
+def test_version_2_fixture_holds_paired_steps() -> None:
+    result = load_nightly(NEWEST)
+    assert result.baseline_ref == "main" and result.baseline_commit
+    steady, endurance, spike = result.steps
+    assert steady.paired is not None and steady.paired.verdict == "regression"
+    assert endurance.paired is not None and endurance.paired.verdict == "no_change"
+    assert spike.paired is None and spike.run_status == "aborted"
+    assert result.exit_code() == 1 and result.failed_steps == ["spike"]
+    text = markdown(result)
+    assert "HEAD vs main (3046cb9c5e1f), paired" in text
+    assert (
+        f"| steady | steady_state | complete | REGRESSION vs main ([ab.html]({steady.paired.ab_html})) |"
+        in text
+    )
+    assert "| p95(overall) | 69.95 ms | 90.69 ms | +29.6% | [+22.1%, +43.8%] | 19.0% | regression |" in text
 
 
 def test_markdown_of_the_fixture_lists_steps_and_extras() -> None:
@@ -43,7 +81,7 @@ def test_markdown_of_the_fixture_lists_steps_and_extras() -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ('{"kind": "motherbox-perf/nightly", "schema_version": 2}', "unsupported schema_version 2"),
+        ('{"kind": "motherbox-perf/nightly", "schema_version": 3}', "unsupported schema_version 3"),
         ('{"kind": "motherbox-perf/roi", "schema_version": 1}', "not a motherbox-perf/nightly file"),
         ("[]", "expected a JSON object"),
         ('{"kind": "motherbox-perf/nightly", "schema_version": 1, "steps": []}', "nightly_id"),

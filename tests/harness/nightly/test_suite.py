@@ -8,7 +8,8 @@ from pathlib import Path
 
 from harness.history import baseline
 from harness.nightly.outputs import load_nightly
-from harness.nightly.suite import NightlyStep, run_nightly
+from harness.nightly.plan import NightlyStep
+from harness.nightly.suite import run_nightly
 from harness.run.launch import RunOutcome, RunRequest
 from harness.testing.synthetic import SyntheticSpec, make_run
 

@@ -35,3 +35,28 @@ def test_inconclusive_and_no_regression_banners(tmp_path: Path) -> None:
     html = render_ab(result)
     banner = "banner-warn" if result.headline.verdict == "inconclusive" else "banner-pass"
     assert f"callout {banner}" in html and "callout banner-fail" not in html
+
+
+def test_v2_fixture_shows_the_differential_hotspots_beside_the_verdict_and_the_repeats() -> None:
+    result = load_ab(FIXTURES / "v2")
+    html = render_ab(result)
+    banner, hotspots, metrics = (
+        html.index(x) for x in ("callout banner-fail", 'id="hotspots"', 'id="metrics"')
+    )
+    assert banner < hotspots < metrics  # right after the verdict, before the tables
+    table = html[hotspots:metrics]
+    assert "slow_path_burn" in table and "app.py:42" in table and "+35.0" in table
+    assert table.index("slow_path_burn") < table.index("encode")  # largest growth first
+    assert "2 repeats pooled" in html and "reports/ab/ab0/b-2" in html
+
+
+def test_hotspot_strings_are_escaped_and_an_unprofiled_side_is_a_note() -> None:
+    result = load_ab(FIXTURES / "v2")
+    assert result.profile is not None
+    evil = result.profile.hotspots[0].model_copy(update={"function": "<lambda>", "location": "<x>.py:1"})
+    side_a = result.profile.a.model_copy(update={"status": "skipped", "reason": "no --a-pid <PID>"})
+    profile = result.profile.model_copy(update={"hotspots": [evil], "a": side_a})
+    html = render_ab(result.model_copy(update={"profile": profile}))
+    assert "<lambda>" not in html and "&lt;lambda&gt;" in html and "&lt;x&gt;.py:1" in html
+    assert "Side A not CPU-profiled (skipped): no --a-pid &lt;PID&gt;" in html
+    assert 'id="hotspots"' not in render_ab(load_ab(FIXTURES / "v1"))

@@ -1,6 +1,6 @@
 """`harness ab`: the duet plan and its splitting (no Locust), bad input, the sides the harness
 starts (a git ref's worktree, a command line), and short duet runs against stand-in servers (real
-Locust processes: marked slow)."""
+Locust processes: marked slow), with `--profile cpu` and `--repeat N`."""
 
 import json
 import shlex
@@ -12,6 +12,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from harness.compare.ab_result import load_ab
+from harness.compare.paired import paired_compare
 from harness.contract import rundir
 from harness.contract.columns import DROPPED
 from harness.contract.runfolder import RunFolder
@@ -19,7 +21,7 @@ from harness.load.collector import SIDED_SCHEMA, Collector, merge_parts
 from harness.load.contract import OpSpec, Plan, SidePlan
 from harness.load.recorder import Recorder, SidedRecorder
 from harness.load.sides import Sides, check_sides
-from harness.run.duet import CommandService, GitWorktree, resolve_ref
+from harness.run.duet import CommandService, GitWorktree, rate_share, resolve_ref
 from harness.run.target import TargetError
 from tests.harness.conftest import harness, two_op_scenario, write
 from tests.harness.servers import serve
@@ -72,6 +74,10 @@ def test_alternate_is_balanced_randomized_and_seeded():
     assert picks[:40] != ["a", "b"] * 20  # randomized, not strictly alternating
     again = Sides(plan("alternate"), seed=5)
     assert [again.pick()[0] for _ in range(1000)] == picks
+
+
+def test_each_side_s_share_of_the_schedule():
+    assert rate_share("mirror") == 1.0 and rate_share("alternate") == 0.5
 
 
 def test_closed_model_users_split_half_half():
@@ -139,6 +145,7 @@ def test_an_ordinary_run_records_and_writes_no_side_column(tmp_path):
         (["--a", "http://127.0.0.1:9", "--b-cmd", "python -m http.server"], "must contain {port}"),
         (["--a", "http://127.0.0.1:9", "--b-cmd", "python 'unclosed {port}"], "--b-cmd: cannot parse"),
         (["--a", "http://127.0.0.1:9", "--b-ref", "HEAD", "--b-pid", "1"], "--b-pid"),
+        (["--a", "http://127.0.0.1:9", "--b", "http://127.0.0.1:9", "--repeat", "0"], "--repeat 0: must be"),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(tmp_path, args, message):
@@ -193,6 +200,7 @@ def test_identical_targets_mirror_no_regression_same_counts_same_window(tmp_path
         assert manifest.duration_s == 6.0 and manifest.load.window_start == folders["a"].window_start
         assert manifest.tags == {"k": "v", "ab": ab_dir.name, "ab_side": side, "ab_assign": "mirror"}
         assert (ab_dir / side / "monitor.csv").is_file()
+        assert folder.require_summary().overall.target_rate == 30.0  # mirror: the whole schedule each
     assert (ab_dir / "ab.json").is_file() and (ab_dir / "ab.html").is_file()
 
 
@@ -214,6 +222,10 @@ def test_alternate_gives_each_side_about_half(tmp_path):
     assert sum(counts) == 180
     assert all(abs(c - 90) <= 0.15 * 90 for c in counts), counts
     assert RunFolder(ab_dir / "a").manifest.tags["ab_assign"] == "alternate"
+    for side in ("a", "b"):  # each side's target is its half of the 30 req/s schedule
+        folder = RunFolder(ab_dir / side)
+        assert folder.require_summary().overall.target_rate == 15.0
+        assert set(rundir.load_timeseries(ab_dir / side)["target_rate"]) == {15.0}
 
 
 # ------------------------------------------------------------------ sides the harness starts
@@ -330,8 +342,13 @@ def test_a_ref_b_ref_of_a_temporary_repository_regression_and_worktrees_removed(
     assert out.returncode == 1, out.stdout + out.stderr  # B (HEAD~1, 13 ms) slower than A (HEAD, 10 ms)
     assert json.loads((ab_dir / "ab.json").read_text())["headline"]["verdict"] == "regression"
     for side, ref in (("a", "HEAD"), ("b", "HEAD~1")):
-        target = RunFolder(ab_dir / side).manifest.target
+        manifest = RunFolder(ab_dir / side).manifest
+        target = manifest.target
         assert target.managed and target.pids and target.version.startswith(f"git {ref} ")
+        commit = subprocess.run(
+            ["git", "-C", str(standin_repo), "rev-parse", ref], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        assert (manifest.git.commit, manifest.git.branch, manifest.git.dirty) == (commit, ref, False)
         log = (ab_dir / side / "target.log").read_text()
         served_from = Path(log.split("STANDIN ", 1)[1].split()[0]).parents[1]
         assert served_from != Path.cwd() and not served_from.exists()  # a worktree, removed
@@ -348,3 +365,71 @@ def test_a_cmd_b_cmd_identical_services_no_regression_cpu_monitored(tmp_path):
         assert folder.manifest.target.managed and folder.manifest.target.pids
         assert folder.require_summary().overall.count == 120
         assert "cpu_percent" in (ab_dir / side / "monitor.csv").read_text().splitlines()[0]
+
+
+# ------------------------------------------------------------------ --profile cpu and --repeat N
+
+PROFILED = """\
+name: duet_profiled
+load:
+  rate: 20
+  duration: 6s
+  drain: 1s
+mix:
+  - {name: things, path: /v1/things}
+"""
+
+
+def fake_runtime_cmd(state: Path, faults: bool) -> str:
+    """tests/harness/fake_runtime.py as an `--X-cmd`: with faults, every request burns ~4 ms of CPU
+    in `cpu_hog_burn` (`env` execs python: the harness's pid is the service's)."""
+    cmd = f"{PY} -m tests.harness.fake_runtime serve --port {{port}} --state-dir {shlex.quote(str(state))}"
+    return f"env FAKE_FAULTS=1 {cmd}" if faults else cmd
+
+
+@pytest.mark.slow
+def test_profile_cpu_puts_the_function_b_burns_in_the_differential_hotspots(tmp_path):
+    a_cmd, b_cmd = fake_runtime_cmd(tmp_path / "sa", False), fake_runtime_cmd(tmp_path / "sb", True)
+    out, ab_dir = run_sides(
+        tmp_path, PROFILED, "--a-cmd", a_cmd, "--b-cmd", b_cmd, "--profile", "cpu", "--assign", "mirror"
+    )
+    assert out.returncode in (0, 1), out.stdout + out.stderr
+    profile = load_ab(ab_dir).profile
+    assert profile is not None
+    for side in (profile.a, profile.b):
+        if side.status == "failed" and "Permission denied" in (side.reason or ""):
+            pytest.skip(f"py-spy cannot attach on this machine (ptrace): {side.reason}")
+        assert side.status == "ok" and side.profiled == 1 and side.samples > 0, side
+    top = profile.hotspots[0]
+    assert top.function == "cpu_hog_burn" and top.change_points > 20, profile.hotspots
+    assert top.b_percent > top.a_percent and "fake_runtime.py:" in top.location
+    for name in ("a", "b"):  # laid out as `harness run --profile cpu` does, inside each run folder
+        record = RunFolder(ab_dir / name).manifest.profiles["cpu"]
+        assert record.status == "ok" and (ab_dir / name / record.files["hotspots"]).is_file()
+        assert record.files["flamegraph"] == f"profiles/{ab_dir.name}-{name}/cpu.flamegraph.svg"
+    assert "cpu_hog_burn" in out.stdout and "cpu_hog_burn" in (ab_dir / "ab.html").read_text()
+    report = harness("report", str(ab_dir / "b"))
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert "cpu_hog_burn" in (ab_dir / "b" / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_repeat_two_windows_pooled_and_a_side_without_pid_is_a_note(tmp_path):
+    with serve("fixed", delay_ms=5) as a, serve("fixed", delay_ms=5) as b:
+        out, ab_dir = run_sides(tmp_path, SHORT, "--a", a, "--b", b, "--repeat", "2", "--profile", "cpu")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert sorted(p.name for p in ab_dir.iterdir() if p.is_dir()) == ["a-1", "a-2", "b-1", "b-2"]
+    result = load_ab(ab_dir)
+    assert [(r.index, Path(r.b_run_dir).name) for r in result.repeats] == [(1, "b-1"), (2, "b-2")]
+    assert result.repeats[1].window_start > result.repeats[0].window_start
+    pooled = next(m for m in result.metrics if m.label == "p95(overall)")
+    single = next(
+        m for m in paired_compare(ab_dir / "a-1", ab_dir / "b-1").metrics if m.label == pooled.label
+    )
+    assert pooled.blocks == sum(r.blocks for r in result.repeats) > single.blocks == result.repeats[0].blocks
+    for index in (1, 2):
+        tags = RunFolder(ab_dir / f"b-{index}").manifest.tags
+        assert (tags["ab_side"], tags["repeat"], tags["repeats"]) == ("b", str(index), "2")
+    assert result.profile is not None and result.profile.hotspots == []
+    assert result.profile.note == "no differential hotspots: side a and b were not profiled"
+    assert "side a is not CPU-profiled" in out.stdout and "--a-pid" in out.stdout
