@@ -8,16 +8,30 @@ which runs the scenario, writes the run folder and takes the after-run steps
 from __future__ import annotations
 
 import argparse
+import json
+import math
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from harness.contract.rundir import RunDirError
 from harness.profiling.session import KINDS as PROFILE_KINDS
+from harness.run import orchestrator
 from harness.run.drivers import run_worker
-from harness.run.options import EXIT_USAGE, RunOptions, command_line, make_console, parse_tags, reports_dir_of
+from harness.run.options import (
+    EXIT_USAGE,
+    RunOptions,
+    RunResult,
+    api_key_of,
+    command_line,
+    make_console,
+    parse_tags,
+    reports_dir_of,
+)
 from harness.run.repeat import run_repeated
 from harness.scenario.units import parse_duration
+from harness.verdict.model import load_verdict
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tag", action="append", default=[], metavar="K=V", help="tag the run (repeatable)")
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback target")
     parser.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="API key of --target (default: $HARNESS_API_KEY, else the scenario's target.api_key); "
+        "never written to disk",
+    )
+    parser.add_argument(
         "--config", dest="runtime_config", help="managed runtime config: baseline|optimized|FILE"
     )
     parser.add_argument("--profile", help="comma list of profilers: cpu,memory,scalene")
@@ -66,6 +86,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=1, help="run N times, interleaved with cool-downs")
     parser.add_argument("--cooldown", default="5s", help="pause between repeats")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object on stdout at the end (run_dir, status, verdict, exit_code); "
+        "everything else goes to stderr",
+    )
 
 
 def _profile(value: str | None) -> list[str]:
@@ -94,10 +120,13 @@ def options_from(args: argparse.Namespace, console: Console) -> RunOptions:
     """Raises ValueError naming the bad option."""
     if args.scenario is None:
         raise ValueError("a scenario file is required (except with --worker)")
-    if args.time_scale <= 0:
-        raise ValueError("--time-scale must be > 0")
+    if not (math.isfinite(args.time_scale) and args.time_scale > 0):
+        raise ValueError("--time-scale must be a finite number > 0")
     if args.workers < 0 or args.repeat < 1:
         raise ValueError("--workers must be >= 0 and --repeat >= 1")
+    if args.local_workers is not None and not 0 <= args.local_workers <= args.workers:
+        raise ValueError(f"--local-workers {args.local_workers}: between 0 and --workers ({args.workers})")
+    _check_bind(args.master_bind)
     options = RunOptions(
         scenario_path=args.scenario,
         target=args.target,
@@ -106,10 +135,12 @@ def options_from(args: argparse.Namespace, console: Console) -> RunOptions:
         workers=args.workers,
         local_workers=args.local_workers,
         master_bind=args.master_bind,
-        out=args.out,
+        # absolute: the Locust processes run in the repository, not in the caller's folder
+        out=args.out.absolute() if args.out is not None else None,
         reports_dir=reports_dir_of(args),
         tags=parse_tags(args.tag),
         allow_remote=args.allow_remote,
+        api_key=api_key_of(args),
         runtime_config=args.runtime_config,
         gate=args.gate,
         report=args.report,
@@ -117,7 +148,7 @@ def options_from(args: argparse.Namespace, console: Console) -> RunOptions:
         profile=_profile(getattr(args, "profile", None)),
         profile_pid=args.pid,
         profile_overrides=_profile_overrides(args),
-        profiles_dir=args.profiles_dir,
+        profiles_dir=args.profiles_dir.absolute() if args.profiles_dir is not None else None,
         cli=command_line(args),
         quiet=args.quiet,
         console=console,
@@ -125,6 +156,15 @@ def options_from(args: argparse.Namespace, console: Console) -> RunOptions:
     if options.profile_pid is not None and options.target is None:
         raise ValueError("--pid profiles a target started elsewhere: give its --target URL too")
     return options
+
+
+def _check_bind(spec: str | None) -> None:
+    """``--master-bind HOST[:PORT]``: a port, when given, is a number from 1 to 65535."""
+    if spec is None:
+        return
+    _, sep, port = spec.partition(":")
+    if sep and not (port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"--master-bind {spec!r}: expected HOST[:PORT] with PORT 1-65535")
 
 
 def _cooldown(args: argparse.Namespace) -> float:
@@ -136,14 +176,46 @@ def _cooldown(args: argparse.Namespace) -> float:
         raise ValueError(f"--cooldown: {exc}") from exc
 
 
+def result_json(results: list[RunResult], exit_code: int) -> dict[str, Any]:
+    """What ``--json`` prints: the (last) run folder, its status and verdict, the exit code; with
+    ``--repeat`` every run folder in ``run_dirs``."""
+    last = results[-1] if results else None
+    run_dir = last.run_dir if last is not None else None
+    verdict: str = "not evaluated"
+    if run_dir is not None:
+        try:
+            found = load_verdict(run_dir)
+            verdict = found.status if found is not None else verdict
+        except RunDirError:
+            verdict = "unreadable"
+    return {
+        "run_dir": str(run_dir) if run_dir is not None else None,
+        "run_dirs": [str(r.run_dir) for r in results if r.run_dir is not None],
+        "status": last.manifest.status if last is not None and last.manifest is not None else None,
+        "verdict": verdict,
+        "exit_code": exit_code,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     if args.worker:
         return run_worker(args.master_host, args.master_port)
-    console = make_console()
+    console = Console(stderr=True, width=140) if args.json else make_console()
     try:
         options = options_from(args, console)
         cooldown_s = _cooldown(args)
     except ValueError as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False)
+        console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        if args.json:
+            print(json.dumps(result_json([], EXIT_USAGE)), flush=True)
         return EXIT_USAGE
-    return run_repeated(options, args.repeat, cooldown_s)
+    results: list[RunResult] = []
+
+    def execute(o: RunOptions) -> RunResult:
+        results.append(orchestrator.execute(o))
+        return results[-1]
+
+    code = run_repeated(options, args.repeat, cooldown_s, execute=execute)
+    if args.json:
+        print(json.dumps(result_json(results, code)), flush=True)
+    return code

@@ -35,6 +35,7 @@ from harness.contract.columns import (
     TIMESERIES_COLUMNS,
 )
 from harness.contract.meta import GitInfo, MachineInfo, git_info, machine_info
+from harness.contract.redact import redact_scenario
 from harness.contract.versioned import read_versioned_json, validate_as
 
 __all__ = [
@@ -247,13 +248,14 @@ def build_manifest(
     """The manifest of a derived run folder; ``machine`` and ``git`` default to this machine/checkout.
 
     ``files`` lists the core files plus ``monitor.csv`` and each of ``optional_files`` present in
-    ``run_dir``, so write the files first and the manifest last.
+    ``run_dir``, so write the files first and the manifest last. The scenario is recorded with its
+    secrets redacted (:func:`harness.contract.redact.redact_scenario`): no key is ever written.
     """
     return Manifest(
         run_id=run_id,
         scenario_name=scenario_name,
         scenario_path=scenario_path,
-        scenario=scenario,
+        scenario=redact_scenario(scenario),
         cli=list(cli),
         git=git if git is not None else git_info(),
         machine=machine if machine is not None else machine_info(),

@@ -4,6 +4,11 @@ The one writer of ``summary.json`` (:mod:`.summary`), ``timeseries.csv`` (:mod:`
 ``histograms.json`` (:mod:`.histograms`). Called once when a run ends (by the runner, and by the
 synthetic-run generator), so they always come from one code path and one percentile definition
 (:mod:`.percentiles`).
+
+An open-model run passes the arrival ``schedule`` its pacer ran (the rates already scaled to the
+run's share of it: half for each side of an alternating ``harness ab``); the stages' target rates
+in summary.json and the per-second target rate in timeseries.csv both come from it
+(:func:`.timeseries.stage_targets`, :func:`.timeseries.target_per_second`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from harness.contract import rundir
 from harness.derive.histograms import build_histograms
 from harness.derive.samples import Stage
 from harness.derive.summary import summarize_run
-from harness.derive.timeseries import build_timeseries
+from harness.derive.timeseries import build_timeseries, stage_targets
+from harness.load.schedule import ArrivalSchedule
 
 
 def write_derived_files(
@@ -28,6 +34,7 @@ def write_derived_files(
     window_start: float,
     duration_s: float,
     stages: list[Stage] | None = None,
+    schedule: ArrivalSchedule | None = None,
     targets_ms: Mapping[str, float | None] | None = None,
     monitor: pd.DataFrame | None = None,
 ) -> rundir.Summary:
@@ -36,12 +43,17 @@ def write_derived_files(
         samples,
         window_start=window_start,
         duration_s=duration_s,
-        stages=stages,
+        stages=stage_targets(schedule, duration_s) if schedule is not None else stages,
         targets_ms=targets_ms,
         monitor=monitor,
     )
     timeseries = build_timeseries(
-        samples, window_start=window_start, duration_s=duration_s, stages=stages, monitor=monitor
+        samples,
+        window_start=window_start,
+        duration_s=duration_s,
+        stages=stages,
+        schedule=schedule,
+        monitor=monitor,
     )
     with rundir.atomic_path(run_dir / rundir.TIMESERIES_FILE) as tmp:
         # Full precision: ts is an epoch (10 digits before the point); rates and ms don't need more.

@@ -1,13 +1,17 @@
-"""The two files between the run stage and the Locust process, as versioned models.
+"""What passes between the run stage and the Locust process, as versioned models.
 
-- ``plan.json`` (:class:`Plan`): written by the run stage (:func:`harness.load.plan.build_plan`),
-  read by ``python -m harness.load.driver``; a master forwards it to its workers as JSON.
+- The plan (:class:`Plan`): built by the run stage (:func:`harness.load.plan.build_plan`) and
+  written as JSON to the driver's stdin (``python -m harness.load.driver --plan -``, see
+  :mod:`harness.run.drivers`), never to a file: its headers hold the API key. A master forwards it
+  to its workers as JSON over Locust's own connection. :func:`read_plan` reads a plan file, for a
+  plan given by path (``--plan FILE``, tests and manual runs).
 - ``driver_result.json`` (:class:`DriverResult`): written by the driver when the load has ended,
   read by the run stage (:func:`load_driver_result`) to merge the samples and close the run folder.
+  It lives in the run's ``.work`` folder, is deleted with it, and is written atomically with
+  :func:`harness.contract.atomic.write_model`.
 
-Both live in the run's ``.work`` folder and are deleted with it; both are written atomically with
-:func:`harness.contract.atomic.write_model`. The schema version guards a driver and a harness of
-different versions meeting (a remote worker, say).
+The schema version guards a driver and a harness of different versions meeting (a remote worker,
+say).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class OpSpec(_Model):
     path: str
     body: str | None = None  # JSON text
     headers: dict[str, str] = Field(default_factory=dict)
-    expect: list[int] = Field(default_factory=list)  # empty: any status < 400 is a success
+    expect: list[int] = Field(default_factory=list)  # empty: any 2xx is a success (no redirects)
     weight: float
     dynamic: bool = False  # the path or body has per-request placeholders ({seq}, {uuid}, {worker})
 

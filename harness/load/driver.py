@@ -14,7 +14,13 @@ Progress lines for the CLI go to stdout prefixed with ``@@HARNESS`` (``PROGRESS_
 Local and master runs share one path (:func:`drive`: environment, Locust's CSV files, collector,
 progress, ``driver_result.json``); a :class:`LocalRole` or :class:`MasterRole` supplies the few
 steps that differ (who records the samples, waiting for workers, handing them the plan).
-``plan.json`` and ``driver_result.json`` are the models of :mod:`harness.load.contract`.
+The plan and ``driver_result.json`` are the models of :mod:`harness.load.contract`; the plan
+arrives on stdin (``--plan -``: it holds the API key, so the harness never writes it to a file).
+
+Lifecycle: the first thing :func:`main` does is ask the kernel to kill this process when the
+harness dies (:func:`harness.contract.lifecycle.die_with_parent`, ``PR_SET_PDEATHSIG``), so a
+SIGKILL of the harness cannot leave load running; SIGTERM/SIGINT stop the load and write what
+was collected.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter, stats_histor
 
 from harness.contract.atomic import write_model
 from harness.contract.columns import DROPPED
+from harness.contract.lifecycle import die_with_parent
 from harness.contract.rundir import PacerCounts
 from harness.load.collector import Collector
 from harness.load.contract import (
@@ -141,6 +148,10 @@ class State:
         for cls in (OpenModelUser, ClosedModelUser):
             cls.host = plan.target_url
             cls.network_timeout = cls.connection_timeout = float(plan.timeout)
+            # the egress policy (harness.contract.egress): a redirect is an answer, never followed,
+            # so the plan's headers (the API key) reach the plan's target(s) and nothing else
+            cls.max_redirects = 0
+            cls.proxy_host = cls.proxy_port = None
         OpenModelUser.concurrency = per_process
         ClosedModelUser.concurrency = 1
         self.ready.set()
@@ -593,10 +604,18 @@ def run_worker(master_host: str, master_port: int) -> int:
     return 0
 
 
+def _read_plan(source: str) -> Plan:
+    """The plan from stdin (``-``, how the harness passes it) or from a file (by hand)."""
+    if source == "-":
+        return Plan.model_validate_json(sys.stdin.read())
+    return read_plan(Path(source))
+
+
 def main(argv: list[str] | None = None) -> int:
+    die_with_parent()
     parser = argparse.ArgumentParser(prog="harness.load.driver")
     parser.add_argument("--role", choices=("local", "master", "worker"), required=True)
-    parser.add_argument("--plan", type=Path)
+    parser.add_argument("--plan", help="the plan: '-' reads it from stdin")
     parser.add_argument("--master-host", default="127.0.0.1")
     parser.add_argument("--master-port", type=int, default=5557)
     parser.add_argument("--master-bind-host", default="127.0.0.1")
@@ -607,8 +626,9 @@ def main(argv: list[str] | None = None) -> int:
     _install_sigterm()
     if args.role == "worker":
         return run_worker(args.master_host, args.master_port)
-    assert args.plan is not None
-    plan = read_plan(args.plan)
+    if args.plan is None:
+        parser.error("--plan is required for the local and master roles")
+    plan = _read_plan(args.plan)
     role: Role = (
         LocalRole()
         if args.role == "local"

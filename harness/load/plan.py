@@ -1,18 +1,18 @@
 """Builds the plan the Locust driver executes (:class:`~harness.load.contract.Plan`) and runs the
 scenario's setup steps.
 
-Runs in the harness CLI process (plain urllib, no gevent).
+Runs in the harness CLI process (no gevent). Every setup request goes through the egress policy
+(:mod:`harness.contract.egress`): to the target's origin only, no redirect followed.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+from harness.contract.egress import Egress, EgressError, base_url, join
 from harness.load.contract import OpSpec, Plan
 from harness.scenario.loader import ResolvedScenario
 from harness.scenario.operations import DYNAMIC, NAMED_OPERATIONS, dig, placeholders, render, request_template
@@ -44,32 +44,41 @@ def api_key_headers(scenario: Scenario, managed_key: str | None, base_dir: Path)
     return {header: key} if key else {}
 
 
-def _call(base_url: str, method: str, path: str, body: Any, headers: dict[str, str], timeout: float) -> Any:
+def _call(
+    egress: Egress, method: str, url: str, body: Any, headers: dict[str, str], timeout: float
+) -> tuple[int, Any, str | None]:
     data = json.dumps(body).encode() if body is not None else None
     hdrs = {**headers, **({"Content-Type": "application/json"} if data is not None else {})}
-    request = urllib.request.Request(base_url.rstrip("/") + path, data=data, headers=hdrs, method=method)
+    reply = egress.request(method, url, field="setup", headers=hdrs, body=data, timeout=timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, payload = int(response.status), response.read()
-    except urllib.error.HTTPError as exc:
-        status, payload = int(exc.code), exc.read()
-    except (urllib.error.URLError, OSError) as exc:
-        raise SetupError(f"{method} {path}: {exc}") from exc
-    try:
-        parsed = json.loads(payload) if payload else None
+        parsed = json.loads(reply.body) if reply.body else None
     except ValueError:
         parsed = None
-    return status, parsed
+    return reply.status, parsed, reply.location
 
 
-def run_setup(resolved: ResolvedScenario, base_url: str, headers: dict[str, str]) -> dict[str, Any]:
-    """Execute the setup steps in order; returns the context (saved variables)."""
+def run_setup(
+    resolved: ResolvedScenario, base: str, headers: dict[str, str], egress: Egress | None = None
+) -> dict[str, Any]:
+    """Execute the setup steps in order against the target ``base``; returns the context (saved
+    variables). ``egress``: the run's policy (default: ``base``'s origin, which the caller checked)."""
+    policy = egress if egress is not None else Egress(target=base)
     context: dict[str, Any] = {}
-    for step in resolved.setup:
+    for index, step in enumerate(resolved.setup):
         path = render(step.path, context)
-        status, body = _call(base_url, step.method, path, render(step.json, context), headers, 120.0)
+        try:
+            url = join(base, path, f"setup[{index}].path")
+            status, body, location = _call(
+                policy, step.method, url, render(step.json, context), headers, 120.0
+            )
+        except EgressError as exc:
+            raise SetupError(f"setup step {step.name!r}: {exc}") from None
+        except OSError as exc:
+            raise SetupError(f"setup step {step.name!r}: {step.method} {path}: {exc}") from None
         if status not in step.expect_status:
             detail = json.dumps(body)[:300] if body is not None else ""
+            if location is not None:
+                detail = f"redirect to {location!r} not followed {detail}".rstrip()
             raise SetupError(f"setup step {step.name!r}: {step.method} {path} -> HTTP {status} {detail}")
         for var, field in step.save.items():
             try:
@@ -125,6 +134,12 @@ def build_plan(
     work_dir: Path,
     csv_prefix: Path | None,
 ) -> Plan:
+    try:
+        target_url = base_url(target_url, "target")
+        for op in ops:  # rendered with values the target returned: still paths on the target
+            join(target_url, op.path, f"mix {op.label!r} path")
+    except EgressError as exc:
+        raise SetupError(str(exc)) from None
     load = resolved.scenario.load
     wait = load.wait
     wait_pair = (float(wait), float(wait)) if isinstance(wait, float | int) else (wait.min, wait.max)

@@ -66,8 +66,8 @@ class Recorder:
         status = getattr(response, "status_code", 0) or 0
         if exception is not None:
             error: str | None = error_kind(exception, status)
-        elif expect is not None and status not in expect:
-            error = f"HTTP {status}"
+        elif (status not in expect) if expect is not None else (300 <= status < 400):
+            error = f"HTTP {status}"  # unexpected, or a redirect (never followed: not a success)
         else:
             error = None
         self.ts.append(started + response_time / 1000.0)

@@ -6,10 +6,14 @@ py-spy may prefix process/thread frames, which are kept in the flamegraph but ar
 
 from __future__ import annotations
 
+import functools
 import html
+import importlib.util
 import json
 import re
+import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,51 +53,147 @@ def parse_frame(text: str) -> Frame | None:
     return Frame(match.group("func"), match.group("file"), int(line) if line else None)
 
 
-def hotspot_table(stacks: list[Stack], *, top: int = 40, source: str = "py-spy") -> dict[str, Any]:
-    """Top functions by self and by total share of samples (shares are fractions 0..1)."""
-    total = sum(count for _, count in stacks)
-    self_c: Counter[str] = Counter()
-    total_c: Counter[str] = Counter()
-    lines: dict[str, Counter[int]] = {}
-    info: dict[str, Frame] = {}
-    for frames, count in stacks:
-        parsed = [f for f in (parse_frame(x) for x in frames) if f is not None]
-        if not parsed:
-            continue
-        leaf = parsed[-1]
-        self_c[leaf.key] += count
-        for frame in parsed:
-            info.setdefault(frame.key, frame)
-            if frame.line is not None:
-                lines.setdefault(frame.key, Counter())[frame.line] += count
-        for key in {f.key for f in parsed}:
-            total_c[key] += count
+# ---------------------------------------------------------------- whose code a frame is
 
-    def row(key: str) -> dict[str, Any]:
-        frame = info[key]
-        common = lines.get(key, Counter()).most_common(1)
+
+@functools.cache
+def _third_party_or_stdlib(top: str) -> bool:
+    """A top-level module of the standard library or installed in site-packages (not editable)."""
+    if top in sys.stdlib_module_names or not top.isidentifier():
+        return True
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    origin = (spec.origin or "") if spec is not None else ""
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return any(part in p for p in [origin, *locations] for part in ("site-packages", "dist-packages"))
+
+
+def own_code(prefixes: tuple[str, ...] | None) -> Callable[[str], bool]:
+    """Is a frame's file the target's own code?
+
+    With ``prefixes`` (``reference_runtime/`` for the managed runtime, a service's working folder):
+    files under one of them. Without: files that are neither the standard library nor installed in
+    site-packages (py-spy names files relative to ``sys.path``, so ``asyncio/runners.py`` or
+    ``uvicorn/server.py``; an editable install counts as own code).
+    """
+    if prefixes:
+        return lambda file: file.startswith(prefixes)
+
+    def guess(file: str) -> bool:
+        if file.startswith("<") or not file:
+            return False
+        if file.startswith("/"):
+            return not any(p in file for p in ("site-packages", "dist-packages", "/lib/python"))
+        top = file.split("/", 1)[0].removesuffix(".py")
+        return not _third_party_or_stdlib(top)
+
+    return guess
+
+
+#: Event loops and worker pools: own code above them only started them (``_serve_sockets`` runs
+#: the loop); a sample in them with no own frame below is the loop waiting, not the target working.
+_DISPATCH = ("asyncio/", "uvloop/", "threading.py", "concurrent/futures/", "selectors.py", "gevent/")
+
+
+def _after_dispatch(parsed: list[Frame]) -> int:
+    """Index just after the last event-loop or worker-pool frame of a stack (0 when none)."""
+    for i in range(len(parsed) - 1, -1, -1):
+        file = parsed[i].file
+        if any(file.startswith(d) or f"/{d}" in file for d in _DISPATCH):
+            return i + 1
+    return 0
+
+
+class _Counts:
+    """Per-function sample counts of one profile: self, total, own (deepest own-code frame)."""
+
+    def __init__(self) -> None:
+        self.self_c: Counter[str] = Counter()
+        self.total_c: Counter[str] = Counter()
+        self.own_c: Counter[str] = Counter()
+        self.lines: dict[str, Counter[int]] = {}
+        self.own_lines: dict[str, Counter[int]] = {}
+        self.info: dict[str, Frame] = {}
+        self.total = 0
+        self.in_own = 0
+
+    def add(self, parsed: list[Frame], count: int, is_own: Callable[[str], bool]) -> None:
+        self.self_c[parsed[-1].key] += count
+        for frame in parsed:
+            self.info.setdefault(frame.key, frame)
+            if frame.line is not None:
+                self.lines.setdefault(frame.key, Counter())[frame.line] += count
+        for key in {f.key for f in parsed}:
+            self.total_c[key] += count
+        start = _after_dispatch(parsed)
+        deepest = next((f for f in reversed(parsed[start:]) if is_own(f.file)), None)
+        if deepest is not None:
+            self.in_own += count
+            self.own_c[deepest.key] += count
+            if deepest.line is not None:
+                self.own_lines.setdefault(deepest.key, Counter())[deepest.line] += count
+
+    def row(self, key: str, *, own: bool = False) -> dict[str, Any]:
+        frame, total = self.info[key], self.total
+        common = (self.own_lines if own else self.lines).get(key, Counter()).most_common(1)
         line = common[0][0] if common else frame.line
-        return {
+        out = {
             "function": frame.function,
             "file": frame.file,
             "line": line,
             "location": f"{frame.file}:{line}" if line is not None else frame.file,
-            "self_samples": self_c[key],
-            "total_samples": total_c[key],
-            "self_percent": round(100.0 * self_c[key] / total, 3) if total else 0.0,
-            "total_percent": round(100.0 * total_c[key] / total, 3) if total else 0.0,
+            "self_samples": self.self_c[key],
+            "total_samples": self.total_c[key],
+            "self_percent": round(100.0 * self.self_c[key] / total, 3) if total else 0.0,
+            "total_percent": round(100.0 * self.total_c[key] / total, 3) if total else 0.0,
         }
+        if own:
+            out["own_samples"] = self.own_c[key]
+            out["own_percent"] = round(100.0 * self.own_c[key] / total, 3) if total else 0.0
+        return out
 
-    by_self = [row(k) for k, c in self_c.most_common(top) if c > 0]
-    by_total = [row(k) for k, _ in total_c.most_common(top)]
+
+def hotspot_table(
+    stacks: list[Stack],
+    *,
+    top: int = 40,
+    source: str = "py-spy",
+    own_prefixes: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """Top functions by self and by total share of samples (percent of all samples).
+
+    ``own_code`` leads with the target's own code: each sample is charged to the deepest frame of
+    the target's own code on its stack (the application line that led to the time spent, whatever
+    library frame it was in), with that frame's file:line. Only frames the event loop or a worker
+    thread dispatched count: the code that started the loop is not charged for the loop's waits.
+    """
+    is_own = own_code(own_prefixes)
+    counts = _Counts()
+    for frames, count in stacks:
+        parsed = [f for f in (parse_frame(x) for x in frames) if f is not None]
+        counts.total += count
+        if parsed:
+            counts.add(parsed, count, is_own)
+    total = counts.total
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "motherbox-perf/hotspots",
         "source": source,
         "total_samples": total,
-        "hotspots": by_self,
-        "by_total": by_total,
+        "hotspots": [counts.row(k) for k, c in counts.self_c.most_common(top) if c > 0],
+        "by_total": [counts.row(k) for k, _ in counts.total_c.most_common(top)],
+        "own_code": {
+            "rule": f"files under {', '.join(own_prefixes)}" if own_prefixes else _GUESS_RULE,
+            "samples": counts.in_own,
+            "percent": round(100.0 * counts.in_own / total, 3) if total else 0.0,
+            "hotspots": [counts.row(k, own=True) for k, c in counts.own_c.most_common(top) if c > 0],
+        },
     }
+
+
+_GUESS_RULE = "files outside the standard library and site-packages"
 
 
 def to_speedscope(stacks: list[Stack], name: str) -> dict[str, Any]:
@@ -169,11 +269,66 @@ def _depth(node: _Node, total: int, width: int, min_px: float) -> int:
     return 1 + max((_depth(c, total, width, min_px) for c in visible), default=0)
 
 
-def to_svg(stacks: list[Stack], title: str, width: int = 1200, row: int = 16, min_px: float = 0.5) -> str:
-    """A self-contained flamegraph (root at the bottom); hover a box for its name and share."""
+def _short(name: str) -> str:
+    """The box label: the function with its file:line, without py-spy's process/thread prefix."""
+    frame = parse_frame(name)
+    if frame is None:
+        return name
+    where = f"{frame.file}:{frame.line}" if frame.line is not None else frame.file
+    return f"{frame.function} ({where})"
+
+
+#: Click a box to zoom into it, "Reset zoom" (or Escape) to go back, "Search" (or Ctrl+F) to
+#: highlight every frame matching a regular expression with the share of samples they cover.
+_SCRIPT = """
+var W=@WIDTH@,boxes=[].slice.call(document.querySelectorAll('g.f'));
+function A(b,k){return +b.getAttribute('data-'+k);}
+function fit(g,x,w){var r=g.querySelector('rect'),t=g.querySelector('text'),n=g.getAttribute('data-n');
+ r.setAttribute('x',x.toFixed(1));r.setAttribute('width',Math.max(0,w).toFixed(1));
+ g.style.display=w<0.5?'none':'';t.setAttribute('x',(x+3).toFixed(1));var c=Math.floor((w-6)/6.6);
+ t.textContent=c<3?'':(n.length<=c?n:n.slice(0,Math.max(1,c-1))+'\u2026');}
+function zoom(g){var x0=A(g,'x'),w0=A(g,'w'),d0=A(g,'d'),k=W/w0;
+ boxes.forEach(function(b){var x=A(b,'x'),w=A(b,'w'),d=A(b,'d');
+  if(d<d0){var inside=x<=x0+1e-6&&x+w>=x0+w0-1e-6;fit(b,0,inside?W:0);b.style.opacity=inside?'0.6':'';}
+  else if(x>=x0-1e-6&&x+w<=x0+w0+1e-6){fit(b,(x-x0)*k,w*k);b.style.opacity='';}else{fit(b,0,0);}});
+ document.getElementById('unzoom').style.display='';}
+function reset(){boxes.forEach(function(b){fit(b,A(b,'x'),A(b,'w'));b.style.opacity='';});
+ document.getElementById('unzoom').style.display='none';}
+function search(){var term=prompt('Search frames (regular expression)','');if(term===null)return;var re;
+ try{re=new RegExp(term);}catch(e){alert(e);return;}var spans=[];
+ boxes.forEach(function(b){var r=b.querySelector('rect'),n=b.querySelector('title').textContent,
+  hit=term!==''&&re.test(n);
+  r.setAttribute('fill',hit?'rgb(230,0,230)':b.getAttribute('data-c'));
+  if(hit)spans.push([A(b,'x'),A(b,'x')+A(b,'w')]);});
+ spans.sort(function(a,b){return a[0]-b[0];});var cov=0,end=-1;
+ spans.forEach(function(s){if(s[1]>end){cov+=s[1]-Math.max(s[0],end);end=s[1];}});
+ var m=document.getElementById('matched');
+ m.textContent=term===''?'':'Matched "'+term+'": '+(100*cov/W).toFixed(1)+'% of samples';}
+boxes.forEach(function(b){b.addEventListener('click',function(){zoom(b);});});
+document.getElementById('unzoom').addEventListener('click',reset);
+document.getElementById('search').addEventListener('click',search);
+document.addEventListener('keydown',function(e){if((e.ctrlKey||e.metaKey)&&e.key==='f'){e.preventDefault();search();}
+ if(e.key==='Escape')reset();});
+"""
+
+_STYLE = (
+    "g.f{cursor:pointer}g.f:hover rect{stroke:#222;stroke-width:0.6}"
+    "text{pointer-events:none}.btn{cursor:pointer;fill:#1f5fa8}"
+)
+
+
+def to_svg(stacks: list[Stack], title: str, width: int = 1200, row: int = 17, min_px: float = 0.5) -> str:
+    """A self-contained interactive flamegraph (root at the bottom), opened straight in a browser.
+
+    Click a box to zoom into it, "Reset zoom" or Escape to come back, "Search" or Ctrl+F to
+    highlight frames matching a regular expression; hover a box for its full name and share. The
+    script is inline (no network); labels are the function with its file:line, shortened to the
+    box width and re-fitted on zoom.
+    """
     root = _tree(stacks)
     total = max(1, root.count)
-    height = _depth(root, total, width, min_px) * row + 24
+    top = 40
+    height = _depth(root, total, width, min_px) * row + top
     parts: list[str] = []
 
     def walk(node: _Node, x: float, depth: int) -> None:
@@ -181,16 +336,17 @@ def to_svg(stacks: list[Stack], title: str, width: int = 1200, row: int = 16, mi
         if w < min_px:
             return
         y = height - (depth + 1) * row
-        label = html.escape(node.name)
-        text = ""
-        chars = int(w / 7)
-        if chars >= 4:
-            short = node.name if len(node.name) <= chars else node.name[: chars - 2] + ".."
-            text = f'<text x="{x + 2:.1f}" y="{y + 12}">{html.escape(short)}</text>'
+        name = "all" if depth == 0 else _short(node.name)
+        color = "rgb(200,200,200)" if depth == 0 else _color(node.name)
+        chars = int((w - 6) / 6.6)
+        label = name if len(name) <= chars else (name[: chars - 1] + "\u2026" if chars >= 3 else "")
         parts.append(
-            f"<g><title>{label} - {node.count} samples ({100.0 * node.count / total:.2f}%)</title>"
-            f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row - 1}" fill="{_color(node.name)}"/>'
-            f"{text}</g>"
+            f'<g class="f" data-x="{x:.3f}" data-w="{w:.3f}" data-d="{depth}" data-c="{color}" '
+            f'data-n="{html.escape(name)}">'
+            f"<title>{html.escape(node.name)} - {node.count} samples "
+            f"({100.0 * node.count / total:.2f}%)</title>"
+            f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row - 1}" fill="{color}" rx="1"/>'
+            f'<text x="{x + 3:.1f}" y="{y + 12}">{html.escape(label)}</text></g>'
         )
         child_x = x
         for child in sorted(node.children.values(), key=lambda c: c.name):
@@ -198,12 +354,19 @@ def to_svg(stacks: list[Stack], title: str, width: int = 1200, row: int = 16, mi
             child_x += width * child.count / total
 
     walk(root, 0.0, 0)
+    header = (
+        f'<text x="4" y="16" font-size="14">{html.escape(title)} ({root.count} samples)</text>\n'
+        f'<text id="unzoom" class="btn" x="4" y="33" style="display:none">Reset zoom</text>\n'
+        f'<text id="search" class="btn" x="{width - 60}" y="16">Search</text>\n'
+        f'<text id="matched" x="{width - 360}" y="33"></text>\n'
+    )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'font-family="monospace" font-size="11">\n'
-        f'<text x="4" y="14" font-size="13">{html.escape(title)} ({root.count} samples)</text>\n'
+        f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="11">\n'
+        f"<style>{_STYLE}</style>\n"
+        + header
         + "\n".join(parts)
-        + "\n</svg>\n"
+        + f"\n<script><![CDATA[{_SCRIPT.replace('@WIDTH@', str(width))}]]></script>\n</svg>\n"
     )
 
 

@@ -25,7 +25,7 @@ def hotspots_of(run_dir: Path) -> dict[str, Any]:
         if record is None or record.status != "ok" or "hotspots" not in record.files:
             continue
         ref = Path(record.files["hotspots"])
-        for path in (ref, run_dir / ref, Path.cwd() / ref):
+        for path in (run_dir / ref, Path.cwd() / ref, run_dir.parent.parent.parent / ref):
             if path.is_file():
                 data: dict[str, Any] = json.loads(path.read_text())
                 return data

@@ -2,9 +2,15 @@
 
 memray slows the target, so its pass never shares timings with the measured (CPU) pass. Outputs:
 peak and leaks flamegraphs, ``memory.stats.json`` (peak, allocation count, top allocators at the
-high-water mark and top leaked sites) and ``memory.json`` (peak, RSS growth rate in MB/h with R²,
-and the allocation sites still holding memory at exit, largest first: with a leak, the leaking
-site tops the list; import-time allocations are left out, they are not growth).
+high-water mark and top leaked sites) and ``memory.json`` (peak, and the allocation sites still
+holding memory at exit, largest first: with a leak, the leaking site tops the list; import-time
+allocations are left out, they are not growth). The RSS growth of the memray pass is kept apart,
+under ``under_memray`` with a note: memray's tracking inflates memory, so it is not the run's.
+
+The flamegraph pages are written with ``memray flamegraph --no-web``: memray inlines the
+Bootstrap/jQuery/d3 copies it ships (``memray/reporters/templates/assets/vendor``), so the pages
+render offline. A memray without ``--no-web`` loads them from a CDN: the page then says so at
+the top.
 
 By default the capture is ``--aggregate`` (PYTHONMALLOC=malloc, so every allocation and free is
 seen): small and reported in seconds. ``temporal=True`` records every allocation instead, which
@@ -13,6 +19,7 @@ adds the temporal flamegraph and ``memray stats --json`` but makes reports take 
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 from collections import defaultdict
@@ -25,6 +32,33 @@ from harness.profiling.tools import LAUNCHER, display_path, executable, tail
 SCHEMA_VERSION = 1
 #: Frames from these paths are plumbing, not the allocation site a developer would fix.
 _PLUMBING = ("/memray/", "<frozen ", "/asyncio/", "/concurrent/", "/threading.py", "/selectors.py")
+UNDER_MEMRAY_NOTE = (
+    "RSS growth under memray, not the run's: the memray pass traces every allocation, which "
+    "inflates memory; the measured run's RSS is in the report's resources chart"
+)
+OFFLINE_NOTE = (
+    '<div style="background:#fff3cd;border:1px solid #c9a227;padding:8px;margin:8px;font:14px sans-serif">'
+    "This memray page loads its styles and scripts from a CDN (this memray has no --no-web): "
+    "offline it shows unstyled and without the graph. The same data is in memory.json and "
+    "memory.stats.json next to it.</div>"
+)
+
+
+@functools.cache
+def no_web_supported(binary: str) -> bool:
+    """Does this memray inline its assets (``flamegraph --no-web``)?"""
+    try:
+        out = subprocess.run([binary, "flamegraph", "--help"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "--no-web" in out.stdout
+
+
+def mark_online_only(page: Path) -> None:
+    """Put :data:`OFFLINE_NOTE` at the top of a memray page that needs the network."""
+    text = page.read_text(errors="replace")
+    if OFFLINE_NOTE not in text:
+        page.write_text(text.replace("<body>", "<body>" + OFFLINE_NOTE, 1))
 
 
 class MemrayPass:
@@ -85,17 +119,7 @@ class MemrayPass:
             ]
             stats_out = str(self.out_dir / "memray.stats.json")
             jobs["memray_stats"] = ["stats", "--json", "--force", "-o", stats_out]
-        problems = []
-        with open(self.log, "ab") as log:
-            for name, args in jobs.items():
-                out = subprocess.run(
-                    [binary, *args, str(self.capture)], stdout=log, stderr=subprocess.STDOUT, timeout=600
-                )
-                target = Path(args[args.index("-o") + 1])
-                if out.returncode == 0 and target.is_file():
-                    files[name] = target
-                else:
-                    problems.append(f"memray {args[0]} {name} failed ({out.returncode})")
+        problems = self._render(binary, jobs, files)
         summary, stats = self.summarize(rss)
         memory_json = self.out_dir / "memory.json"
         memory_json.write_text(json.dumps(summary, indent=2) + "\n")
@@ -105,6 +129,29 @@ class MemrayPass:
         files["stats"] = stats_json
         reason = "; ".join(problems) if problems else None
         return ProfileRecord(status="ok", reason=reason, files={k: display_path(v) for k, v in files.items()})
+
+    def _render(self, binary: str, jobs: dict[str, list[str]], files: dict[str, Path]) -> list[str]:
+        """Run memray's reporters; flamegraph pages with their assets inlined when memray can."""
+        offline = no_web_supported(binary)
+        problems = []
+        with open(self.log, "ab") as log:
+            for name, args in jobs.items():
+                page = args[0] == "flamegraph"
+                extra = ["--no-web"] if page and offline else []
+                out = subprocess.run(
+                    [binary, *args, *extra, str(self.capture)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    timeout=600,
+                )
+                target = Path(args[args.index("-o") + 1])
+                if out.returncode == 0 and target.is_file():
+                    files[name] = target
+                    if page and not offline:
+                        mark_online_only(target)
+                else:
+                    problems.append(f"memray {args[0]} {name} failed ({out.returncode})")
+        return problems
 
     def summarize(self, rss: tuple[list[float], list[float]] | None) -> tuple[dict[str, Any], dict[str, Any]]:
         from memray import FileReader
@@ -133,7 +180,7 @@ class MemrayPass:
             }
         finally:
             reader.close()
-        out.update(growth(rss))
+        out["under_memray"] = {**growth(rss), "note": UNDER_MEMRAY_NOTE}
         out["top_sites"] = sites[:15]
         return out, stats
 

@@ -1,7 +1,8 @@
 """CPU profiling with py-spy, attached by PID for the measured window only.
 
-Records raw collapsed stacks; speedscope JSON, the flamegraph SVG and ``hotspots.json`` are
-derived from them (one recording, three views). If py-spy cannot attach (ptrace denied, not a
+Records raw collapsed stacks (py-spy writes one format per recording); speedscope JSON, the
+interactive flamegraph SVG (click to zoom, search) and ``hotspots.json`` (led by the target's own
+code) are derived from them (one recording, three views). If py-spy cannot attach (ptrace denied, not a
 Python process, binary missing) the run goes on and the record says why.
 """
 
@@ -28,8 +29,11 @@ class PySpyOptions:
 
 
 class PySpyRecorder:
-    def __init__(self, out_dir: Path, options: PySpyOptions, title: str) -> None:
+    def __init__(
+        self, out_dir: Path, options: PySpyOptions, title: str, own_prefixes: tuple[str, ...] | None = None
+    ) -> None:
         self.out_dir, self.options, self.title = out_dir, options, title
+        self.own_prefixes = own_prefixes
         self.raw = out_dir / "cpu.collapsed.txt"
         self.log = out_dir / "py-spy.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -90,7 +94,7 @@ class PySpyRecorder:
         svg.write_text(collapsed.to_svg(stacks, f"CPU {self.title}"))
         files["flamegraph"] = svg
         hot = self.out_dir / "hotspots.json"
-        table = collapsed.hotspot_table(stacks)
+        table = collapsed.hotspot_table(stacks, own_prefixes=self.own_prefixes)
         table["rate_hz"] = self.options.rate
         hot.write_text(collapsed.dumps(table))
         files["hotspots"] = hot

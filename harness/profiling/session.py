@@ -7,6 +7,11 @@
 - ``scalene``: the managed runtime launched under ``scalene run`` for the measured pass (its
   overhead is in that run's timings; the manifest says so).
 Every profiler ends up in ``manifest.profiles`` as ok / failed / skipped with a reason.
+
+Files live inside the run folder, ``<run folder>/profiles/<run-id>/`` (the layout ``harness ab``
+uses per side), and the manifest names them relative to the run folder, so a run folder uploaded
+or moved alone is complete. The profiles folder (``--profiles-dir``, ``$HARNESS_PROFILES_DIR``,
+default ``profiles/``) keeps only an index: a link ``<run-id>`` to each run's profiles.
 """
 
 from __future__ import annotations
@@ -31,6 +36,16 @@ def profiles_root() -> Path:
     return Path(os.environ.get("HARNESS_PROFILES_DIR", "profiles"))
 
 
+#: The sub-folder of a run folder holding its profiles: ``<run folder>/profiles/<run-id>/``.
+PROFILES_DIR = "profiles"
+
+
+def managed_own_prefixes() -> tuple[str, ...]:
+    """The managed runtime's own code: files under its top-level package (``reference_runtime/``)."""
+    module = os.environ.get("HARNESS_RUNTIME_MODULE", "reference_runtime.cli")
+    return (module.split(".", 1)[0] + "/",)
+
+
 def wanted_kinds(cli: list[str], spec: Profile) -> list[str]:
     if cli:
         return list(dict.fromkeys(cli))
@@ -47,6 +62,8 @@ class ProfilerSet:
         self.out_dir = (root or profiles_root()) / run_id
         self.records: dict[str, ProfileRecord] = {}
         self.cpu: PySpyRecorder | None = None
+        #: the target's own code for the hotspot table (None: outside stdlib and site-packages)
+        self.own_prefixes: tuple[str, ...] | None = None
 
     # ------------------------------------------------------------ measured pass
 
@@ -74,7 +91,7 @@ class ProfilerSet:
         options = PySpyOptions(
             rate=s.rate, subprocesses=s.subprocesses, gil=s.gil, idle=s.idle, native=s.native
         )
-        self.cpu = PySpyRecorder(self.out_dir, options, title)
+        self.cpu = PySpyRecorder(self.out_dir, options, title, self.own_prefixes)
         if not self.cpu.start(pid):
             self.console.print(f"[yellow]warning:[/] CPU profiling off: {self.cpu.failure}", highlight=False)
 
@@ -113,6 +130,36 @@ class ProfilerSet:
 
     def record(self, kind: str, record: ProfileRecord) -> None:
         self.records[kind] = record
+
+    # ------------------------------------------------------------ where the files are
+
+    def relative_records(self, run_dir: Path) -> dict[str, ProfileRecord]:
+        """``manifest.profiles``: every file inside ``run_dir`` named relative to it."""
+        return {kind: relative_to_run(rec, run_dir) for kind, rec in self.records.items()}
+
+    def link_index(self, index_root: Path) -> Path | None:
+        """``<index_root>/<run-id>`` -> this run's profiles folder (a symlink; None if not made)."""
+        if not self.out_dir.is_dir():
+            return None
+        link = index_root / self.out_dir.name
+        try:
+            index_root.mkdir(parents=True, exist_ok=True)
+            if link.is_symlink() or link.exists():
+                return None
+            link.symlink_to(self.out_dir.resolve(), target_is_directory=True)
+        except OSError:
+            return None
+        return link
+
+
+def relative_to_run(record: ProfileRecord, run_dir: Path) -> ProfileRecord:
+    """The record with every file inside ``run_dir`` named relative to it."""
+    files = {}
+    root = run_dir.resolve()
+    for label, ref in record.files.items():
+        path = Path(ref).resolve()
+        files[label] = str(path.relative_to(root)) if path.is_relative_to(root) else ref
+    return record.model_copy(update={"files": files})
 
 
 def scalene_record(out_dir: Path) -> ProfileRecord:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,6 +75,8 @@ class Banner:
 
 @dataclass(frozen=True)
 class ProfileView:
+    """One profiler's section of the run page (built by :mod:`harness.report.profiles`)."""
+
     name: str
     status: str
     reason: str | None
@@ -84,6 +84,12 @@ class ProfileView:
     hotspots: list[dict[str, str]]  # display strings: function, location, self, total
     memory: list[Fact]
     memory_sites: list[dict[str, str]]
+    #: the target's own code first: function, location (file:line), own, total
+    own_hotspots: list[dict[str, str]] = field(default_factory=list)
+    own_caption: str | None = None
+    #: the memray pass's RSS growth: labelled as such, never the run's
+    under_memray: list[Fact] = field(default_factory=list)
+    under_memray_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,8 @@ class Series:
     columns: dict[str, np.ndarray]
     stages: list[tuple[float, float, float | None]]
     bucket_s: int
+    #: per stage: True when its scheduled rate changes inside it (a ramp: labelled "ramp", not a rate)
+    ramps: list[bool] = field(default_factory=list)
 
     def get(self, name: str) -> np.ndarray | None:
         values = self.columns.get(name)
@@ -130,6 +138,8 @@ class ReportData:
     profiles: list[ProfileView]
     not_measured: list[Fact]
     generated_at: str
+    not_applicable: list[Fact] = field(default_factory=list)  # checklist rules for other kinds of run
+    run_kind: str | None = None
 
 
 # ---------------------------------------------------------------- banner and facts
@@ -141,13 +151,17 @@ def _unique_texts(results: list[RuleResult]) -> list[RuleResult]:
     return [r for r in results if not (r.text in seen or seen.add(r.text))]  # type: ignore[func-returns-value]
 
 
-def build_banner(verdict: Verdict | None, manifest: rundir.Manifest) -> Banner:
+def build_banner(verdict: Verdict | None, manifest: rundir.Manifest, preview: bool = False) -> Banner:
+    """The page's headline. ``preview``: no gate ran for this run (no verdict.json) and ``verdict`` was
+    computed for the page only; the run stays "Not evaluated", as the index says, and the preview is
+    shown as such."""
     failed = _unique_texts([r for r in verdict.rules if r.text in verdict.failed]) if verdict else []
     warned = _unique_texts([r for r in verdict.rules if r.status == "warn"]) if verdict else []
     counts = verdict.counts if verdict else None
     detail = (
         f"{counts['pass']} passed · {counts['fail']} failed · {_plural(counts['warn'], 'warning')} · "
         f"{counts['not-measured']} not measured"
+        + (f" · {counts['not-applicable']} not applicable" if counts.get("not-applicable") else "")
         if counts
         else ""
     )
@@ -159,6 +173,12 @@ def build_banner(verdict: Verdict | None, manifest: rundir.Manifest) -> Banner:
         )
     if verdict is None:
         return Banner("unknown", "Not evaluated", "No verdict for this run.", [], [])
+    if preview:
+        text = (
+            f"No gate ran for this run (harness run --gate, or harness gate). Preview with the default "
+            f"checklist: {verdict.status.upper()} — {detail}."
+        )
+        return Banner("unknown", "Not evaluated", text, failed, warned)
     if verdict.status == "fail":
         return Banner("fail", f"Failed — {_plural(len(failed), 'gate')}", detail, failed, warned)
     if verdict.status == "warn":
@@ -343,7 +363,21 @@ def build_series(timeseries: pd.DataFrame | None, summary: rundir.Summary | None
         if c not in ("t", "ts")
     }
     stages = [(s.start_s, s.end_s, s.target_rate) for s in summary.stages] if summary else []
-    return Series(frame["t"].to_numpy(dtype=float), columns, stages, bucket_s)
+    return Series(frame["t"].to_numpy(dtype=float), columns, stages, bucket_s, _ramps(timeseries, stages))
+
+
+def _ramps(timeseries: pd.DataFrame, stages: list[tuple[float, float, float | None]]) -> list[bool]:
+    """Which stages' per-second target rate changes over the seconds wholly inside them (files
+    written before timeseries.csv held the schedule per second have each stage's mean: no ramp)."""
+    if "target_rate" not in timeseries:
+        return [False] * len(stages)
+    t = pd.to_numeric(timeseries["t"], errors="coerce").to_numpy(dtype=float)
+    target = pd.to_numeric(timeseries["target_rate"], errors="coerce").to_numpy(dtype=float)
+    out = []
+    for start, end, _ in stages:
+        inside = target[(t >= start) & (t + 1 <= end) & np.isfinite(target)]
+        out.append(bool(inside.size > 1 and np.ptp(inside) > 1e-9 * max(1.0, float(np.abs(inside).max()))))
+    return out
 
 
 def percentile_curves(histograms: rundir.HistogramSet | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -391,7 +425,7 @@ def error_kind_table(summary: rundir.Summary | None) -> list[Fact]:
     return [Fact(kind, f"{count:,} ({count / total:.1%} of failures)") for kind, count in ranked]
 
 
-# ---------------------------------------------------------------- checklist, profiles, not measured
+# ---------------------------------------------------------------- checklist, not measured
 
 
 def build_checklist(verdict: Verdict | None) -> list[ChecklistGroup]:
@@ -399,130 +433,9 @@ def build_checklist(verdict: Verdict | None) -> list[ChecklistGroup]:
         return []
     groups: dict[str, list[RuleResult]] = {}
     for result in verdict.rules:
-        groups.setdefault(result.section or result.origin, []).append(result)
+        if result.status != "not-applicable":  # listed apart (ReportData.not_applicable)
+            groups.setdefault(result.section or result.origin, []).append(result)
     return [ChecklistGroup(title, rules) for title, rules in groups.items()]
-
-
-def _find_file(ref: str, run_dir: Path) -> Path | None:
-    path = Path(ref)
-    candidates = (
-        [path]
-        if path.is_absolute()
-        else [run_dir / path, Path.cwd() / path, run_dir.parent.parent.parent / path]
-    )
-    return next((c for c in candidates if c.is_file()), None)
-
-
-#: Hotspot share keys, in order of preference: (key, True when the value is already a percent).
-_SELF_KEYS = (("self_percent", True), ("self_pct", True), ("own_percent", True), ("self_share", False))
-_TOTAL_KEYS = (("total_percent", True), ("total_pct", True), ("total_share", False), ("cumulative", False))
-
-
-def _share_text(row: dict[str, Any], keys: tuple[tuple[str, bool], ...]) -> str:
-    """A hotspot share as a percent; ``*_percent`` keys hold percents, ``*_share`` fractions."""
-    for key, is_percent in keys:
-        value = row.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return f"{float(value) if is_percent else float(value) * 100.0:.1f}%"
-    return "—"
-
-
-def _first(row: dict[str, Any], *keys: str) -> Any:
-    return next((row[k] for k in keys if row.get(k) is not None), None)
-
-
-def _hotspot_rows(data: Any, limit: int = 15) -> list[dict[str, str]]:
-    rows = data
-    if isinstance(data, dict):
-        rows = next(
-            (data[k] for k in ("hotspots", "rows", "functions", "top") if isinstance(data.get(k), list)), []
-        )
-    if not isinstance(rows, list):
-        return []
-    out = []
-    for row in [r for r in rows if isinstance(r, dict)][:limit]:
-        file = _first(row, "file", "filename", "path")
-        line = _first(row, "line", "lineno")
-        location = _first(row, "location") or (f"{file}:{line}" if file and line else file)
-        out.append(
-            {
-                "function": str(_first(row, "function", "name", "frame") or "?"),
-                "location": str(location or "—"),
-                "self": _share_text(row, _SELF_KEYS),
-                "total": _share_text(row, _TOTAL_KEYS),
-            }
-        )
-    return out
-
-
-def _memory_view(data: Any) -> tuple[list[Fact], list[dict[str, str]]]:
-    if not isinstance(data, dict):
-        return [], []
-    facts = [
-        Fact(_label(str(k)), _scalar_text(v))
-        for k, v in data.items()
-        if isinstance(v, int | float | str)
-        and not isinstance(v, bool)
-        and k not in ("schema_version", "kind")
-    ]
-    sites_raw: list[Any] = next(
-        (data[k] for k in ("top_sites", "sites", "growth_sites", "top") if isinstance(data.get(k), list)), []
-    )
-    rows = [site for site in sites_raw[:10] if isinstance(site, dict)]
-    # A few readable columns when the profiler names them; otherwise every scalar field.
-    preferred = [k for k in ("function", "location", "mb", "allocations") if any(k in r for r in rows)]
-    sites = [
-        {
-            str(k): _scalar_text(v)
-            for k, v in ({k: site.get(k, "") for k in preferred} if preferred else site).items()
-            if isinstance(v, int | float | str)
-        }
-        for site in rows
-    ]
-    return facts, sites
-
-
-def _label(key: str) -> str:
-    """``peak_memory_mb`` -> ``peak memory (MB)``."""
-    for suffix, unit in (("_mb_per_h", "MB/h"), ("_mb", "MB"), ("_bytes", "bytes"), ("_percent", "%")):
-        if key.endswith(suffix):
-            return f"{key.removesuffix(suffix).replace('_', ' ')} ({unit})"
-    return key.replace("_", " ")
-
-
-def _scalar_text(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
-
-
-def _load_json(path: Path | None) -> Any:
-    if path is None:
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def build_profiles(manifest: rundir.Manifest, run_dir: Path, report_dir: Path) -> list[ProfileView]:
-    views = []
-    for name, record in sorted(manifest.profiles.items()):
-        links: list[tuple[str, str]] = []
-        hotspots: list[dict[str, str]] = []
-        memory: list[Fact] = []
-        sites: list[dict[str, str]] = []
-        for label, ref in sorted(record.files.items()):
-            found = _find_file(ref, run_dir)
-            if found is None:
-                continue
-            links.append((label, os.path.relpath(found.resolve(), report_dir.resolve())))
-            if found.name == "hotspots.json" or label == "hotspots":
-                hotspots = _hotspot_rows(_load_json(found))
-            if found.name == "memory.json" or label == "memory":
-                memory, sites = _memory_view(_load_json(found))
-        views.append(ProfileView(name, record.status, record.reason, links, hotspots, memory, sites))
-    return views
 
 
 def build_not_measured(

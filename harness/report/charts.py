@@ -1,7 +1,8 @@
 """The run page's charts (matplotlib, encoded by :func:`harness.report.figures.to_svg`).
 
-Inputs are prepared by analysis.py; every function returns inline SVG, or None when the run did
-not measure what the chart shows.
+Inputs are prepared by analysis.py; every function returns inline SVG, or None when there is
+nothing to draw: the run did not measure what the chart shows, or (the errors chart) measured
+nothing but zeros, which the page says in one line instead of an empty axis.
 """
 
 from __future__ import annotations
@@ -12,19 +13,21 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from harness.report.analysis import Series
-from harness.report.figures import INK, MUTED, PALETTE, RED, escape_mathtext, new_figure, styled, to_svg
-
-
-def _figure(height: float = 2.6, columns: int = 1, right: float = 0.975) -> tuple[Figure, list[Axes]]:
-    # Fixed margins instead of constrained layout: layout solving doubled the drawing time.
-    fig = new_figure(8.2, height)
-    axes = fig.subplots(1, columns)
-    fig.subplots_adjust(left=0.088, right=right, top=1 - 0.32 / height, bottom=0.47 / height, wspace=0.22)
-    return fig, list(np.atleast_1d(axes))
+from harness.report.figures import (
+    INK,
+    MUTED,
+    PALETTE,
+    RED,
+    chart_figure,
+    escape_mathtext,
+    legend_above,
+    log_if_wide,
+    styled,
+    to_svg,
+)
 
 
 def _time_axis(t: np.ndarray) -> tuple[np.ndarray, str]:
@@ -48,8 +51,9 @@ def _stage_bands(ax: Axes, series: Series, scale: float) -> None:
         if index % 2:
             ax.axvspan(start / scale, end / scale, color="#f3f4f6", zorder=0, lw=0)
         if len(series.stages) <= 12 and rate is not None:
+            ramp = index < len(series.ramps) and series.ramps[index]
             ax.annotate(
-                f"{rate:g}/s",
+                "ramp" if ramp else f"{rate:.3g}/s",
                 xy=((start + end) / 2 / scale, 0.98),
                 xycoords=("data", "axes fraction"),
                 ha="center",
@@ -64,13 +68,13 @@ def throughput_chart(series: Series) -> Markup | None:
     rate = series.get("rate")
     if rate is None:
         return None
-    fig, (ax,) = _figure()
+    fig, (ax,) = chart_figure()
     scale = _time_scale(series.t)
     t, label = _time_axis(series.t)
     _stage_bands(ax, series, scale)
     target = series.get("target_rate")
-    if target is not None:
-        ax.step(t, target, where="post", color=INK, lw=1.2, ls="--", label="target rate")
+    if target is not None:  # the schedule per second: a ramp stage is drawn as a ramp
+        ax.plot(t, target, color=INK, lw=1.2, ls="--", label="target rate (scheduled)")
     ax.plot(t, rate, color=PALETTE[0], lw=1.4, label="achieved (completed/s)")
     dropped = series.get("dropped")
     if dropped is not None and np.nansum(dropped) > 0:
@@ -78,7 +82,7 @@ def throughput_chart(series: Series) -> Markup | None:
     ax.set_xlabel(label)
     ax.set_ylabel("requests / s")
     ax.set_ylim(bottom=0)
-    _legend_above(ax, ncols=3)
+    legend_above(ax, ncols=3)
     return to_svg(fig)
 
 
@@ -88,17 +92,17 @@ def latency_chart(series: Series) -> Markup | None:
     present = [(name, values) for name, values in lines if values is not None]
     if not present:
         return None
-    fig, (ax,) = _figure()
+    fig, (ax,) = chart_figure()
     scale = _time_scale(series.t)
     t, label = _time_axis(series.t)
     _stage_bands(ax, series, scale)
     colors = {"p50": PALETTE[1], "p95": PALETTE[0], "p99": PALETTE[2], "max": "#9ca3af"}
     for name, values in present:
         ax.plot(t, values, color=colors[name], lw=1.6 if name != "max" else 0.9, label=name)
-    _log_if_wide(ax, np.concatenate([v for _, v in present]))
+    log_if_wide(ax, np.concatenate([v for _, v in present]))
     ax.set_xlabel(label)
     ax.set_ylabel("latency (ms)")
-    _legend_above(ax, ncols=4)
+    legend_above(ax, ncols=4)
     return to_svg(fig)
 
 
@@ -108,23 +112,11 @@ def _line_style(values: np.ndarray, color: str) -> dict[str, Any]:
     return {"color": color, "lw": 1.3, "marker": "o" if sparse else None, "markersize": 2.5}
 
 
-def _legend_above(ax: Axes, **kwargs: object) -> None:
-    """Legends sit above the plot area, right-aligned, so they never hide data."""
-    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.2, **kwargs)  # type: ignore[arg-type]
-
-
-def _log_if_wide(ax: Axes, values: np.ndarray) -> None:
-    finite = values[np.isfinite(values) & (values > 0)]
-    if finite.size and finite.max() / max(finite.min(), 1e-3) > 50:
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-
-
 @styled
 def percentile_chart(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> Markup | None:
     if not curves:
         return None
-    fig, (ax,) = _figure(3.1)
+    fig, (ax,) = chart_figure(3.1)
     ordered = sorted(curves.items(), key=lambda item: item[0] == "overall")
     colors = iter(PALETTE)
     for name, (percentiles, values) in ordered:
@@ -150,8 +142,14 @@ def percentile_chart(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> Markup
 
 
 @styled
-def errors_chart(errors: pd.DataFrame, series: Series | None) -> Markup:
-    fig, (ax,) = _figure()
+def errors_chart(errors: pd.DataFrame, series: Series | None) -> Markup | None:
+    """Failed requests per second by kind (and dropped sends, dotted); None when there were
+    neither: the page then says "no failed requests" in one line."""
+    dropped = series.get("dropped") if series is not None else None
+    has_dropped = dropped is not None and bool(np.nansum(dropped) > 0)
+    if not errors.shape[1] and not has_dropped:
+        return None
+    fig, (ax,) = chart_figure()
     t_raw = errors.index.to_numpy(dtype=float)
     scale = _time_scale(t_raw)
     t, label = _time_axis(t_raw)
@@ -166,17 +164,12 @@ def errors_chart(errors: pd.DataFrame, series: Series | None) -> Markup:
             alpha=0.85,
             step="post",
         )
-    else:
-        ax.text(0.5, 0.5, "no failed requests", transform=ax.transAxes, ha="center", color=MUTED)
-    if series is not None:
-        dropped = series.get("dropped")
-        if dropped is not None and np.nansum(dropped) > 0:
-            ax.plot(series.t / scale, dropped, color=INK, lw=1, ls=":", label="dropped sends (not errors)")
+    if series is not None and dropped is not None and has_dropped:
+        ax.plot(series.t / scale, dropped, color=INK, lw=1, ls=":", label="dropped sends (not errors)")
     ax.set_xlabel(label)
     ax.set_ylabel("failed requests / s")
     ax.set_ylim(bottom=0)
-    if ax.get_legend_handles_labels()[0]:
-        _legend_above(ax, ncols=4)
+    legend_above(ax, ncols=4)
     return to_svg(fig)
 
 
@@ -185,7 +178,7 @@ def resources_chart(series: Series) -> Markup | None:
     cpu, rss = series.get("cpu_percent"), series.get("rss_mb")
     if cpu is None and rss is None:
         return None
-    fig, (ax,) = _figure(right=0.915 if cpu is not None and rss is not None else 0.975)
+    fig, (ax,) = chart_figure(right=0.915 if cpu is not None and rss is not None else 0.975)
     t, label = _time_axis(series.t)
     handles = []
     if cpu is not None:
@@ -206,43 +199,38 @@ def resources_chart(series: Series) -> Markup | None:
 
 @styled
 def runtime_chart(series: Series) -> Markup | None:
+    """Queue depth and cache hit rates, side by side; only the panels the target reported."""
     queue = series.get("queue_depth")
     caches = [
-        (name, series.get(column))
-        for name, column in (
-            ("all layers", "cache_hit_rate"),
-            ("L1", "cache_hit_rate_l1"),
-            ("L2", "cache_hit_rate_l2"),
-            ("L3", "cache_hit_rate_l3"),
+        (name, values)
+        for name, values in (
+            ("all layers", series.get("cache_hit_rate")),
+            ("L1", series.get("cache_hit_rate_l1")),
+            ("L2", series.get("cache_hit_rate_l2")),
+            ("L3", series.get("cache_hit_rate_l3")),
         )
+        if values is not None
     ]
-    caches_present = [(name, values) for name, values in caches if values is not None]
-    if queue is None and not caches_present:
+    if queue is None and not caches:
         return None
-    fig, axes = _figure(2.6, 2)
+    fig, axes = chart_figure(2.6, 2 if queue is not None and caches else 1)
     t, label = _time_axis(series.t)
-    queue_ax, cache_ax = axes
+    panels = iter(axes)
     if queue is not None:
-        queue_ax.plot(t, queue, **_line_style(queue, PALETTE[2]))
+        ax = next(panels)
+        ax.plot(t, queue, **_line_style(queue, PALETTE[2]))
         top = max(1.0, float(np.nanmax(queue)) * 1.1)
-        queue_ax.set_ylim(-0.03 * top, top)  # an idle queue is a flat 0, kept off the axis line
-    else:
-        queue_ax.text(
-            0.5, 0.5, "queue depth not measured", transform=queue_ax.transAxes, ha="center", color=MUTED
-        )
-    queue_ax.set_title("queue depth", loc="left", color=INK)
-    for (name, values), color in zip(caches_present, [INK, *PALETTE], strict=False):
-        cache_ax.plot(t, values * 100.0, label=name, **_line_style(values, color))
-    if not caches_present:
-        cache_ax.text(
-            0.5, 0.5, "cache hit rates not measured", transform=cache_ax.transAxes, ha="center", color=MUTED
-        )
-    cache_ax.set_ylim(-4, 104)  # lines at 0% and 100% stay visible
-    cache_ax.set_title("cache hit rate (%)", loc="left", color=INK)
+        ax.set_ylim(-0.03 * top, top)  # an idle queue is a flat 0, kept off the axis line
+        ax.set_title("queue depth")
+    if caches:
+        ax = next(panels)
+        for (name, values), color in zip(caches, [INK, *PALETTE], strict=False):
+            ax.plot(t, values * 100.0, label=name, **_line_style(values, color))
+        ax.set_ylim(-4, 104)  # lines at 0% and 100% stay visible
+        ax.set_title("cache hit rate (%)")
+        ax.legend(loc="lower right", ncols=2, frameon=True, framealpha=0.9, edgecolor="none")
     for ax in axes:
         ax.set_xlabel(label)
         if t.size:
             ax.set_xlim(float(t.min()), float(t.max()))
-    if caches_present:
-        cache_ax.legend(loc="lower right", ncols=2, frameon=True, framealpha=0.9, edgecolor="none")
     return to_svg(fig)

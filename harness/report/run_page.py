@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from harness.contract import rundir
 from harness.contract.runfolder import RunFolder
-from harness.report import analysis, charts, jinja
+from harness.report import analysis, charts, jinja, profiles
 from harness.verdict.gate import GateConfigError, evaluate_run
 from harness.verdict.model import Verdict, load_verdict
 
@@ -30,23 +30,24 @@ class Chart:
     title: str
     caption: str
     svg: Markup | None
-    missing: str | None = None
+    missing: str | None = None  # not measured: why (listed under "Not measured, and why")
+    empty: str | None = None  # measured, nothing to draw: one line in place of an empty axis
 
 
-def _verdict_for(run_dir: Path, verdict: Verdict | None) -> tuple[Verdict | None, str]:
+def _verdict_for(run_dir: Path, verdict: Verdict | None) -> tuple[Verdict | None, str, bool]:
+    """(verdict, note, preview): preview when no gate ran and the page evaluated one for itself."""
     if verdict is not None:
-        return verdict, "Verdict as evaluated by the gate."
+        return verdict, "Verdict as evaluated by the gate.", False
     stored = load_verdict(run_dir)
     if stored is not None:
-        return stored, f"Verdict from verdict.json (evaluated {stored.evaluated_at.replace('T', ' ')})."
+        evaluated = stored.evaluated_at.replace("T", " ")
+        return stored, f"Verdict from verdict.json (evaluated {evaluated}).", False
     try:
         fresh = evaluate_run(run_dir)
     except GateConfigError as exc:
-        return None, f"Not evaluated: {exc}"
-    return (
-        fresh,
-        "No verdict.json: evaluated for this report with the default checklist (harness gate writes one).",
-    )
+        return None, f"Not evaluated: {exc}", False
+    note = "Not evaluated (no verdict.json): a preview with the default checklist, not the run's verdict."
+    return fresh, note, True
 
 
 def _optional(read: Callable[[], T]) -> T | None:
@@ -65,6 +66,8 @@ def _charts(data: analysis.ReportData) -> list[Chart]:
         return Chart(chart_id, title, caption, svg, None if svg else missing)
 
     errors = data.errors_by_kind
+    errors_chart = charts.errors_chart(errors, series) if errors is not None else None
+    no_errors = "No failed requests and no dropped sends in the measured window."
     return [
         chart(
             "throughput",
@@ -88,12 +91,13 @@ def _charts(data: analysis.ReportData) -> list[Chart]:
             charts.percentile_chart(data.percentile_curves),
             "histograms.json is missing or empty",
         ),
-        chart(
+        Chart(
             "errors",
             "Errors over time by kind",
             "Failed requests per second, stacked by error kind.",
-            charts.errors_chart(errors, series) if errors is not None else None,
-            "samples.parquet is missing",
+            errors_chart,
+            "samples.parquet is missing" if errors is None else None,
+            no_errors if errors is not None and errors_chart is None else None,
         ),
         chart(
             "resources",
@@ -105,11 +109,22 @@ def _charts(data: analysis.ReportData) -> list[Chart]:
         chart(
             "runtime",
             "Queue depth and cache hit rates",
-            "From the runtime's metrics endpoint.",
+            "From the runtime's metrics endpoint" + _unreported(series) + ".",
             charts.runtime_chart(series) if series else None,
             "the target exposes no queue depth or cache metrics",
         ),
     ]
+
+
+def _unreported(series: analysis.Series | None) -> str:
+    """``; queue depth not reported`` when only one panel of the runtime chart has data."""
+    if series is None:
+        return ""
+    cache = ("cache_hit_rate", "cache_hit_rate_l1", "cache_hit_rate_l2", "cache_hit_rate_l3")
+    queue, caches = series.get("queue_depth") is not None, any(series.get(c) is not None for c in cache)
+    if queue == caches:
+        return ""
+    return "; cache hit rates not reported" if queue else "; queue depth not reported"
 
 
 def build_report_data(
@@ -117,7 +132,7 @@ def build_report_data(
 ) -> tuple[analysis.ReportData, list[Chart]]:
     folder = RunFolder(run_dir)
     manifest = folder.manifest
-    verdict, verdict_note = _verdict_for(run_dir, verdict)
+    verdict, verdict_note, preview = _verdict_for(run_dir, verdict)
     summary = _optional(lambda: folder.summary)
     timeseries = _optional(lambda: folder.timeseries)
     histograms = _optional(lambda: folder.histograms)
@@ -129,7 +144,7 @@ def build_report_data(
         run_status=manifest.status,
         incomplete=manifest.status != "complete",
         abort_reason=manifest.abort_reason,
-        banner=analysis.build_banner(verdict, manifest),
+        banner=analysis.build_banner(verdict, manifest, preview=preview),
         verdict_note=verdict_note,
         facts=analysis.build_facts(manifest),
         switches=analysis.build_switches(manifest),
@@ -140,14 +155,23 @@ def build_report_data(
         errors_by_kind=_optional(lambda: analysis.errors_by_kind(folder, seconds)),
         error_kinds=analysis.error_kind_table(summary),
         checklist=analysis.build_checklist(verdict),
-        profiles=analysis.build_profiles(manifest, run_dir, report_dir),
+        profiles=profiles.build_profiles(manifest, run_dir, report_dir),
         not_measured=[],
         generated_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     chart_list = _charts(data)
     missing = [analysis.Fact(f"chart: {c.title}", c.missing) for c in chart_list if c.missing]
     data.not_measured = analysis.build_not_measured(manifest, verdict, missing)
+    data.not_applicable, data.run_kind = _not_applicable(verdict)
     return data, chart_list
+
+
+def _not_applicable(verdict: Verdict | None) -> tuple[list[analysis.Fact], str | None]:
+    """Checklist rules written for other kinds of run: listed apart, never as not measured."""
+    if verdict is None:
+        return [], None
+    rules = [r for r in verdict.rules if r.status == "not-applicable"]
+    return [analysis.Fact(r.title or r.text, f"{r.text} — {r.reason}") for r in rules], verdict.run_kind
 
 
 def render_report(run_dir: Path, *, out: Path | None = None, verdict: Verdict | None = None) -> Path:

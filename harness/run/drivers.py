@@ -1,9 +1,16 @@
 """The Locust processes of one load pass, seen from the run stage.
 
 ``python -m harness.load.driver`` runs as a child process (Locust's gevent patching stays out of
-the harness): one local process, or a master plus N workers. The run stage reads the master's
-progress lines (``@@HARNESS {json}`` on stdout) and stops the processes; the samples come back as
-files (:mod:`harness.load.contract`).
+the harness): one local process, or a master plus N workers. The plan (with the API key in its
+headers) goes to the local/master process on its stdin, never through a file; the master hands it
+to its workers over Locust's own connection. The run stage reads the master's progress lines
+(``@@HARNESS {json}`` on stdout) and stops the processes; the samples come back as files
+(:mod:`harness.load.contract`).
+
+A driver never outlives the harness: each process runs in its own process group, which
+:meth:`Drivers.kill` ends (SIGTERM, then SIGKILL); and each is started with
+:func:`harness.contract.lifecycle.child_env`, so it asks the kernel to kill it when the harness
+dies, even by SIGKILL (:func:`harness.contract.lifecycle.die_with_parent`).
 """
 
 from __future__ import annotations
@@ -20,12 +27,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.contract import lifecycle
 from harness.contract.meta import REPO
-from harness.load.contract import PROGRESS_PREFIX
+from harness.load.contract import PROGRESS_PREFIX, Plan
 from harness.run.options import EXIT_ABORTED, RunOptions
 from harness.run.target import free_port
 
 DRIVER = [sys.executable, "-m", "harness.load.driver"]
+#: How long the processes get to stop on SIGTERM before their process groups are killed.
+KILL_GRACE_S = 10.0
 
 
 class Drivers:
@@ -33,14 +43,14 @@ class Drivers:
 
     def __init__(
         self,
-        plan_path: Path,
+        plan: Plan,
         work_dir: Path,
         options: RunOptions,
         on_progress: Callable[[dict[str, Any]], None],
     ):
         self.procs: list[subprocess.Popen[str]] = []
         self.main: subprocess.Popen[str] | None = None
-        self.plan_path, self.work_dir, self.options = plan_path, work_dir, options
+        self.plan, self.work_dir, self.options = plan, work_dir, options
         self.on_progress = on_progress
         self.t0: float | None = None
         self.errors: list[str] = []
@@ -49,16 +59,25 @@ class Drivers:
     def start(self) -> None:
         opts = self.options
         log = open(self.work_dir.parent / "locust.log", "a")  # noqa: SIM115 (kept open by the children)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        cmd = [*DRIVER, "--role", "local", "--plan", str(self.plan_path)]
+        env = lifecycle.child_env({**os.environ, "PYTHONUNBUFFERED": "1"})
+        cmd = [*DRIVER, "--role", "local", "--plan", "-"]
         if opts.workers > 0:
             host, port = _bind(opts.master_bind)
-            cmd = [*DRIVER, "--role", "master", "--plan", str(self.plan_path), "--master-bind-host", host]
+            cmd = [*DRIVER, "--role", "master", "--plan", "-", "--master-bind-host", host]
             cmd += ["--master-port", str(port), "--expect-workers", str(opts.workers)]
         self.main = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO, env=env, start_new_session=True
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=REPO,
+            env=env,
+            start_new_session=True,
         )
         self.procs.append(self.main)
+        feeder = threading.Thread(target=_feed, args=(self.main, self.plan.model_dump_json()), daemon=True)
+        feeder.start()
         for _ in range(self._local_workers()):
             self.procs.append(self._start_worker(log, env))
         log.close()
@@ -79,6 +98,7 @@ class Drivers:
         worker = [*DRIVER, "--role", "worker", "--master-host", connect, "--master-port", str(port)]
         return subprocess.Popen(
             worker,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=log,
             text=True,
@@ -104,10 +124,14 @@ class Drivers:
 
     def terminate(self) -> None:
         """Ask the Locust processes to stop the load and write what they collected."""
+        self._signal_groups(signal.SIGTERM)
+
+    def _signal_groups(self, sig: signal.Signals) -> None:
+        """``sig`` to the process group of each process not yet reaped (its own session's group)."""
         for proc in self.procs:
             if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, sig)
 
     def wait(self, timeout_s: float) -> bool:
         assert self.main is not None
@@ -118,19 +142,27 @@ class Drivers:
         return True
 
     def kill(self) -> None:
-        """Never leave a Locust process behind."""
+        """Never leave a Locust process behind: SIGTERM to each process group, SIGKILL after
+        :data:`KILL_GRACE_S`."""
+        self._signal_groups(signal.SIGTERM)
+        deadline = time.monotonic() + KILL_GRACE_S
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + 10
-        for proc in self.procs:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        self._signal_groups(signal.SIGKILL)
+        for proc in self.procs:
+            proc.wait()
         if self._reader is not None:
             self._reader.join(timeout=2)
+
+
+def _feed(proc: subprocess.Popen[str], text: str) -> None:
+    """Write the plan to the driver's stdin and close it (a driver that died early reads nothing)."""
+    assert proc.stdin is not None
+    with contextlib.suppress(OSError):  # BrokenPipeError: the driver exited; its exit code tells
+        proc.stdin.write(text)
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
 
 
 def _bind(spec: str | None) -> tuple[str, int]:
@@ -147,6 +179,6 @@ def run_worker(master_host: str, master_port: int) -> int:
     """``harness run --worker``: a Locust worker process serving a (possibly remote) master."""
     cmd = [*DRIVER, "--role", "worker", "--master-host", master_host, "--master-port", str(master_port)]
     try:
-        return subprocess.call(cmd, cwd=REPO)
+        return subprocess.call(cmd, cwd=REPO, env=lifecycle.child_env())
     except KeyboardInterrupt:
         return EXIT_ABORTED

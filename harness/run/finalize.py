@@ -1,9 +1,13 @@
 """Turn what the measured pass left in ``.work`` into a run folder.
 
-:func:`collect` reads ``driver_result.json``, merges the sample parts into ``samples.parquet`` and
-writes ``monitor.csv``; after the derived files exist, :func:`close_run_folder` writes
-``manifest.json`` last (a folder with a manifest is a complete run folder), removes ``.work`` and
-points ``reports/latest`` at the run.
+:func:`collect` reads ``driver_result.json``, merges the sample parts into ``samples.parquet``
+(atomically: the file is whole or absent) and writes ``monitor.csv``; after the derived files
+exist, :func:`close_run_folder` writes ``manifest.json`` last (a folder with a manifest is a
+complete run folder), removes ``.work`` and points ``reports/latest`` at the run.
+
+When a write fails on the way (a full disk, a folder turned read-only),
+:func:`close_after_failure` marks the run ``aborted`` with the error as its reason (if the
+manifest can still be written) and removes ``.work`` all the same.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import datetime as dt
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +70,8 @@ class Measured:
     monitor: Any = None  # the monitor's DataFrame, None when the monitor was off
     not_measured: list[NotMeasured] = field(default_factory=list)
     profiles: dict[str, ProfileRecord] = field(default_factory=dict)
+    #: this run's share of the arrival schedule (one side of ``harness ab --assign alternate``: 0.5)
+    rate_share: float = 1.0
 
 
 def collect(
@@ -84,9 +90,15 @@ def collect(
     """
     work = run_dir / WORK_DIR
     result, status, reason, parts = _outcome(work, status, reason)
-    merge_parts(work / "parts", parts, run_dir / rundir.SAMPLES_FILE)
+    with rundir.atomic_path(run_dir / rundir.SAMPLES_FILE) as tmp:
+        merge_parts(work / "parts", parts, tmp)
     write_monitor(run_dir, monitor)
     return _collected(resolved, result, status, reason, announced_t0)
+
+
+def uncollected(resolved: ResolvedScenario, announced_t0: float | None) -> Collected:
+    """The window of a pass whose samples could not be merged (the run is aborted)."""
+    return _collected(resolved, None, "aborted", None, announced_t0)
 
 
 def collect_sides(
@@ -104,7 +116,8 @@ def collect_sides(
     (start, duration) for all sides."""
     result, status, reason, parts = _outcome(work, status, reason)
     for side, run_dir in side_dirs.items():
-        merge_parts(work / "parts", parts, run_dir / rundir.SAMPLES_FILE, side=side)
+        with rundir.atomic_path(run_dir / rundir.SAMPLES_FILE) as tmp:
+            merge_parts(work / "parts", parts, tmp, side=side)
         write_monitor(run_dir, monitors.get(side))
     return _collected(resolved, result, status, reason, announced_t0)
 
@@ -152,8 +165,37 @@ def _window_start(result: DriverResult | None, announced_t0: float | None) -> fl
 
 def close_run_folder(measured: Measured, options: RunOptions) -> rundir.Manifest:
     """Write the manifest (after every other file), drop ``.work``, point ``latest`` here."""
+    manifest = build_manifest(measured, options)
+    rundir.write_manifest(measured.run_dir, manifest)
+    shutil.rmtree(measured.run_dir / WORK_DIR, ignore_errors=True)
+    point_latest(options.reports_dir, measured.run_dir)
+    return manifest
+
+
+def close_after_failure(measured: Measured, options: RunOptions, reason: str) -> rundir.Manifest | None:
+    """A write failed while closing the folder: the manifest says ``aborted`` with ``reason`` (its
+    ``files`` list only what is there), or None when even it cannot be written. ``.work`` goes
+    first — on a full disk its raw driver files are what leaves room for the manifest — and
+    ``latest`` points here when it can."""
+    shutil.rmtree(measured.run_dir / WORK_DIR, ignore_errors=True)
+    collected = measured.collected
+    why = "; ".join(r for r in (collected.reason, reason) if r)
+    aborted = replace(measured, collected=replace(collected, status="aborted", reason=why))
+    built = build_manifest(aborted, options)
+    present = {key: name for key, name in built.files.items() if (measured.run_dir / name).is_file()}
+    manifest = built.model_copy(update={"files": present})
+    try:
+        rundir.write_manifest(measured.run_dir, manifest)
+    except OSError:  # the disk is still full: a folder without a manifest is no complete run
+        return None
+    with contextlib.suppress(OSError):
+        point_latest(options.reports_dir, measured.run_dir)
+    return manifest
+
+
+def build_manifest(measured: Measured, options: RunOptions) -> rundir.Manifest:
     resolved, run_dir, collected = measured.resolved, measured.run_dir, measured.collected
-    manifest = rundir.build_manifest(
+    return rundir.build_manifest(
         run_dir,
         run_id=measured.run_id,
         scenario_name=resolved.scenario.name,
@@ -179,11 +221,8 @@ def close_run_folder(measured: Measured, options: RunOptions) -> rundir.Manifest
         optional_files=EXTRA_FILES,
         profiles=measured.profiles,
         not_measured=measured.not_measured,
+        git=options.git,
     )
-    rundir.write_manifest(run_dir, manifest)
-    shutil.rmtree(run_dir / WORK_DIR, ignore_errors=True)
-    point_latest(options.reports_dir, run_dir)
-    return manifest
 
 
 def point_latest(reports_dir: Path, run_dir: Path) -> None:

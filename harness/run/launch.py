@@ -4,21 +4,29 @@ Nightly, the switch sweep and the detection bench run many scenarios back to bac
 through the real command (``python -m harness run ...``) in its own process, so Locust's gevent
 patching and any crash stay out of the caller, and the run is exactly what a user would get. The
 run folder is found by a unique ``launch`` tag rather than by parsing output.
+
+The child dies with the caller (:func:`harness.contract.lifecycle.child_env`); when the caller is
+interrupted (Ctrl-C, SIGTERM) or the run times out, the child gets SIGTERM first, so it stops its
+load and writes its run folder as ``aborted``, and SIGKILL only after :data:`STOP_GRACE_S`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.contract import rundir
+from harness.contract import lifecycle, rundir
 
 LAUNCH_TAG = "launch"
+#: How long a stopped child gets to write its aborted run folder before it is killed.
+STOP_GRACE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -76,18 +84,30 @@ def find_run(parent: Path, launch_id: str) -> Path | None:
 def launch(request: RunRequest) -> RunOutcome:
     """Run one scenario to completion; ``run_dir`` is None when no run folder was written."""
     launch_id = secrets.token_hex(6)
-    env = {**os.environ, **request.env}
-    try:
-        proc = subprocess.run(
-            command_for(request, launch_id),
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=request.timeout_s,
-            check=False,
-        )
-        code, output = proc.returncode, (proc.stdout or "") + (proc.stderr or "")
-    except subprocess.TimeoutExpired as exc:
-        code, output = 3, f"timed out after {request.timeout_s} s: {exc}"
+    env = lifecycle.child_env({**os.environ, **request.env})
+    with subprocess.Popen(
+        command_for(request, launch_id), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=request.timeout_s)
+            code, output = proc.returncode, (stdout or "") + (stderr or "")
+        except subprocess.TimeoutExpired:
+            stdout, stderr = _stop(proc)
+            code = 3
+            output = (stdout or "") + (stderr or "") + f"\ntimed out after {request.timeout_s} s"
+        except KeyboardInterrupt:
+            _stop(proc)  # the child writes its run folder as aborted; then the caller stops too
+            raise
     parent = request.out or request.reports_dir / "runs"
     return RunOutcome(code, find_run(parent, launch_id), output[-3000:])
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """SIGTERM (the child stops its load and closes its run folder), SIGKILL after the grace."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.communicate(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()

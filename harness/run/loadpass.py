@@ -1,20 +1,25 @@
-"""One pass of a scenario's load against a started target: setup, ``plan.json``, Locust, the wait.
+"""One pass of a scenario's load against a started target: setup, the plan, Locust, the wait.
 
 The measured pass and the memray pass (:mod:`harness.run.memory_pass`) both run through a
 :class:`LoadPass`; they differ only in the target they start, what they monitor and what they
 keep afterwards.
+
+The plan holds the API key (in its request headers), so it stays in memory and reaches the
+Locust process on its stdin (:class:`~harness.run.drivers.Drivers`). The work folder, where the
+driver leaves its sample parts and result, is created private (0700) and removed by whoever
+closes the pass (:func:`harness.run.finalize.close_run_folder`, also on abort).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.contract import atomic
 from harness.contract.rundir import RunStatus
-from harness.load.contract import PLAN_FILE, SidePlan
+from harness.load.contract import Plan, SidePlan
 from harness.load.plan import build_ops, build_plan, run_setup
 from harness.load.sides import check_sides
 from harness.run.drivers import Drivers
@@ -28,6 +33,12 @@ WAIT_MARGIN_S, WORKERS_MARGIN_S = 120.0, 60.0
 
 def _ignore(msg: dict[str, Any]) -> None:
     return None
+
+
+def make_private_dir(path: Path) -> None:
+    """``path`` (and its parents) created, ``path`` itself readable by its owner only."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
 
 
 class LoadPass:
@@ -45,12 +56,14 @@ class LoadPass:
         self.run_id, self.csv_prefix, self.on_progress = run_id, csv_prefix, on_progress
         self.context: dict[str, Any] = {}
         self.drivers: Drivers | None = None
+        self.plan: Plan | None = None
+        make_private_dir(work_dir)
 
     def prepare(self, url: str, headers: dict[str, str]) -> None:
-        """Run the scenario's setup steps against ``url`` and write ``plan.json`` (SetupError)."""
+        """Run the scenario's setup steps against ``url`` and build the plan (SetupError)."""
         self.context = run_setup(self.resolved, url, headers)
         ops = build_ops(self.resolved, self.context, headers)
-        plan = build_plan(
+        self.plan = build_plan(
             self.resolved,
             run_id=self.run_id,
             target_url=url,
@@ -58,7 +71,10 @@ class LoadPass:
             work_dir=self.work_dir,
             csv_prefix=self.csv_prefix,
         )
-        atomic.write_model(self.work_dir / PLAN_FILE, plan)
+
+    def use_plan(self, plan: Plan) -> None:
+        """Drive ``plan`` (e.g. a repeat of another pass's plan with its own run id and work folder)."""
+        self.plan = plan
 
     def prepare_sides(self, targets: dict[str, tuple[str, dict[str, str]]], assign: str) -> dict[str, Any]:
         """A duet pass (``harness ab``): the setup steps against each side's (url, headers), one
@@ -78,11 +94,14 @@ class LoadPass:
             csv_prefix=self.csv_prefix,
         ).model_copy(update={"sides": sides, "assign": assign})
         check_sides(plan)
-        atomic.write_model(self.work_dir / PLAN_FILE, plan)
+        self.plan = plan
         return contexts
 
     def start(self) -> None:
-        self.drivers = Drivers(self.work_dir / PLAN_FILE, self.work_dir, self.options, self.on_progress)
+        plan = self.plan
+        if plan is None:
+            raise RuntimeError("LoadPass.start before prepare, prepare_sides or use_plan")
+        self.drivers = Drivers(plan, self.work_dir, self.options, self.on_progress)
         self.drivers.start()
 
     def wait(self) -> tuple[RunStatus, str | None]:

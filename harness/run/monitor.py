@@ -3,6 +3,10 @@
 psutil over the target's process tree (CPU %, RSS, threads, open FDs, IO) and the system (CPU %,
 memory %), plus the reference runtime's Prometheus metrics when it exposes them. A value that
 cannot be measured is NaN (missing), never 0; :attr:`Monitor.not_measured` says why.
+
+The scrape goes through the egress policy (:mod:`harness.contract.egress`): a metrics URL off
+loopback (other than the target's host with ``--allow-remote``) is refused without a connection,
+a redirect is not followed, and the run's headers (the API key) go only to the target's origin.
 """
 
 from __future__ import annotations
@@ -11,12 +15,11 @@ import math
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 import psutil
 
+from harness.contract.egress import Egress, EgressError, is_loopback
 from harness.contract.rundir import MONITOR_COLUMNS
 from harness.run.cpuclock import CpuClocks
 
@@ -168,6 +171,12 @@ class ProcessTree:
         }
 
 
+def _default_egress(metrics_url: str | None) -> Egress:
+    """Without the run's policy: a loopback metrics URL is treated as the target (it gets the
+    headers); any other is refused."""
+    return Egress(target=metrics_url if metrics_url and is_loopback(metrics_url) else None)
+
+
 class Monitor:
     def __init__(
         self,
@@ -177,10 +186,12 @@ class Monitor:
         metrics_url: str | None = None,
         headers: dict[str, str] | None = None,
         interval_s: float = 1.0,
+        egress: Egress | None = None,
     ) -> None:
         self.tree = ProcessTree(pids, process_names or [])
         self.metrics_url = metrics_url
         self.headers = headers or {}
+        self.egress = egress if egress is not None else _default_egress(metrics_url)
         self.interval_s = interval_s
         self.runtime = RuntimeMetrics()
         self.rows: list[dict[str, float]] = []
@@ -221,16 +232,33 @@ class Monitor:
 
     def _scrape(self) -> dict[str, list[tuple[dict[str, str], float]]] | None:
         assert self.metrics_url is not None
-        request = urllib.request.Request(self.metrics_url, headers=self.headers)
+        timeout = min(0.8, self.interval_s)
         try:
-            with urllib.request.urlopen(request, timeout=min(0.8, self.interval_s)) as response:
-                text = response.read(5_000_000).decode("utf-8", errors="replace")
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            self._metrics_failures += 1
-            self.not_measured.setdefault("runtime_metrics", f"{self.metrics_url}: {exc}")
+            reply = self.egress.request(
+                "GET",
+                self.metrics_url,
+                field="monitor.metrics_url",
+                headers=self.headers,
+                timeout=timeout,
+                limit=5_000_000,
+            )
+        except EgressError as exc:
+            self._metrics_failures = 5  # refused: never tried again
+            self.not_measured.setdefault("runtime_metrics", str(exc))
+            return None
+        except OSError as exc:
+            self._scrape_failed(f"{self.metrics_url}: {exc}")
+            return None
+        if reply.status != 200:
+            where = f" (redirect to {reply.location!r} not followed)" if reply.location else ""
+            self._scrape_failed(f"{self.metrics_url}: HTTP {reply.status}{where}")
             return None
         self._metrics_failures = 0
-        return parse_prometheus(text)
+        return parse_prometheus(reply.body.decode("utf-8", errors="replace"))
+
+    def _scrape_failed(self, why: str) -> None:
+        self._metrics_failures += 1
+        self.not_measured.setdefault("runtime_metrics", why)
 
     def _explain_missing(self) -> None:
         if not self.tree.roots and not self.tree.names:

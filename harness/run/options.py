@@ -16,6 +16,8 @@ from rich.console import Console
 
 from harness.contract import rundir
 from harness.contract.exits import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from harness.contract.meta import GitInfo
+from harness.contract.redact import REDACTED
 
 __all__ = ["EXIT_ABORTED", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "RunOptions", "RunResult"]
 
@@ -35,7 +37,9 @@ class RunOptions:
     out: Path | None = None
     reports_dir: Path = DEFAULT_REPORTS_DIR
     tags: dict[str, str] = field(default_factory=dict)
+    git: GitInfo | None = None  # the code the target ran, when not this checkout (an ab ref side)
     allow_remote: bool = False
+    api_key: str | None = None  # --api-key, else $HARNESS_API_KEY; never written to disk
     runtime_config: str | None = None
     gate: bool = False  # after-run: evaluate the gates (exit 1 if one fails)
     report: bool = True  # after-run: report.html and reports/index.html
@@ -77,10 +81,40 @@ def make_console() -> Console:
 
 
 def reports_dir_of(args: argparse.Namespace) -> Path:
-    """``--reports-dir``, else the default."""
-    return args.reports_dir if args.reports_dir is not None else DEFAULT_REPORTS_DIR
+    """``--reports-dir``, else the default; absolute, since the Locust processes do not run in the
+    caller's folder (a relative run folder would be theirs, not the caller's)."""
+    return (args.reports_dir if args.reports_dir is not None else DEFAULT_REPORTS_DIR).absolute()
+
+
+#: the environment variable ``--api-key`` falls back to
+API_KEY_ENV = "HARNESS_API_KEY"
+
+
+def api_key_of(args: argparse.Namespace) -> str | None:
+    """The target's API key: ``--api-key``, else ``$HARNESS_API_KEY``, else None (the scenario's
+    ``target.api_key`` or the managed runtime's key then apply)."""
+    value = getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV) or ""
+    return value.strip() or None
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """The command line with the value of ``--api-key`` replaced by ``(redacted)``."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append(REDACTED)
+            hide_next = False
+        elif arg == "--api-key":
+            out.append(arg)
+            hide_next = True
+        elif arg.startswith("--api-key="):
+            out.append(f"--api-key={REDACTED}")
+        else:
+            out.append(arg)
+    return out
 
 
 def command_line(args: argparse.Namespace) -> list[str]:
-    """The command line as typed, recorded in the manifest."""
-    return ["harness", *getattr(args, "argv", [])]
+    """The command line as typed (secrets redacted), recorded in the manifest."""
+    return ["harness", *redact_argv(list(getattr(args, "argv", [])))]

@@ -10,10 +10,15 @@ derive -> (manifest) -> verdict -> report -> index -> history
 - report (unless ``--no-report``): ``report.html`` (:func:`harness.report.run_page.render_report`);
 - index (with the report): ``reports/index.html`` (:func:`harness.report.index_page.build_index`);
 - history: the run's rows in ``reports/history.db`` (:func:`harness.history.db.record_run`).
+
+A write error in any step (a full disk, a folder turned read-only, a database that cannot be
+written) ends the steps there: :func:`write_failed` marks the run ``aborted`` with the error as
+its reason and the exit code is 3, one line, no traceback.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,9 +28,10 @@ from harness.contract import rundir
 from harness.derive.files import write_derived_files
 from harness.history import db
 from harness.history.baseline import fingerprint_of, resolve_baseline
+from harness.load.schedule import schedule_from
 from harness.report.index_page import build_index
 from harness.report.run_page import render_report
-from harness.run.finalize import Measured, close_run_folder
+from harness.run.finalize import Measured, close_after_failure, close_run_folder
 from harness.run.options import EXIT_ABORTED, EXIT_OK, EXIT_USAGE, RunOptions, RunResult
 from harness.run.summary_table import print_summary
 from harness.verdict.gate import gate_run
@@ -33,7 +39,36 @@ from harness.verdict.model import load_verdict
 
 
 def after_run(measured: Measured, options: RunOptions, console: Console) -> RunResult:
-    """Run the after-run steps ``options`` selects; the exit code accounts for the gate."""
+    """Run the after-run steps ``options`` selects; the exit code accounts for the gate (3 after
+    a write error: see :func:`write_failed`)."""
+    try:
+        return _steps(measured, options, console)
+    except (OSError, sqlite3.Error) as exc:
+        return write_failed(measured, options, console, exc)
+
+
+def write_failed(
+    measured: Measured, options: RunOptions, console: Console, error: OSError | sqlite3.Error
+) -> RunResult:
+    """A write failed while closing the run folder: say so in one line, mark the run aborted."""
+    reason = f"write error: {describe(error)}"
+    manifest = close_after_failure(measured, options, reason)
+    state = "marked aborted" if manifest is not None else "left without a manifest (incomplete)"
+    console.print(f"[red]error:[/] {reason}; the run folder is {state}", highlight=False, soft_wrap=True)
+    return RunResult(EXIT_ABORTED, measured.run_dir, None, manifest)
+
+
+def describe(error: OSError | sqlite3.Error) -> str:
+    """``No space left on device: /path/file`` (a temp file named as the file it stands for)."""
+    if isinstance(error, OSError) and error.strerror:
+        name = error.filename
+        if isinstance(name, str) and Path(name).name.startswith(".") and name.endswith(".tmp"):
+            name = str(Path(name).parent / Path(name).name[1:].rsplit(".", 2)[0])
+        return f"{error.strerror}: {name}" if name else error.strerror
+    return str(error) or type(error).__name__
+
+
+def _steps(measured: Measured, options: RunOptions, console: Console) -> RunResult:
     summary = derive(measured)
     manifest = close_run_folder(measured, options)
     run_dir = measured.run_dir
@@ -51,14 +86,24 @@ def after_run(measured: Measured, options: RunOptions, console: Console) -> RunR
 
 
 def derive(measured: Measured) -> rundir.Summary:
+    """The derived files. An open model's target rates come from the arrival schedule its pacer ran
+    (the plan's stages), scaled to the run's share of it (``measured.rate_share``: each side of an
+    alternating duet gets half the arrivals); a closed model has stages without a target rate."""
     resolved, collected = measured.resolved, measured.collected
+    share = measured.rate_share
+    schedule = (
+        schedule_from([(s.start_s, s.end_s, s.rate_from * share, s.rate_to * share) for s in resolved.stages])
+        if resolved.is_open and resolved.stages
+        else None
+    )
     return write_derived_files(
         measured.run_dir,
         measured.run_id,
         rundir.load_samples(measured.run_dir),
         window_start=collected.window_start,
         duration_s=collected.duration_s,
-        stages=_clip(resolved.summary_stages(), collected.duration_s),
+        stages=None if schedule is not None else _clip(resolved.summary_stages(), collected.duration_s),
+        schedule=schedule,
         targets_ms=resolved.targets_ms(),
         monitor=measured.monitor,
     )
@@ -82,7 +127,7 @@ def verdict(
             else None
         )
     except rundir.RunDirError as exc:
-        console.print(f"[red]--baseline:[/] {exc}", highlight=False)
+        console.print(f"[red]--baseline:[/] {exc}", highlight=False, soft_wrap=True)
         return EXIT_USAGE
     return gate_run(run_dir, checklist=None, rules=[], baseline=base)
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from harness.contract.egress import base_url, check_path, is_loopback_host, parse_url
+from harness.scenario.kinds import RunKind
 from harness.scenario.operations import NAMED_OPERATIONS
 from harness.scenario.units import parse_duration, parse_fraction
 from harness.verdict.rules import RuleError, parse_rule
@@ -90,9 +93,14 @@ class Target(Strict):
     @field_validator("url")
     @classmethod
     def _http(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("target.url must be an http(s) URL")
+        if value is not None:
+            base_url(value, "")  # http(s), a host, no user info, not ending in /v1 (EgressError)
         return value
+
+    @field_validator("health_path")
+    @classmethod
+    def _health_path(cls, value: str) -> str:
+        return check_path(value, "")
 
 
 class MixItem(Strict):
@@ -106,6 +114,11 @@ class MixItem(Strict):
     weight: float = Field(default=1.0, gt=0)
     target_ms: Duration | None = None  # response-time target (seconds here; ms in summaries)
 
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        return check_path(value, "") if value is not None else None
+
     @model_validator(mode="after")
     def _kind(self) -> MixItem:
         if self.operation is not None:
@@ -116,8 +129,6 @@ class MixItem(Strict):
                 raise ValueError("a named `operation` takes no `path`/`method` (use a plain request)")
         elif self.name is None or self.path is None:
             raise ValueError("a mix item needs `operation`, or `name` + `path` for a plain request")
-        elif not self.path.startswith("/"):
-            raise ValueError("`path` must start with /")
         if self.name is not None and not _NAME.match(self.name):
             raise ValueError("`name` must be letters, digits, _ . - (max 80)")
         return self
@@ -136,6 +147,11 @@ class SetupStep(Strict):
     expect_status: list[int] | int | None = None
     save: dict[str, str] = Field(default_factory=dict)  # context variable -> dotted path in the JSON
 
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return check_path(value, "")
+
 
 class Monitor(Strict):
     enabled: bool = True
@@ -143,6 +159,13 @@ class Monitor(Strict):
     pids: list[int] = Field(default_factory=list)
     process_names: list[str] = Field(default_factory=list)
     metrics_url: str | None = None  # default: <target>/v1/metrics/prometheus for the reference runtime
+
+    @field_validator("metrics_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_url(value, "")
+        return value
 
 
 class Profile(Strict):
@@ -174,6 +197,7 @@ def _check_expect_value(key: str, value: Any) -> None:
 class Scenario(Strict):
     name: str
     description: str = ""
+    kind: RunKind | None = None  # which checklist rules apply; None: inferred (harness.scenario.kinds)
     tags: dict[str, str] = Field(default_factory=dict)
     target: Target = Field(default_factory=Target)
     load: Load
@@ -224,7 +248,24 @@ def semantic_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str
             except ValueError as exc:
                 errors.append((("expect", scope, key), str(exc)))
     errors.extend(_gate_errors(scenario.gates))
+    errors.extend(_egress_errors(scenario))
     return errors
+
+
+def _egress_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
+    """A metrics URL is on loopback or on the target's own host (whose use `harness run` checks
+    against --allow-remote): refused here, before anything connects (harness.contract.egress)."""
+    url = scenario.monitor.metrics_url
+    if url is None:
+        return []
+    host = (urlsplit(url).hostname or "").lower()
+    target = scenario.target.url
+    if is_loopback_host(host) or (target is not None and (urlsplit(target).hostname or "").lower() == host):
+        return []
+    message = (
+        f"refusing non-loopback host {host!r}: only loopback, or target.url's host (with --allow-remote)"
+    )
+    return [(("monitor", "metrics_url"), message)]
 
 
 def _gate_errors(gates: list[str]) -> list[tuple[tuple[str | int, ...], str]]:

@@ -3,6 +3,10 @@
 ``yaml.compose`` builds the node graph without expanding aliases (so a billion-laughs file is a
 few dozen nodes); we then convert it to Python ourselves, counting every node we materialise, and
 stop as soon as the budget is exceeded. Each value's path maps to its (line, column), 1-based.
+
+PyYAML's composer recurses once per nesting level, so a small file nested a few hundred levels
+deep (``[[[[...``) would exhaust Python's stack before our converter sees it: the composer here
+counts its depth and stops past :data:`MAX_DEPTH`, naming the line.
 """
 
 from __future__ import annotations
@@ -80,6 +84,24 @@ class _Converter:
         return out
 
 
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader whose (recursive) composer refuses nesting deeper than MAX_DEPTH."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH + 1:  # the root is depth 0, as in the converter
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1)
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._depth -= 1
+
+
 def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
@@ -88,7 +110,7 @@ def load_yaml_text(text: str) -> LoadedYaml:
     if len(text.encode("utf-8", errors="replace")) > MAX_BYTES:
         raise YamlError(f"file larger than {MAX_BYTES} bytes")
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_DepthLimitedLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None

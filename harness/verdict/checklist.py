@@ -15,6 +15,10 @@ Format (see docs/checklists.md and the shipped ``guide.yaml``)::
             rule: "p95(command_ack) < 100ms"
             hint: latency         # a key of `hints`, or literal text
             required: false       # true: not-measured fails the gate
+            applies_to: [steady, endurance]   # kinds of run (harness.scenario.kinds); default any
+            min_count: 1000       # ratio rules: fewer requests/lookups -> "not enough data"
+
+``applies_to`` may also be given on a section (the default of its rules).
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ from typing import Any
 
 import yaml
 
+from harness.scenario.kinds import ANY_KIND, RUN_KINDS
+from harness.verdict.metrics import Kind
 from harness.verdict.rules import Rule, RuleError, Severity, parse_rule
 
 DEFAULT_CHECKLIST = Path(__file__).with_name("checklists") / "guide.yaml"
 _MAX_NODES = 20_000  # a checklist is small; a YAML alias bomb is not
-_SECTION_KEYS = {"id", "title", "severity", "rules", "description"}
-_RULE_KEYS = {"id", "title", "rule", "severity", "hint", "required", "source"}
+_SECTION_KEYS = {"id", "title", "severity", "rules", "description", "applies_to"}
+_RULE_KEYS = {"id", "title", "rule", "severity", "hint", "required", "source", "applies_to", "min_count"}
 
 
 class ChecklistError(ValueError):
@@ -51,6 +57,11 @@ class ChecklistRule:
     rule: Rule
     required: bool = False
     source: str | None = None  # where in the guide the number comes from
+    applies_to: tuple[str, ...] = (ANY_KIND,)  # kinds of run (harness.scenario.kinds) or "any"
+    min_count: int | None = None  # ratio rules: requests (or seconds with cache lookups) needed
+
+    def applies(self, kind: str) -> bool:
+        return ANY_KIND in self.applies_to or kind in self.applies_to
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,9 @@ class Checklist:
     name: str
     rules: list[ChecklistRule]
     hints: dict[str, str] = field(default_factory=dict)
+
+    def rule(self, rule_id: str) -> ChecklistRule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
 
     def hint_for(self, metric: str) -> str | None:
         """The checklist's generic hint for a metric (used for rules given without a hint)."""
@@ -153,13 +167,14 @@ def _section(section: Any, where: str, hints: dict[str, str], pos: _Positions) -
     section_id = _required_str(section, "id", where, pos)
     title = str(section.get("title", section_id))
     severity = _severity(section.get("severity"), f"{where}.severity", pos)
+    kinds = _applies_to(section.get("applies_to"), f"{where}.applies_to", pos) or (ANY_KIND,)
     items = section.get("rules")
     if not isinstance(items, list) or not items:
         raise pos.error(
             f"{where}.rules" if "rules" in section else where, "expected a non-empty list `rules`"
         )
     return [
-        _rule(item, f"{where}.rules[{i}]", section_id, title, severity, hints, pos)
+        _rule(item, f"{where}.rules[{i}]", (section_id, title), severity, kinds, hints, pos)
         for i, item in enumerate(items)
     ]
 
@@ -167,9 +182,9 @@ def _section(section: Any, where: str, hints: dict[str, str], pos: _Positions) -
 def _rule(
     item: Any,
     where: str,
-    section_id: str,
-    section_title: str,
+    section: tuple[str, str],
     severity: Severity | None,
+    kinds: tuple[str, ...],
     hints: dict[str, str],
     pos: _Positions,
 ) -> ChecklistRule:
@@ -193,13 +208,38 @@ def _rule(
     source = item.get("source")
     return ChecklistRule(
         id=rule_id,
-        section=section_id,
-        section_title=section_title,
+        section=section[0],
+        section_title=section[1],
         title=str(item.get("title", rule_id)),
         rule=rule,
         required=required,
         source=str(source) if source is not None else None,
+        applies_to=_applies_to(item.get("applies_to"), f"{where}.applies_to", pos) or kinds,
+        min_count=_min_count(item.get("min_count"), rule, f"{where}.min_count", pos),
     )
+
+
+def _applies_to(value: Any, where: str, pos: _Positions) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value
+    allowed = (*RUN_KINDS, ANY_KIND)
+    if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
+        raise pos.error(where, f"expected a kind or a list of kinds ({', '.join(allowed)})")
+    for kind in items:
+        if kind not in allowed:
+            raise pos.error(where, f"unknown kind of run {kind!r} (known: {', '.join(allowed)})")
+    return tuple(items)
+
+
+def _min_count(value: Any, rule: Rule, where: str, pos: _Positions) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise pos.error(where, "expected a whole number >= 1")
+    if rule.definition.kind is not Kind.RATIO:
+        raise pos.error(where, f"only ratio rules take a minimum count ({rule.metric} is not a ratio)")
+    return value
 
 
 def _check_keys(mapping: dict[str, Any], allowed: set[str], where: str, pos: _Positions) -> None:

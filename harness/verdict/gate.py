@@ -7,6 +7,7 @@ the outputs are still written so a person can see what was measured).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -14,36 +15,52 @@ from pathlib import Path
 from harness.contract import rundir
 from harness.contract.exits import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from harness.contract.runfolder import RunFolder
+from harness.verdict.applicability import scope_verdict
 from harness.verdict.checklist import Checklist, ChecklistError, load_checklist
 from harness.verdict.evaluate import evaluate
 from harness.verdict.expect import ExpectError, expect_rules, gate_rules
 from harness.verdict.model import JUNIT_FILE, SUMMARY_MD_FILE, VERDICT_FILE, Verdict
 from harness.verdict.outputs import junit_xml, summary_markdown
-from harness.verdict.rules import RuleError, RuleSpec, parse_rule
+from harness.verdict.rules import RuleError, RuleSpec, check_operation, parse_rule
 
 
 class GateConfigError(Exception):
     """Bad rules, checklist or paths: exit code 2."""
 
 
+def run_operations(run: RunFolder) -> set[str]:
+    """The operations a rule of this run may name: the scenario's mix and what the summary measured."""
+    mix = run.manifest.scenario.get("mix") or []
+    names = {str(i.get("name") or i.get("operation")) for i in mix if isinstance(i, dict)}
+    with contextlib.suppress(rundir.RunDirError):  # not summarized: the mix alone
+        summary = run.summary
+        names |= set(summary.operations) if summary is not None else set()
+    return names - {"None"}
+
+
 def collect_rules(run: RunFolder, checklist: Checklist, cli_rules: list[str]) -> list[RuleSpec]:
-    """Checklist rules, then the scenario's expect block and gates, then --rule arguments."""
+    """Checklist rules, then the scenario's expect block and gates, then --rule arguments. A
+    scenario gate or --rule naming an operation the run does not have is an error (a typo)."""
     specs = [
         RuleSpec(c.id, c.rule, "checklist", c.section_title, c.title, c.source, c.required)
         for c in checklist.rules
     ]
+    operations = run_operations(run)
     try:
         specs += expect_rules(run.manifest.scenario)
-        specs += gate_rules(run.manifest.scenario)
+        gates = gate_rules(run.manifest.scenario)
+        for spec in gates:
+            check_operation(spec.rule, operations)
+        specs += gates
     except (ExpectError, RuleError) as exc:
         raise GateConfigError(f"scenario {run.manifest.scenario_name!r}: {exc}") from exc
     for index, text in enumerate(cli_rules):
         try:
-            specs.append(
-                RuleSpec(f"rule[{index}]", parse_rule(text), "cli", "Command-line rules", required=True)
-            )
+            rule = parse_rule(text)
+            check_operation(rule, operations)
         except RuleError as exc:
             raise GateConfigError(f"--rule: {exc}") from exc
+        specs.append(RuleSpec(f"rule[{index}]", rule, "cli", "Command-line rules", required=True))
     return specs
 
 
@@ -69,7 +86,8 @@ def evaluate_run(
         raise GateConfigError(str(exc)) from exc
     specs = collect_rules(run, loaded, rules or [])
     base = _open_run(baseline, "--baseline") if baseline is not None else None
-    return evaluate(run, specs, baseline=base, hints=loaded.hint_for, checklist=str(loaded.path))
+    verdict = evaluate(run, specs, baseline=base, hints=loaded.hint_for, checklist=str(loaded.path))
+    return scope_verdict(verdict, run, loaded, base)  # checklist rules: applies_to, min_count
 
 
 def write_outputs(run_dir: Path, verdict: Verdict) -> None:
@@ -95,14 +113,25 @@ def gate_run(
     checklist: Path | None,
     rules: list[str],
     baseline: Path | None,
+    out_dir: Path | None = None,
 ) -> int:
-    """Evaluate ``run_dir``, write the gate outputs and return the exit code (messages on stderr)."""
+    """Evaluate ``run_dir``, write the gate outputs and return the exit code (messages on stderr).
+
+    Without ``out_dir`` the outputs are the run's own verdict (``harness run --gate``, once, when
+    the run ends); ``harness gate`` passes a separate evaluation folder, so a run's verdict is
+    never rewritten after the fact."""
     try:
         verdict = evaluate_run(run_dir, checklist=checklist, rules=rules, baseline=baseline)
     except GateConfigError as exc:
         print(f"harness gate: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    write_outputs(rundir.resolve_run_dir(run_dir), verdict)
+    target = out_dir if out_dir is not None else rundir.resolve_run_dir(run_dir)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        write_outputs(target, verdict)
+    except OSError as exc:
+        print(f"harness gate: cannot write the evaluation to {target}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     code = exit_code(verdict)
     print(_one_line(verdict, code), file=sys.stderr)
     return code
@@ -112,10 +141,14 @@ def _one_line(verdict: Verdict, code: int) -> str:
     counts = verdict.counts
     text = (
         f"gate {verdict.status.upper()}: {counts['pass']} passed, {counts['fail']} failed, "
-        f"{counts['warn']} warnings, {counts['not-measured']} not measured"
+        f"{counts['warn']} warnings, {counts['not-measured']} not measured, "
+        f"{counts['not-applicable']} not applicable to this {verdict.run_kind or 'run'} run"
     )
-    if verdict.failed:
-        text += "\n  failed: " + "\n  failed: ".join(verdict.failed)
+    for failed in verdict.failed:
+        text += f"\n  failed: {failed}"
+        hint = next((r.hint for r in verdict.rules if r.text == failed and r.hint), None)
+        if hint:
+            text += f"\n    hint: {hint}"
     if code == EXIT_ABORTED:
         text += f"\n  run incomplete ({verdict.run_status}): exit 3"
     return text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harness.contract.rundir import RunDirError
 from harness.contract.versioned import read_versioned_json, validate_as
@@ -13,9 +13,14 @@ from harness.contract.versioned import read_versioned_json, validate_as
 VERDICT_FILE = "verdict.json"
 JUNIT_FILE = "junit.xml"
 SUMMARY_MD_FILE = "summary.md"
-VERDICT_SCHEMA_VERSION = 1
+#: v2 added the rule status "not-applicable" (a rule for another kind of run), ``counts`` with that
+#: key, ``run_kind`` and ``applies_to``. v1 files still load (they have no not-applicable rules).
+VERDICT_SCHEMA_VERSION = 2
+SUPPORTED_VERDICT_VERSIONS = (1, 2)
 
-RuleStatus = Literal["pass", "fail", "warn", "not-measured"]
+RuleStatus = Literal["pass", "fail", "warn", "not-measured", "not-applicable"]
+#: Every status, in the order counts are shown.
+RULE_STATUSES: tuple[RuleStatus, ...] = ("pass", "fail", "warn", "not-measured", "not-applicable")
 VerdictStatus = Literal["pass", "fail", "warn"]
 
 
@@ -40,7 +45,8 @@ class RuleResult(BaseModel):
     severity: Literal["fail", "warn"]
     required: bool = False
     status: RuleStatus
-    reason: str | None = None  # why not measured, or a note on the measurement
+    reason: str | None = None  # why not measured / not applicable, or a note on the measurement
+    applies_to: list[str] | None = None  # checklist rules: the kinds of run the rule is for
     where: dict[str, Any] = Field(default_factory=dict)  # operation, window start/end seconds
     hint: str | None = None
 
@@ -57,10 +63,18 @@ class Verdict(BaseModel):
     gate_failed: bool
     evaluated_at: str
     checklist: str | None = None
+    run_kind: str | None = None  # smoke, steady, spike, ... (harness.scenario.kinds)
+    run_kind_declared: bool | None = None  # False: inferred from the scenario's shape
     baseline_run: str | None = None
     counts: dict[str, int]
     failed: list[str] = Field(default_factory=list)  # rule texts that fail the gate
     rules: list[RuleResult]
+
+    @field_validator("counts")
+    @classmethod
+    def _every_status(cls, value: dict[str, int]) -> dict[str, int]:
+        """v1 files have no "not-applicable" count: every status is a key, 0 when absent."""
+        return {**dict.fromkeys(RULE_STATUSES, 0), **value}
 
 
 def load_verdict(run_dir: Path) -> Verdict | None:
@@ -68,5 +82,5 @@ def load_verdict(run_dir: Path) -> Verdict | None:
     path = run_dir / VERDICT_FILE
     if not path.is_file():
         return None
-    data = read_versioned_json(path, supported=(VERDICT_SCHEMA_VERSION,), error=RunDirError)
+    data = read_versioned_json(path, supported=SUPPORTED_VERDICT_VERSIONS, error=RunDirError)
     return validate_as(Verdict, data, path, RunDirError)

@@ -7,7 +7,13 @@ import xml.etree.ElementTree as ET
 from harness.verdict.evaluate import gate_failures
 from harness.verdict.model import RuleResult, Verdict
 
-_STATUS_LABEL = {"pass": "✅ pass", "fail": "❌ fail", "warn": "⚠️ warn", "not-measured": "➖ not measured"}
+_STATUS_LABEL = {
+    "pass": "✅ pass",
+    "fail": "❌ fail",
+    "warn": "⚠️ warn",
+    "not-measured": "➖ not measured",
+    "not-applicable": "○ not applicable",
+}
 
 
 def _measured_vs_threshold(result: RuleResult) -> str:
@@ -28,7 +34,11 @@ def where_text(result: RuleResult) -> str:
 def junit_xml(verdict: Verdict) -> str:
     """One testcase per rule: fail (and required not-measured) → <failure>, not-measured → <skipped>."""
     failures = len(gate_failures(verdict.rules))
-    skipped = sum(1 for r in verdict.rules if r.status == "not-measured" and not r.required)
+    skipped = sum(
+        1
+        for r in verdict.rules
+        if r.status == "not-applicable" or (r.status == "not-measured" and not r.required)
+    )
     suites = ET.Element("testsuites", name="motherbox-perf gate", tests=str(len(verdict.rules)))
     suite = ET.SubElement(
         suites,
@@ -65,6 +75,8 @@ def _testcase(suite: ET.Element, result: RuleResult) -> None:
         failure.text = body
     elif result.status == "not-measured":
         ET.SubElement(case, "skipped", message=f"not measured: {result.reason}")
+    elif result.status == "not-applicable":
+        ET.SubElement(case, "skipped", message=f"not applicable: {result.reason}")
     elif result.status == "warn":
         ET.SubElement(case, "system-out").text = f"WARNING: {body}"
 
@@ -82,18 +94,24 @@ def summary_markdown(verdict: Verdict) -> str:
         f"### Performance gate: {headline}",
         "",
         f"Run `{verdict.run_id}` ({verdict.run_status}): {counts['pass']} passed, {counts['fail']} failed, "
-        f"{counts['warn']} warnings, {counts['not-measured']} not measured.",
+        f"{counts['warn']} warnings, {counts['not-measured']} not measured, "
+        f"{counts['not-applicable']} not applicable to this {verdict.run_kind or 'kind of'} run.",
         "",
         "| status | rule | measured | threshold | where | what to do |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     optional_missing = [r for r in verdict.rules if r.status == "not-measured" and not r.required]
-    shown = _unique_rows([r for r in verdict.rules if r not in optional_missing])
+    not_applicable = [r for r in verdict.rules if r.status == "not-applicable"]
+    shown = _unique_rows([r for r in verdict.rules if r not in optional_missing and r not in not_applicable])
     order = {"fail": 0, "not-measured": 1, "warn": 2, "pass": 3}
     lines += [_row(r) for r in sorted(shown, key=lambda r: order[r.status])]
     if optional_missing:
         lines += ["", f"<details><summary>{len(optional_missing)} checklist rules not measured</summary>", ""]
         lines += [f"- `{_cell(r.text)}`: {_cell(r.reason)}" for r in optional_missing]
+        lines += ["", "</details>"]
+    if not_applicable:
+        lines += ["", f"<details><summary>{len(not_applicable)} checklist rules not applicable</summary>", ""]
+        lines += [f"- `{_cell(r.text)}`: {_cell(r.reason)}" for r in not_applicable]
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
 

@@ -12,11 +12,13 @@ metric aggregated over every sliding 60-second window and fails when any window 
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.verdict.metrics import MONITOR_AGGREGATES, Kind, MetricDef, Source, lookup
+from harness.verdict.metrics import ALIASES, METRICS, MONITOR_AGGREGATES, Kind, MetricDef, Source, lookup
 
 Severity = Literal["fail", "warn"]
 Comparator = Literal["<", "<=", ">", ">=", "=="]
@@ -175,7 +177,12 @@ def _parse_metric(scan: _Scanner) -> tuple[MetricDef, str | None, str | None, in
         name, aggregate = name.split(".", 1)
         found = lookup(name)
     if found is None:
-        raise RuleError(scan.text, start, f"unknown metric {match.group(0)!r} (see docs/checklists.md)")
+        raise RuleError(
+            scan.text,
+            start,
+            f"unknown metric {match.group(0)!r}{did_you_mean(name, [*METRICS, *ALIASES])} "
+            "(see docs/checklists.md)",
+        )
     if aggregate is not None and (found.source is not Source.MONITOR or aggregate not in MONITOR_AGGREGATES):
         raise RuleError(
             scan.text,
@@ -278,3 +285,23 @@ class RuleSpec:
     title: str | None = None
     source: str | None = None
     required: bool = False
+
+
+def did_you_mean(word: str, choices: Collection[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest choice (difflib), or "" when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_operation(rule: Rule, operations: Collection[str]) -> None:
+    """RuleError when the rule filters on an operation that is not one of ``operations`` (the
+    scenario's mix, or the run's measured operations): a typo would otherwise be "not measured".
+    No operations known (a run that recorded none) checks nothing."""
+    if rule.operation is None or not operations or rule.operation in operations:
+        return
+    known = ", ".join(sorted(operations)) or "none"
+    raise RuleError(
+        rule.text,
+        rule.text.find("(") + 1,
+        f"unknown operation {rule.operation!r}{did_you_mean(rule.operation, operations)} (known: {known})",
+    )

@@ -74,3 +74,12 @@ def test_progress_p95_is_the_shared_percentile_of_the_window_and_resets(tmp_path
     again = collector.progress()
     assert math.isnan(again["p95_ms"]) and again["rate"] == 0.0 and again["completed"] == 200
     collector.close()
+
+
+def test_a_redirect_is_an_error_unless_expected():
+    """Redirects are never followed (harness.contract.egress): a 3xx is not a success by default."""
+    rec = Recorder()
+    rec.on_request("a", 1.0, 0, SimpleNamespace(status_code=302), {"expect": None}, None, 1.0)
+    rec.on_request("b", 1.0, 0, SimpleNamespace(status_code=302), {"expect": frozenset({302})}, None, 1.0)
+    rec.on_request("c", 1.0, 0, SimpleNamespace(status_code=204), {"expect": None}, None, 1.0)
+    assert rec.take()["error"] == ["HTTP 302", None, None]

@@ -77,3 +77,48 @@ def test_leak_sites_skip_import_time_but_not_the_launcher_module():
     ]
     sites = leak_sites(records)
     assert [s["function"] for s in sites] == ["leak_retain", "cache"]  # asyncio plumbing skipped too
+
+
+ASYNC = """\
+main (reference_runtime/cli.py:293);Runner.run (asyncio/runners.py:118) 50
+main (reference_runtime/cli.py:293);Runner.run (asyncio/runners.py:118);handle (reference_runtime/app.py:9);\
+dumps (json/encoder.py:200) 30
+Thread._bootstrap (threading.py:1002);_worker (concurrent/futures/thread.py:81);\
+commit (reference_runtime/store/writer.py:96);execute (aiosqlite/core.py:1) 20
+"""
+
+
+def test_own_code_table_charges_each_sample_to_its_deepest_own_frame():
+    table = hotspot_table(parse_collapsed(ASYNC), own_prefixes=("reference_runtime/",))
+    assert table["hotspots"][0]["function"] == "Runner.run"  # the all-frames table: event loop first
+    own = table["own_code"]
+    # the loop waiting (Runner.run the leaf) is not charged to main(), which only started the loop
+    assert own["percent"] == 50.0 and own["rule"] == "files under reference_runtime/"
+    rows = [(r["function"], r["location"], r["own_percent"]) for r in own["hotspots"]]
+    assert rows == [
+        ("handle", "reference_runtime/app.py:9", 30.0),
+        ("commit", "reference_runtime/store/writer.py:96", 20.0),
+    ]
+
+
+def test_own_code_without_prefixes_leaves_out_stdlib_and_site_packages():
+    raw = "Runner.run (asyncio/runners.py:1);main (myservice/app.py:3);call (pytest/main.py:2) 10\n"
+    own = hotspot_table(parse_collapsed(raw))["own_code"]
+    assert [r["function"] for r in own["hotspots"]] == ["main"]
+    assert "standard library" in own["rule"]
+
+
+def test_svg_is_interactive_and_labels_name_function_and_line():
+    svg = to_svg(parse_collapsed(ASYNC), "CPU run")
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    script = root.find(f"{ns}script")
+    assert script is not None and "function zoom(" in (script.text or "") and "prompt(" in (script.text or "")
+    assert "http" not in (script.text or "")  # nothing fetched
+    ids = {el.get("id") for el in root.iter() if el.get("id")}
+    assert {"unzoom", "search", "matched"} <= ids
+    boxes = [g for g in root.iter(f"{ns}g") if g.get("class") == "f"]
+    assert any(g.get("data-n") == "handle (reference_runtime/app.py:9)" for g in boxes)
+    widest = [g for g in boxes if float(g.get("data-w", 0)) > 500]
+    labels = [g.find(f"{ns}text").text for g in widest]  # type: ignore[union-attr]
+    assert "main (reference_runtime/cli.py:293)" in labels  # wide boxes keep the whole name

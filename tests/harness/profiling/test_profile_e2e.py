@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from harness.contract import rundir
-from tests.harness.conftest import ROOT, harness, write
+from harness.report.run_page import render_report
+from tests.harness.conftest import harness, write
 
 pytestmark = pytest.mark.slow
 
@@ -53,13 +54,12 @@ def profiled_run(tmp_path: Path, faults: bool) -> Path:
 
 
 def load_profile(run_dir: Path, kind: str, name: str) -> dict:
+    """A profile file, named by the manifest relative to the run folder (it lives inside it)."""
     record = rundir.load_manifest(run_dir).profiles[kind]
     assert record.status == "ok", record.reason
-    return json.loads(
-        (ROOT / record.files[name]).read_text()
-        if not Path(record.files[name]).is_absolute()
-        else Path(record.files[name]).read_text()
-    )
+    ref = Path(record.files[name])
+    assert not ref.is_absolute() and ref.parts[:2] == ("profiles", run_dir.name), ref
+    return json.loads((run_dir / ref).read_text())
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +76,12 @@ def test_cpu_hog_is_the_top_hotspot_only_with_faults(runs):
     assert all(r["function"] != "cpu_hog_burn" for r in hot_off)
     files = rundir.load_manifest(on).profiles["cpu"].files
     assert {"speedscope", "flamegraph", "collapsed", "hotspots"} <= set(files)
+    own = load_profile(on, "cpu", "hotspots")["own_code"]
+    assert own["rule"] == "files under tests/" and own["hotspots"][0]["file"].startswith("tests/")
+    index = on.parent.parent.parent / "profiles" / on.name  # --profiles-dir keeps a link, no copy
+    assert index.is_symlink() and index.resolve() == (on / "profiles" / on.name).resolve()
+    html = render_report(on, out=on / "profiled.html").read_text()
+    assert "../../../profiles/" not in html and 'href="profiles/' in html
 
 
 def test_leaking_site_tops_the_memory_list_only_with_faults(runs):

@@ -9,6 +9,7 @@ import pytest
 
 from harness.compare.compare import compare_paths
 from harness.history.series import build_history
+from harness.report.compare_page import write_compare
 from harness.report.history_page import write_history
 from harness.report.roi_page import write_roi
 from harness.report.run_page import render_report
@@ -84,11 +85,12 @@ def _history_and_roi_pages(root: Path) -> list[Path]:
     ]
     history = write_history(build_history(reports), reports)
     _, roi = write_roi(roi_from_compare(compare_paths([runs[0]], [runs[3]]), load_cost_model()), root)
-    return [history, roi]
+    _, compare = write_compare(compare_paths([runs[0]], [runs[3]], reports_dir=reports), runs[3])
+    return [history, roi, compare]
 
 
 @needs_chromium
-def test_history_and_roi_pages_render_in_chromium(tmp_path: Path) -> None:
+def test_history_roi_and_compare_pages_render_in_chromium(tmp_path: Path) -> None:
     """The pages of the other stages use the same frame, stylesheet, CSP and chart encoder."""
     assert CHROMIUM is not None
     for page in _history_and_roi_pages(tmp_path):

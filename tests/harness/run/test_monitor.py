@@ -2,7 +2,9 @@ import math
 import os
 import time
 
+from harness.contract.egress import Egress
 from harness.run.monitor import Monitor, RuntimeMetrics, parse_prometheus
+from tests.harness.egress_servers import recording, redirecting
 
 TEXT = """\
 # HELP motherbox_queue_depth Mailbox depth per agent
@@ -61,3 +63,44 @@ def test_process_tree_is_measured():
     mon.stop()
     frame = mon.frame()
     assert (frame["rss_mb"] > 1).all() and (frame["threads"] >= 1).all()
+
+
+# ---------------------------------------------------------------- the scrape under the egress policy
+
+KEY = {"X-API-Key": "sekrit-monitor"}
+
+
+def test_scrape_sends_the_key_to_the_target_only():
+    with recording() as target, recording() as exporter:
+        on_target = Monitor(
+            pids=[], metrics_url=target.url + "/m", headers=KEY, egress=Egress(target=target.url)
+        )
+        elsewhere = Monitor(
+            pids=[], metrics_url=exporter.url + "/m", headers=KEY, egress=Egress(target=target.url)
+        )
+        on_target.sample()
+        elsewhere.sample()
+    assert target.requests[0][2]["X-API-Key"] == "sekrit-monitor"
+    assert len(exporter.requests) == 1 and "sekrit-monitor" not in exporter.header_values()
+
+
+def test_scrape_follows_no_redirect():
+    with recording() as other, redirecting(other.url) as target:
+        mon = Monitor(pids=[], metrics_url=target.url + "/m", headers=KEY, egress=Egress(target=target.url))
+        row = mon.sample()
+    assert math.isnan(row["queue_depth"]) and other.requests == []
+    assert (
+        "HTTP 302" in mon.not_measured["runtime_metrics"]
+        and "not followed" in mon.not_measured["runtime_metrics"]
+    )
+
+
+def test_a_non_loopback_metrics_url_is_refused_without_a_connection(monkeypatch):
+    attempts = []
+    monkeypatch.setattr("socket.create_connection", lambda address, *a, **k: attempts.append(address))
+    for egress in (None, Egress("http://127.0.0.1:1")):
+        mon = Monitor(pids=[], metrics_url="http://10.255.255.1:9100/metrics", headers=KEY, egress=egress)
+        for _ in range(3):
+            mon.sample()
+        assert "refusing non-loopback host '10.255.255.1'" in mon.not_measured["runtime_metrics"]
+    assert attempts == []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from harness.contract import rundir
 from harness.run import pipeline
 from harness.run.finalize import Collected, Measured
 from harness.run.options import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunOptions
+from harness.scenario import parse_scenario_text, resolve
 from harness.testing.synthetic import SyntheticSpec, make_run
 
 
@@ -91,3 +94,31 @@ def test_history_step_records_the_run_and_its_operations(synthetic: Path, tmp_pa
     with sqlite3.connect(tmp_path / "history.db") as conn:
         assert conn.execute("select run_id from runs").fetchall() == [("syn",)]
         assert conn.execute("select count(*) from op_summaries").fetchone()[0] == len(summary.operations) + 1
+
+
+RAMP = """\
+name: ramp
+load:
+  stages:
+    - {duration: 3s, rate: 30, ramp: true}
+    - {duration: 2s, rate: 30}
+mix:
+  - {name: ping, method: GET, path: /v1/health}
+"""
+
+
+@pytest.mark.parametrize("share", [1.0, 0.5])
+def test_derive_writes_the_scheduled_rate_per_second_scaled_to_the_run_s_share(
+    synthetic: Path, tmp_path: Path, share: float
+) -> None:
+    """A ramp's target rises second by second; a side of an alternating duet gets half of it."""
+    run_dir = Path(shutil.copytree(synthetic, tmp_path / "syn"))
+    resolved = resolve(parse_scenario_text(RAMP, "ramp.yaml"))
+    window_start = rundir.load_manifest(run_dir).load.window_start or 0.0
+    collected = Collected("complete", None, window_start, resolved.duration_s)
+    measured = replace(_measured(run_dir), resolved=resolved, collected=collected, rate_share=share)
+    summary = pipeline.derive(measured)
+    full = [5.0, 15.0, 25.0, 30.0, 30.0]  # 0 -> 30 req/s over 3 s, then 30 req/s
+    assert rundir.load_timeseries(run_dir)["target_rate"].tolist() == [v * share for v in full]
+    assert [s.target_rate for s in summary.stages] == [15.0 * share, 30.0 * share]
+    assert summary.overall.target_rate == pytest.approx((45.0 + 60.0) / 5.0 * share)

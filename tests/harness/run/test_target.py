@@ -1,15 +1,20 @@
+import os
 import time
 
 import pytest
 
+from harness.contract.egress import is_loopback
 from harness.run.target import (
+    API_KEY_ENV,
+    REDACTED,
     ManagedRuntime,
     TargetError,
     check_allowed,
     free_port,
-    is_loopback,
+    scrub_file,
     wait_reachable,
 )
+from tests.harness.egress_servers import recording, redirecting
 
 
 @pytest.mark.parametrize(
@@ -46,3 +51,56 @@ def test_runtime_that_dies_during_startup_is_reported_and_leaves_no_state_folder
     with pytest.raises(TargetError, match="exited with code"):
         runtime.start()
     assert runtime.state_dir is not None and not runtime.state_dir.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("127.0.0.1:8080", "give the scheme"),
+        ("ftp://127.0.0.1/x", "only http:// and https://"),
+        ("http://127.0.0.1:8080/v1", "ends in /v1"),
+        ("http://a@127.0.0.1:1", "user info"),
+    ],
+)
+def test_malformed_targets_are_a_target_error_naming_the_option(url, message):
+    with pytest.raises(TargetError, match=message) as err:
+        check_allowed(url, allow_remote=False, name="--target")
+    assert str(err.value).startswith("--target: ")
+
+
+def test_health_probe_follows_no_redirect():
+    with recording() as other, redirecting(other.url) as target:
+        assert wait_reachable(target.url, "/v1/health", timeout_s=5) == 302  # an answer: reachable
+    assert [r[1] for r in target.requests] == ["/v1/health"] and other.requests == []
+
+
+def test_a_health_path_leaving_the_target_fails_at_once():
+    with pytest.raises(
+        TargetError, match=r"target.health_path: '@10.255.255.1/x' must start with a single /"
+    ):
+        wait_reachable("http://127.0.0.1:1", "@10.255.255.1/x", timeout_s=30)
+
+
+def test_scrub_file_replaces_every_occurrence(tmp_path):
+    log = tmp_path / "target.log"
+    log.write_bytes(b"key: sekrit-1\nagain sekrit-1 \xff\n")
+    scrub_file(log, "sekrit-1")
+    assert log.read_bytes() == f"key: {REDACTED}\nagain {REDACTED} \xff\n".encode("latin-1")
+    scrub_file(log, None)  # nothing to scrub: untouched
+    assert b"sekrit" not in log.read_bytes()
+
+
+@pytest.mark.slow
+def test_the_managed_runtimes_key_never_reaches_target_log(tmp_path, monkeypatch):
+    """The runtime prints a key it generated; the harness gives it one, so nothing is printed."""
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
+    log = tmp_path / "target.log"
+    runtime = ManagedRuntime(log_path=log)
+    runtime.start()
+    try:
+        key = runtime.api_key()
+        assert key and API_KEY_ENV not in os.environ
+    finally:
+        runtime.stop()
+    assert "reference runtime on" in log.read_text()
+    assert key not in log.read_text()
