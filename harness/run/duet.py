@@ -89,7 +89,7 @@ __all__ = [  # the sides' kinds live in duet_targets; re-exported for the comman
 
 SIDES = ("a", "b")
 AB_TAG, SIDE_TAG, ASSIGN_TAG = "ab", "ab_side", "ab_assign"
-DEFAULT_ASSIGN = "alternate"  # measured: docs/regressions.md, "Running it"
+DEFAULT_ASSIGN = "mirror"  # measured on the reference runtime: docs/regressions.md, "Running it"
 
 
 @dataclass
