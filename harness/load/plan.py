@@ -57,6 +57,13 @@ def _call(
     return reply.status, parsed, reply.location
 
 
+def _hint(status: int) -> str:
+    """What to do about an authentication failure: the three ways to give the key."""
+    if status not in (401, 403):
+        return ""
+    return " (give the target's key: --api-key KEY, $HARNESS_API_KEY, or target.api_key in the scenario)"
+
+
 def run_setup(
     resolved: ResolvedScenario, base: str, headers: dict[str, str], egress: Egress | None = None
 ) -> dict[str, Any]:
@@ -79,7 +86,9 @@ def run_setup(
             detail = json.dumps(body)[:300] if body is not None else ""
             if location is not None:
                 detail = f"redirect to {location!r} not followed {detail}".rstrip()
-            raise SetupError(f"setup step {step.name!r}: {step.method} {path} -> HTTP {status} {detail}")
+            raise SetupError(
+                f"setup step {step.name!r}: {step.method} {path} -> HTTP {status} {detail}{_hint(status)}"
+            )
         for var, field in step.save.items():
             try:
                 context[var] = dig(body, field)

@@ -62,6 +62,7 @@ def test_without_a_key_the_setup_is_refused(served: tuple[str, str], tmp_path: P
     url, _ = served
     out = _run(url, tmp_path / "reports", "--json")
     assert out.returncode == 3 and "401" in out.stderr
+    assert "--api-key KEY, $HARNESS_API_KEY, or target.api_key" in out.stderr  # says how to give it
     assert json.loads(out.stdout) == {
         "run_dir": None, "run_dirs": [], "status": None, "verdict": "not evaluated", "exit_code": 3,
     }  # fmt: skip
