@@ -9,11 +9,13 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 
 from tests.reference_runtime.helpers import Server, start_backend, start_runtime
@@ -167,3 +169,22 @@ def files_holding(
             if stat.st_mtime >= newer_than and stat.st_size < 64 << 20 and needle in path.read_bytes():
                 found.append(path)
     return found
+
+
+def settle(api: httpx.Client, ids: list[str], timeout_s: float) -> tuple[int, int, int, str]:
+    """Wait (bounded) for the executions to finish: (completed, failed with a reason, unfinished or
+    failed without one, the most frequent failure reason)."""
+    deadline, bodies = time.monotonic() + timeout_s, {}
+    pending = set(ids)
+    while pending and time.monotonic() < deadline:
+        for e in list(pending):
+            body = api.get(f"/v1/executions/{e}").json()
+            if body.get("status") in ("completed", "failed"):
+                bodies[e] = body
+                pending.discard(e)
+        time.sleep(0.5)
+    completed = sum(1 for b in bodies.values() if b["status"] == "completed")
+    failed = sum(1 for b in bodies.values() if b["status"] == "failed" and b.get("error"))
+    reasons = Counter(str(b.get("error"))[:80] for b in bodies.values() if b["status"] == "failed")
+    top = reasons.most_common(1)[0][0] if reasons else ""
+    return completed, failed, len(ids) - completed - failed, top

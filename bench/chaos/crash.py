@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections import Counter
 from pathlib import Path
 
 import httpx
 
-from bench.chaos.common import Row
+from bench.chaos.common import Row, settle
 from tests.reference_runtime.helpers import Server, make_agent, make_project, start_backend, start_runtime
 
 PROBE = "kill -9"
@@ -65,25 +64,6 @@ def _found(api: httpx.Client, ids: list[str]) -> dict[str, str]:
     return found
 
 
-def _settle(api: httpx.Client, ids: list[str], timeout_s: float) -> tuple[int, int, int, str]:
-    """Wait (bounded) for the executions to finish: (completed, failed with a reason, other, the
-    most frequent failure reason)."""
-    deadline, bodies = time.monotonic() + timeout_s, {}
-    pending = set(ids)
-    while pending and time.monotonic() < deadline:
-        for e in list(pending):
-            body = api.get(f"/v1/executions/{e}").json()
-            if body.get("status") in ("completed", "failed"):
-                bodies[e] = body
-                pending.discard(e)
-        time.sleep(0.5)
-    completed = sum(1 for b in bodies.values() if b["status"] == "completed")
-    failed = sum(1 for b in bodies.values() if b["status"] == "failed" and b.get("error"))
-    reasons = Counter(str(b.get("error"))[:80] for b in bodies.values() if b["status"] == "failed")
-    top = reasons.most_common(1)[0][0] if reasons else ""
-    return completed, failed, len(ids) - completed - failed, top
-
-
 def probe(tmp: Path) -> Row:
     started = time.monotonic()
     backend = start_backend(tmp / "crash-be", "--latency-median-ms", "100", "--latency-p99-ms", "300")
@@ -105,7 +85,7 @@ def probe(tmp: Path) -> Row:
             acked += round_acked
             lost += [e for e in round_acked if e not in found]
         with srv.client() as api:
-            completed, failed, other, reason = _settle(api, acked, timeout_s=60)
+            completed, failed, other, reason = settle(api, acked, timeout_s=60)
     finally:
         srv.stop()
         backend.stop()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.chaos.common import Row, runtime
+from bench.chaos.common import Row, runtime, settle
 from tests.reference_runtime.helpers import Server, make_agent, make_project
 
 PROBE = "model faults"
@@ -97,23 +97,6 @@ async def _phases(srv: Server, urls: list[str]) -> list[Phase]:
     return done
 
 
-def _settle(srv: Server, ids: list[str], timeout_s: float) -> tuple[int, int, int]:
-    """(completed, failed with a reason, unfinished or failed without one) after a bounded wait."""
-    pending, finished = set(ids), {}
-    deadline = time.monotonic() + timeout_s
-    with srv.client() as api:
-        while pending and time.monotonic() < deadline:
-            for e in list(pending):
-                body = api.get(f"/v1/executions/{e}").json()
-                if body.get("status") in ("completed", "failed"):
-                    finished[e] = body
-                    pending.discard(e)
-            time.sleep(0.5)
-    completed = sum(1 for b in finished.values() if b["status"] == "completed")
-    failed = sum(1 for b in finished.values() if b["status"] == "failed" and b.get("error"))
-    return completed, failed, len(ids) - completed - failed
-
-
 def _ok(phases: list[Phase], unfinished: int) -> bool:
     first, fault, last = phases
     return (
@@ -137,7 +120,8 @@ def probe(tmp: Path) -> Row:
         phases = asyncio.run(_phases(srv, urls))
         final = httpx.get(srv.base_url + "/v1/health", timeout=10).json().get("status")
         acked = [e for p in phases for e in p.acked]
-        completed, failed, unfinished = _settle(srv, acked, timeout_s=60)
+        with srv.client() as api:
+            completed, failed, unfinished, _ = settle(api, acked, timeout_s=60)
     phases[-1].health.add(str(final))
     count = " | ".join(p.summary() for p in phases)
     detail = f"health after: {final}; {len(acked)} acknowledged: {completed} completed, "
