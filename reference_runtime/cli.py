@@ -28,6 +28,7 @@ from .config import (
     API_FIELDS,
     SETTINGS_ENV,
     SWITCH_NAMES,
+    ConfigError,
     ModelBackendSettings,
     Settings,
     _deep_merge,
@@ -186,6 +187,8 @@ def _cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
     switches = {n: getattr(args, n) for n in SWITCH_NAMES if getattr(args, n, None) is not None}
     if switches:
         out["switches"] = switches
+    if getattr(args, "database_url", None):
+        out["database"] = {"url": args.database_url}
     for assignment in args.set or []:
         out = _deep_merge(out, parse_assignment(assignment))
     return out
@@ -199,6 +202,21 @@ async def _init_schema(settings: Settings) -> None:
     await store.close()
 
 
+def _check_database(settings: Settings) -> None:
+    """A database server that cannot be reached (or refuses us) stops the command with one
+    line (exit 2) rather than a traceback from the app's startup. Creates the schema."""
+    from sqlalchemy.engine import make_url
+
+    if settings.db_url().startswith("sqlite"):
+        return  # a file in the state folder: nothing to reach
+    try:
+        asyncio.run(_init_schema(settings))
+    except Exception as exc:
+        where = make_url(settings.db_url()).render_as_string(hide_password=True)
+        reason = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise StartupError(f"database {where} not usable: {type(exc).__name__}: {reason}") from None
+
+
 def _raise_interrupt(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -209,6 +227,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config, _cli_overrides(args))
     settings.state_dir.mkdir(parents=True, exist_ok=True)
+    _check_database(settings)
     key, generated = resolve_key(settings.state_dir, settings.api_key)
     if generated:
         print(f"API key (in {key_path(settings.state_dir)}; harness: $HARNESS_API_KEY): {key}", flush=True)
@@ -253,6 +272,7 @@ def cmd_archive(args: argparse.Namespace) -> int:
     from .archive import run_archive_cli
 
     settings = load_settings(args.config, _cli_overrides(args))
+    _check_database(settings)
     return run_archive_cli(settings, now=args.now)
 
 
@@ -260,6 +280,13 @@ def cmd_archive(args: argparse.Namespace) -> int:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="baseline | optimized | path to a YAML file")
     p.add_argument("--state-dir", dest="state_dir", type=Path, default=None)
+    p.add_argument(
+        "--database-url",
+        dest="database_url",
+        default=None,
+        help="sqlite+aiosqlite:///FILE or postgresql+asyncpg://USER@HOST:PORT/DB "
+        "(default: SQLite in the state folder; env MOTHERBOX_DATABASE_URL)",
+    )
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="any setting, e.g. agents.concurrency=4"
     )
@@ -308,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except StartupError as exc:
+    except (StartupError, ConfigError) as exc:
         print(f"reference-runtime: error: {exc}", file=sys.stderr, flush=True)
         return 2
 

@@ -14,29 +14,22 @@ A new README line that is neither run nor skipped here fails the test until it i
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from harness.run.target import free_port
+from tests.commandlines import ROOT, clean_env, make_checkout, make_serve, run_line, strip_comment
 
 pytestmark = pytest.mark.slow
-
-ROOT = Path(__file__).resolve().parents[1]
-LINKED = (".venv", "scenarios", "Makefile", "pyproject.toml")
 
 #: command (comment stripped) -> why it is not run here
 SKIPPED: dict[str, str] = {
     "make demo": "CI runs it separately (.ci/run)",
     "make test": "the test suite this test is part of",
     "make demo-regression": "a make demo variant: CI runs the demos separately",
+    "make demo-postgres": "a make demo variant (on PostgreSQL): CI runs the demos separately",
     "make lint": "CI runs it",
     "make profile": "py-spy + memray passes, minutes; tests/harness/profiling cover it",
     "make nightly SCALE=0.05": "minutes; tests/harness/nightly cover the suite",
@@ -53,8 +46,6 @@ SHORTER: list[tuple[str, str, str]] = [
     (".venv/bin/harness run ", "--gate", "--gate --duration 2s"),
     (".venv/bin/harness run ", "--json", "--json --duration 2s"),
 ]
-#: commands whose exit 1 is a result (a gate failed, a regression found), not a broken command
-VERDICT_COMMANDS = ("harness gate", "harness compare", "harness ab", "--gate")
 
 
 def readme_commands() -> list[str]:
@@ -64,55 +55,21 @@ def readme_commands() -> list[str]:
     for block in re.findall(r"```sh\n(.*?)```", text, re.DOTALL):
         for line in block.splitlines():
             if line.strip() and not line[0].isspace():  # indented lines continue a comment
-                commands.append(re.sub(r"\s+#\s.*$", "", line).strip())
+                commands.append(strip_comment(line))
     return commands
 
 
 @pytest.fixture()
-def checkout(tmp_path: Path) -> Path:
-    for name in LINKED:
-        (tmp_path / name).symlink_to(ROOT / name)
-    return tmp_path
-
-
-def _env() -> dict[str, str]:
-    drop = {"HARNESS_REPORTS_DIR", "HARNESS_PROFILES_DIR", "HARNESS_API_KEY", "MOTHERBOX_API_KEY"}
-    return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("MOTHERBOX_")}
+def checkout(tmp_path: Path) -> Iterator[Path]:
+    yield make_checkout(tmp_path)
 
 
 @pytest.fixture()
 def served(checkout: Path) -> Iterator[int]:
     """`make serve` as the README says, on a free port; its port once /v1/health answers."""
-    port = free_port()
-    proc = subprocess.Popen(
-        ["make", "-s", "-o", ".venv/.installed", "serve", f"PORT={port}"],
-        cwd=checkout,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        _wait_healthy(port, proc)
+    with make_serve(checkout) as (port, output):
         yield port
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-        assert "HARNESS_API_KEY=$(cat .state/api_key)" in out  # make serve says how to pass its key
-
-
-def _wait_healthy(port: int, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "make serve exited"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=1) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("make serve: /v1/health never answered")
+    assert "HARNESS_API_KEY=$(cat .state/api_key)" in "\n".join(output)  # make serve says how to pass its key
 
 
 def as_run(command: str, port: int, runs: list[Path]) -> str:
@@ -139,16 +96,7 @@ def test_every_readme_command_works_as_written(checkout: Path, served: int) -> N
         )
         runs = sorted((checkout / "reports" / "runs").glob("*/manifest.json"))
         line = as_run(command, served, [p.parent for p in runs])
-        started = time.monotonic()
-        out = subprocess.run(
-            ["bash", "-c", line], cwd=checkout, env=_env(), capture_output=True, text=True, timeout=120
-        )
-        timings.append(f"{time.monotonic() - started:5.1f}s  {line}")
-        allowed = (0, 1) if any(word in command for word in VERDICT_COMMANDS) else (0,)
-        assert out.returncode in allowed, (
-            f"{line}\nexit {out.returncode}\n{out.stdout[-3000:]}{out.stderr[-3000:]}"
-        )
-        assert "Traceback" not in out.stderr, f"{line}\n{out.stderr[-3000:]}"
+        out = run_line(line, checkout, clean_env(), timings)
         if "--json" in command:
             result = json.loads(out.stdout)
             assert Path(result["run_dir"]).is_dir() and result["exit_code"] == out.returncode

@@ -24,32 +24,44 @@ from harness.contract.exits import EXIT_USAGE
 from harness.load.sides import ASSIGN_MODES
 from harness.run.duet import DEFAULT_ASSIGN, DuetOptions, DuetResult, SideTarget, run_duet
 from harness.run.duet_profile import AB_PROFILE_KINDS
-from harness.run.options import command_line, make_console, parse_tags, reports_dir_of
+from harness.run.options import (
+    add_api_key_argument,
+    api_key_of,
+    command_line,
+    make_console,
+    parse_tags,
+    reports_dir_of,
+)
 from harness.scenario.units import parse_duration
+
+
+def _add_side_arguments(parser: argparse.ArgumentParser, side: str) -> None:
+    """``--X``, ``--X-config``, ``--X-ref``, ``--X-cmd``, ``--X-pid`` of side ``X``."""
+    parser.add_argument(f"--{side}", metavar="URL", help=f"side {side}: a running service (loopback)")
+    parser.add_argument(
+        f"--{side}-config",
+        metavar="NAME|FILE",
+        help=f"side {side}: start the reference runtime with this profile or config file",
+    )
+    parser.add_argument(
+        f"--{side}-ref",
+        metavar="GITREF",
+        help=f"side {side}: start the reference runtime of this git ref (a temporary worktree of --repo)",
+    )
+    parser.add_argument(
+        f"--{side}-cmd",
+        metavar="CMD",
+        help=f"side {side}: start this HTTP service; {{port}} in CMD is replaced by a free loopback port",
+    )
+    parser.add_argument(
+        f"--{side}-pid", type=int, metavar="PID", help=f"with --{side} URL: monitor this process tree"
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", type=Path, help="scenario YAML file")
     for side in ("a", "b"):  # exactly one of --X, --X-config, --X-ref, --X-cmd: checked by the run stage
-        parser.add_argument(f"--{side}", metavar="URL", help=f"side {side}: a running service (loopback)")
-        parser.add_argument(
-            f"--{side}-config",
-            metavar="NAME|FILE",
-            help=f"side {side}: start the reference runtime with this profile or config file",
-        )
-        parser.add_argument(
-            f"--{side}-ref",
-            metavar="GITREF",
-            help=f"side {side}: start the reference runtime of this git ref (a temporary worktree of --repo)",
-        )
-        parser.add_argument(
-            f"--{side}-cmd",
-            metavar="CMD",
-            help=f"side {side}: start this HTTP service; {{port}} in CMD is replaced by a free loopback port",
-        )
-        parser.add_argument(
-            f"--{side}-pid", type=int, metavar="PID", help=f"with --{side} URL: monitor this process tree"
-        )
+        _add_side_arguments(parser, side)
     parser.add_argument(
         "--repo",
         type=Path,
@@ -87,6 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gate", action="store_true", help="also evaluate the gates on side b")
     parser.add_argument("--require-power", action="store_true", help="exit 3 when the result is inconclusive")
     parser.add_argument("--allow-remote", action="store_true", help="allow non-loopback targets")
+    add_api_key_argument(parser, of="the URL sides (--a/--b)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
 
 
@@ -115,6 +128,7 @@ def options_from(args: argparse.Namespace, console: Console) -> DuetOptions:
         reports_dir=reports_dir_of(args),
         tags=parse_tags(args.tag),
         allow_remote=args.allow_remote,
+        api_key=api_key_of(args),
         gate=args.gate,
         require_power=args.require_power,
         quiet=args.quiet,

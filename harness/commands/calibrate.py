@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.console import Console
+
 from harness.contract.exits import EXIT_USAGE
 from harness.run.calibrate import (
     DEFAULT_CONFIG,
@@ -22,7 +24,7 @@ from harness.run.calibrate import (
     Calibration,
     run_calibration,
 )
-from harness.run.options import command_line, make_console, reports_dir_of
+from harness.run.options import add_api_key_argument, api_key_of, command_line, make_console, reports_dir_of
 from harness.scenario.units import parse_duration
 
 
@@ -38,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO, help="scenarios/smoke.yaml")
     parser.add_argument("--reports-dir", type=Path, help="reports folder (history.db); default reports/")
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback target")
+    add_api_key_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress or per-run output")
 
 
@@ -62,14 +65,13 @@ def table_lines(calibration: Calibration) -> list[str]:
     return lines
 
 
-def run(args: argparse.Namespace) -> int:
-    console = make_console()
+def options_from(args: argparse.Namespace, console: Console) -> CalibrateOptions:
+    """Raises ValueError naming the bad option."""
     try:
         duration = parse_duration(args.duration)
     except ValueError as exc:
-        console.print(f"[red]error:[/] --duration: {exc}", highlight=False)
-        return EXIT_USAGE
-    options = CalibrateOptions(
+        raise ValueError(f"--duration: {exc}") from exc
+    return CalibrateOptions(
         target=args.target,
         config=args.config,
         duration_s=duration,
@@ -77,10 +79,20 @@ def run(args: argparse.Namespace) -> int:
         scenario_path=args.scenario,
         reports_dir=reports_dir_of(args),
         allow_remote=args.allow_remote,
+        api_key=api_key_of(args),
         quiet=args.quiet,
         cli=command_line(args),
         console=console,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    console = make_console()
+    try:
+        options = options_from(args, console)
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        return EXIT_USAGE
     outcome = run_calibration(options)
     if outcome.calibration is None:
         console.print(f"[red]error:[/] {outcome.message}", highlight=False)

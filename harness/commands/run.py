@@ -23,6 +23,7 @@ from harness.run.options import (
     EXIT_USAGE,
     RunOptions,
     RunResult,
+    add_api_key_argument,
     api_key_of,
     command_line,
     make_console,
@@ -59,12 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--tag", action="append", default=[], metavar="K=V", help="tag the run (repeatable)")
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback target")
-    parser.add_argument(
-        "--api-key",
-        metavar="KEY",
-        help="API key of --target (default: $HARNESS_API_KEY, else the scenario's target.api_key); "
-        "never written to disk",
-    )
+    add_api_key_argument(parser)
     parser.add_argument(
         "--config", dest="runtime_config", help="managed runtime config: baseline|optimized|FILE"
     )
@@ -86,12 +82,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=1, help="run N times, interleaved with cool-downs")
     parser.add_argument("--cooldown", default="5s", help="pause between repeats")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
+    _add_live_arguments(parser)
     parser.add_argument(
         "--json",
         action="store_true",
         help="print one JSON object on stdout at the end (run_dir, status, verdict, exit_code); "
         "everything else goes to stderr",
     )
+
+
+def _add_live_arguments(parser: argparse.ArgumentParser) -> None:
+    """The live view while the load runs (:mod:`harness.run.progress`)."""
+    parser.add_argument(
+        "--live",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a live per-operation table, redrawn each second (default: on when stdout is a terminal; "
+        "else a plain line every 5 s)",
+    )
+    parser.add_argument(
+        "--web",
+        nargs="?",
+        const=0,
+        type=_web_port,
+        metavar="PORT",
+        help="also serve the live figures as a page on 127.0.0.1:PORT while the run goes "
+        "(default port: a free one, printed); put it after the scenario or write --web=PORT",
+    )
+
+
+def _web_port(value: str) -> int:
+    """``--web PORT``: 0 (a free port) to 65535."""
+    if not value.isdigit() or int(value) > 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port (0-65535)")
+    return int(value)
 
 
 def _profile(value: str | None) -> list[str]:
@@ -151,6 +175,8 @@ def options_from(args: argparse.Namespace, console: Console) -> RunOptions:
         profiles_dir=args.profiles_dir.absolute() if args.profiles_dir is not None else None,
         cli=command_line(args),
         quiet=args.quiet,
+        live=args.live,
+        web=args.web,
         console=console,
     )
     if options.profile_pid is not None and options.target is None:

@@ -23,10 +23,16 @@ class SetupError(Exception):
     """A setup step failed (the target refused to create what the mix needs)."""
 
 
-def api_key_headers(scenario: Scenario, managed_key: str | None, base_dir: Path) -> dict[str, str]:
+def api_key_headers(
+    scenario: Scenario, managed_key: str | None, base_dir: Path, given_key: str | None = None
+) -> dict[str, str]:
+    """The key header: a target the harness did not start takes ``given_key`` (``--api-key`` or
+    ``$HARNESS_API_KEY``) over the scenario's ``target.api_key``; a managed runtime its own key."""
     spec = scenario.target.api_key
     key = managed_key
     header = spec.header if spec is not None else "X-API-Key"
+    if given_key and managed_key is None:
+        return {header: given_key}
     if spec is not None:
         if spec.value is not None:
             key = spec.value
@@ -105,9 +111,10 @@ def build_ops(resolved: ResolvedScenario, context: dict[str, Any], headers: dict
     ops = []
     for item in resolved.scenario.mix:
         path, body = request_template(item)
+        until = None
         if item.operation is not None:
             named = NAMED_OPERATIONS[item.operation]
-            method, expect = named.method, list(named.expect_status)
+            method, expect, until = named.method, list(named.expect_status), named.until
         else:
             method = item.method or ("POST" if item.json_body is not None else "GET")
             expect = []
@@ -129,6 +136,7 @@ def build_ops(resolved: ResolvedScenario, context: dict[str, Any], headers: dict
                 expect=expect,
                 weight=item.weight,
                 dynamic=dynamic,
+                until=until,
             )
         )
     return ops

@@ -10,16 +10,22 @@ The CPU table leads with the target's own code (``hotspots.json``'s ``own_code``
 :func:`harness.profiling.collapsed.hotspot_table`); every frame, event loop and libraries
 included, stays one click away. The memray pass's RSS growth is shown labelled as such: it is
 not the run's.
+
+A speedscope profile gets an offline viewer beside it (:func:`speedscope_viewer`: speedscope's
+own page, vendored in ``vendor/speedscope``, and the profile as a script it loads), linked
+before the JSON. A folder that cannot be written keeps the JSON link alone.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from harness.contract import rundir
+from harness.contract.atomic import write_text_atomic
 from harness.report.analysis import Fact, ProfileView
 
 #: Link text per manifest file label, in the order links are shown; unknown labels come last.
@@ -27,7 +33,8 @@ LINK_LABELS = {
     "flamegraph": "flamegraph",
     "leaks_flamegraph": "leaks flamegraph (memray)",
     "temporal_flamegraph": "temporal flamegraph (memray)",
-    "speedscope": "speedscope JSON (load it at speedscope.app)",
+    "speedscope_viewer": "speedscope (offline viewer)",
+    "speedscope": "speedscope JSON",
     "hotspots": "hotspots.json",
     "collapsed": "collapsed stacks",
     "memory": "memory.json",
@@ -43,6 +50,25 @@ UNDER_MEMRAY_NOTE = (
     "is not the run's RSS growth (that one is in the resources chart and the checklist)."
 )
 OWN_RULE_FALLBACK = "files under the target's package"
+#: speedscope's page with everything inlined; it loads ``<its name>.js`` from beside it.
+SPEEDSCOPE_PAGE = Path(__file__).parent / "vendor" / "speedscope" / "speedscope.html"
+
+
+def speedscope_viewer(profile: Path) -> Path | None:
+    """``<name>.html`` beside a speedscope JSON file, showing it offline (``file://``, no
+    network): speedscope's page and ``<name>.js``, the profile in the call that page expects.
+    None when the folder cannot be written (the JSON link stays)."""
+    page, script = profile.with_suffix(".html"), profile.with_suffix(".js")
+    try:
+        if not script.is_file() or script.stat().st_mtime < profile.stat().st_mtime:
+            data = base64.b64encode(profile.read_bytes()).decode("ascii")
+            call = f"speedscope.loadFileFromBase64({json.dumps(profile.name)}, {json.dumps(data)});\n"
+            write_text_atomic(script, call)
+        if not page.is_file():
+            write_text_atomic(page, SPEEDSCOPE_PAGE.read_text(encoding="utf-8"))
+    except OSError:
+        return None
+    return page
 
 
 def _link_label(profile: str, label: str) -> str:
@@ -213,11 +239,10 @@ def _memray_rss_label(key: str) -> str:
 
 
 def _view(name: str, record: rundir.ProfileRecord, run_dir: Path, report_dir: Path) -> ProfileView:
-    found_files = [
-        (label, found)
-        for label, ref in sorted(record.files.items(), key=lambda item: (_link_order(item[0]), item[0]))
-        if (found := _find_file(ref, run_dir)) is not None
-    ]
+    paths = {label: path for label, ref in record.files.items() if (path := _find_file(ref, run_dir))}
+    if paths.get("speedscope") and (viewer := speedscope_viewer(paths["speedscope"])):
+        paths["speedscope_viewer"] = viewer
+    found_files = sorted(paths.items(), key=lambda item: (_link_order(item[0]), item[0]))
     links = [
         (_link_label(name, label), os.path.relpath(found.resolve(), report_dir.resolve()))
         for label, found in found_files

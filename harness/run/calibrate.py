@@ -181,6 +181,7 @@ class CalibrateOptions:
     quiet: bool = False
     cli: list[str] = field(default_factory=list)
     console: Console | None = None
+    api_key: str | None = None  # --api-key / $HARNESS_API_KEY: the key of --target; never on disk
 
     @property
     def runtime_config(self) -> str | None:
@@ -236,6 +237,7 @@ def _run_options(o: CalibrateOptions, out: Path, tags: dict[str, str], console: 
         reports_dir=o.reports_dir,
         tags=tags,
         allow_remote=o.allow_remote,
+        api_key=o.api_key,
         runtime_config=o.runtime_config,
         report=False,
         cli=o.cli,
@@ -280,6 +282,7 @@ def duet_pair(o: CalibrateOptions, out: Path, tags: dict[str, str], console: Con
         quiet=o.quiet,
         cli=o.cli,
         console=console,
+        api_key=o.api_key,
     )
     outcome = run_duet(options)
     result = outcome.result

@@ -113,6 +113,7 @@ class DuetOptions:
     console: Console | None = None
     repeat: int = 1  # measured windows back to back, the targets up throughout; pooled analysis
     profile: list[str] = field(default_factory=list)  # "cpu": py-spy on each side (duet_profile)
+    api_key: str | None = None  # --api-key / $HARNESS_API_KEY: the key of the URL sides; never on disk
 
     def side(self, name: str) -> SideTarget:
         return self.a if name == "a" else self.b
@@ -309,7 +310,7 @@ class Duet:
         targets = {}
         for name in SIDES:
             url, key = self.targets.start(name, scenario.target.health_path, side_dirs[name] / "target.log")
-            api_key = api_key_headers(scenario, key, self.o.scenario_path.parent)
+            api_key = api_key_headers(scenario, key, self.o.scenario_path.parent, given_key=self.o.api_key)
             targets[name] = (url, {**scenario.target.headers, **api_key})
         return targets
 

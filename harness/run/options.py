@@ -50,6 +50,8 @@ class RunOptions:
     profiles_dir: Path | None = None
     cli: list[str] = field(default_factory=list)
     quiet: bool = False
+    live: bool | None = None  # the live table (None: when stdout is a terminal); else a line every 5 s
+    web: int | None = None  # --web [PORT]: the live page on 127.0.0.1 (0: a free port)
     console: Console | None = None
 
 
@@ -95,6 +97,16 @@ def api_key_of(args: argparse.Namespace) -> str | None:
     ``target.api_key`` or the managed runtime's key then apply)."""
     value = getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV) or ""
     return value.strip() or None
+
+
+def add_api_key_argument(parser: argparse.ArgumentParser, of: str = "--target") -> None:
+    """``--api-key KEY`` (run, ab, calibrate: one declaration); read it back with :func:`api_key_of`."""
+    parser.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help=f"API key of {of} (default: ${API_KEY_ENV}, else the scenario's target.api_key); "
+        "never written to disk",
+    )
 
 
 def redact_argv(argv: list[str]) -> list[str]:

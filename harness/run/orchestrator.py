@@ -112,7 +112,7 @@ class Run:
         run_id = new_run_id(resolved.scenario.name)
         run_dir = (o.out if o.out is not None else o.reports_dir / "runs") / run_id
         started_at = now_iso()
-        progress = Progress(self.console, resolved, o.quiet)
+        progress = Progress(self.console, resolved, o.quiet, live=o.live, web_port=o.web, run_id=run_id)
         try:
             load, url, headers = self._prepare(resolved, url, run_id, run_dir, progress)
         except (TargetError, SetupError, OSError, KeyboardInterrupt) as exc:
@@ -146,12 +146,7 @@ class Run:
         )
         self._make_profilers(resolved, run_dir, managed=url is None)
         url, managed_key = self._start_target(url, run_dir, scenario.target)
-        key_header = scenario.target.api_key.header if scenario.target.api_key else "X-API-Key"
-        api_key = (  # --api-key / $HARNESS_API_KEY (a --target's key) beats the scenario's target.api_key
-            {key_header: o.api_key}
-            if o.api_key and managed_key is None
-            else api_key_headers(scenario, managed_key, o.scenario_path.parent)
-        )
+        api_key = api_key_headers(scenario, managed_key, o.scenario_path.parent, given_key=o.api_key)
         headers = {**scenario.target.headers, **api_key}
         load.prepare(url, headers)
         return load, url, headers

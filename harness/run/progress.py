@@ -1,4 +1,12 @@
-"""The live progress line of a load pass (a rich Live line on a terminal, a plain line every 5 s else)."""
+"""The progress of a load pass: a live table on a terminal, a plain line every 5 s else (CI logs).
+
+``--live`` (the default on a terminal) redraws a rich table once a second from the Locust process's
+progress messages: per operation the rate, p50/p95/p99 (coordinated-omission corrected, the run's
+own figures: :mod:`harness.run.live`), errors and dropped, and the stage and target rate against
+the achieved one. ``--no-live`` (the default when stdout is not a terminal) prints today's one
+plain line every 5 s. ``--web [PORT]`` also serves the same figures on 127.0.0.1
+(:mod:`harness.run.live_web`) until the pass ends.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +16,64 @@ from typing import Any
 from rich.console import Console
 
 from harness.load.schedule import schedule_from
+from harness.run.live import LiveState, render_table, snapshot
+from harness.run.live_web import LiveServer
 from harness.scenario import ResolvedScenario
+
+#: A plain progress line at most this often (CI logs).
+PLAIN_EVERY_S = 5.0
 
 
 class Progress:
-    def __init__(self, console: Console, resolved: ResolvedScenario, quiet: bool) -> None:
+    def __init__(
+        self,
+        console: Console,
+        resolved: ResolvedScenario,
+        quiet: bool,
+        *,
+        live: bool | None = None,
+        web_port: int | None = None,
+        run_id: str = "",
+    ) -> None:
+        """``live``: the table (None: on a terminal); ``web_port``: serve the page (0: a free port)."""
         self.console, self.resolved, self.quiet = console, resolved, quiet
         self.schedule = schedule_from([(s.start_s, s.end_s, s.rate_from, s.rate_to) for s in resolved.stages])
+        self.live_table = (console.is_terminal if live is None else live) and not quiet
+        self.web_port, self.run_id = web_port, run_id
+        self.state = LiveState(run_id, resolved.scenario.name, resolved.duration_s)
         self.last: dict[str, Any] = {}
+        self.web: LiveServer | None = None
         self._live: Any = None
         self._last_plain = 0.0
 
     def __enter__(self) -> Progress:
-        if self.console.is_terminal and not self.quiet:
+        if self.web_port is not None:
+            self._start_web(self.web_port)
+        if self.live_table:
             from rich.live import Live
 
-            self._live = Live("", console=self.console, refresh_per_second=4, transient=True)
+            self._live = Live("", console=self.console, auto_refresh=False, transient=True)
             self._live.__enter__()
         return self
+
+    def _start_web(self, port: int) -> None:
+        """The page's server; a port that cannot be bound costs the page, not the run."""
+        try:
+            self.web = LiveServer(self.state, port)
+        except OSError as exc:
+            self.console.print(
+                f"[yellow]--web: cannot listen on 127.0.0.1:{port} ({exc.strerror}): no live page[/]"
+            )
+            return
+        self.console.print(f"live figures: {self.web.url}", highlight=False, soft_wrap=True)
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
             self._live.__exit__(None, None, None)
+            self._live = None
+        if self.web is not None:
+            self.web.stop()
+            self.web = None
 
     def line(self, msg: dict[str, Any]) -> str:
         elapsed = max(0.0, float(msg.get("elapsed", 0.0)))
@@ -56,9 +100,10 @@ class Progress:
         if kind != "progress":
             return
         self.last = msg
-        text = self.line(msg)
+        figures = snapshot(msg, self.resolved, self.schedule, self.run_id)
+        self.state.update(figures)
         if self._live is not None:
-            self._live.update(text)
-        elif not self.quiet and time.monotonic() - self._last_plain >= 5:
+            self._live.update(render_table(figures), refresh=True)
+        elif not self.quiet and not msg.get("final") and time.monotonic() - self._last_plain >= PLAIN_EVERY_S:
             self._last_plain = time.monotonic()
-            self.console.print(text, highlight=False)
+            self.console.print(self.line(msg), highlight=False)

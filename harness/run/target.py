@@ -113,17 +113,26 @@ def free_port() -> int:
 def probe(url: str, egress: Egress, timeout: float = 2.0) -> int | None:
     """HTTP status of a GET of ``url`` under the run's ``egress`` policy (any status means
     reachable; a redirect is not followed), or None when nothing answered."""
+    outcome = _attempt(url, egress, timeout)
+    return outcome if isinstance(outcome, int) else None
+
+
+def _attempt(url: str, egress: Egress, timeout: float) -> int | Exception:
+    """The status of one GET of ``url``, or why there is none."""
     try:
         return egress.request("GET", url, field="health probe", timeout=timeout, limit=65_536).status
-    except (OSError, EgressError):
-        return None
+    except (OSError, EgressError) as exc:
+        return exc
 
 
 def wait_reachable(
     base_url: str, health_path: str, timeout_s: float = 10.0, egress: Egress | None = None
 ) -> int:
-    """Wait until the target answers anything over HTTP; TargetError after ``timeout_s`` (or at
-    once when the health URL is malformed or leaves the target)."""
+    """Wait until a running target (one the harness did not start) answers anything over HTTP.
+
+    TargetError at once when the connection is refused (nothing listens there: waiting would not
+    start it; a runtime the harness starts has its own startup grace) or the health URL is
+    malformed; after ``timeout_s`` when the target accepts connections but does not answer."""
     deadline = time.monotonic() + timeout_s
     try:
         url = join(base_url, health_path, "target.health_path")
@@ -131,9 +140,11 @@ def wait_reachable(
         raise TargetError(str(exc)) from None
     policy = egress if egress is not None else Egress(target=base_url)
     while True:
-        status = probe(url, policy, timeout=min(2.0, max(0.2, deadline - time.monotonic())))
-        if status is not None:
-            return status
+        outcome = _attempt(url, policy, timeout=min(2.0, max(0.2, deadline - time.monotonic())))
+        if isinstance(outcome, int):
+            return outcome
+        if isinstance(outcome, ConnectionRefusedError):
+            raise TargetError(f"target {base_url} unreachable: connection refused (is the service running?)")
         if time.monotonic() >= deadline:
             raise TargetError(
                 f"target {base_url} unreachable: no HTTP answer from {url} within {timeout_s:.0f}s"

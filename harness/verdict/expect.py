@@ -8,13 +8,11 @@ req/s. Both blocks are required rules: a gate that cannot be measured fails the 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from harness.contract.units import parse_duration, parse_fraction
 from harness.verdict.rules import RuleError, RuleSpec, parse_rule
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _LATENCY = {"p50", "p90", "p95", "p99", "p99_9", "max", "mean"}
 
 
@@ -23,31 +21,18 @@ class ExpectError(ValueError):
 
 
 def _duration_ms(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ExpectError(f"{value!r} is not a duration")
-    if isinstance(value, int | float):
-        return float(value) * 1000.0
-    text = str(value).strip().lower().lstrip("<").strip()
+    """The scenario's duration grammar (harness.contract.units), the same one `load.duration` uses."""
     try:
-        return float(text) * 1000.0
-    except ValueError:
-        pass
-    total, pos = 0.0, 0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _SECONDS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
-        raise ExpectError(f"{value!r} is not a duration such as 500ms, 2s, 1h30m")
-    return total * 1000.0
+        return parse_duration(value) * 1000.0
+    except ValueError as exc:
+        raise ExpectError(str(exc)) from exc
 
 
 def _fraction_text(value: Any) -> str:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return f"{float(value) * 100:g}%"
-    text = str(value).strip().lstrip("<").strip()
-    return text if text.endswith("%") else f"{float(text) * 100:g}%"
+    try:
+        return f"{parse_fraction(value) * 100:g}%"
+    except ValueError as exc:
+        raise ExpectError(str(exc)) from exc
 
 
 def _rule_text(scope: str, key: str, value: Any) -> str:

@@ -18,31 +18,24 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
+from harness.contract.units import DURATION_TEXT, duration_unit, parse_duration, rate_unit, size_unit
 from harness.verdict.metrics import ALIASES, METRICS, MONITOR_AGGREGATES, Kind, MetricDef, Source, lookup
 
 Severity = Literal["fail", "warn"]
 Comparator = Literal["<", "<=", ">", ">=", "=="]
 WindowMode = Literal["for", "within"]
 
-_UNITS: dict[Kind, dict[str, float]] = {
-    Kind.TIME: {"ms": 1.0, "s": 1000.0, "sec": 1000.0, "m": 60_000.0, "min": 60_000.0, "h": 3_600_000.0},
-    Kind.RATIO: {"%": 0.01, "": 1.0},
-    Kind.PERCENT: {"%": 1.0, "": 1.0},
-    Kind.MEMORY: {"kb": 1 / 1024, "mb": 1.0, "gb": 1024.0},
-    Kind.RATE: {
-        "": 1.0,
-        "req/s": 1.0,
-        "rps": 1.0,
-        "/s": 1.0,
-        "req/min": 1 / 60,
-        "/min": 1 / 60,
-        "req/h": 1 / 3600,
-        "/h": 1 / 3600,
-    },
-    Kind.COUNT: {"": 1.0},
-    Kind.GROWTH: {"mb/h": 1.0, "gb/h": 1024.0, "mb/day": 1 / 24, "gb/day": 1024 / 24, "kb/h": 1 / 1024},
+#: what each kind accepts, for the error message; the units themselves are harness.contract.units'.
+_UNIT_HELP: dict[Kind, str] = {
+    Kind.TIME: "ms, s, sec, m, min, h, hr, d (compound: 1h30m)",
+    Kind.RATIO: "%, or a bare fraction 0..1",
+    Kind.PERCENT: "%, or a bare percent",
+    Kind.MEMORY: "KB, MB, GB, KiB, MiB, GiB",
+    Kind.RATE: "req/s, /s, /min, /h, /day, rps, or a bare number per second",
+    Kind.COUNT: "a plain number",
+    Kind.GROWTH: "a size per period: KB/h, MB/h, GB/h, MB/day, GB/day (KiB, MiB, GiB too)",
 }
-_WINDOW_UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_MB = 1e6  # rss_mb and the growth slopes are decimal megabytes (the monitor divides bytes by 1e6)
 
 _SPACE = re.compile(r"\s*")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)?")
@@ -50,7 +43,7 @@ _FILTER = re.compile(r"\(\s*(?:(op|operation|layer)\s*=\s*)?([A-Za-z0-9_.\-/]+)\
 _COMPARATOR = re.compile(r"<=|>=|==|<|>")
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _BASELINE = re.compile(r"\s*x\s+baseline\b", re.IGNORECASE)
-_UNIT = re.compile(r"(?:req/|[A-Za-z]+/)?[A-Za-z%]+|/[A-Za-z]+|%")
+_UNIT = re.compile(r"\s*((?:[A-Za-z]+/)?[A-Za-z%]+|/[A-Za-z]+|%)")
 _KEYWORD = re.compile(r"[A-Za-z]+")
 
 
@@ -214,6 +207,10 @@ def _parse_filter(scan: _Scanner, metric: MetricDef, layer: str | None) -> tuple
 def _parse_threshold(scan: _Scanner, metric: MetricDef) -> tuple[float | None, float | None, str]:
     scan.skip_space()
     start = scan.pos
+    duration = DURATION_TEXT.match(scan.text, start) if metric.kind is Kind.TIME else None
+    if duration is not None:  # compound durations such as 1h30m, in the one duration grammar
+        scan.pos = duration.end()
+        return parse_duration(duration.group(0)) * 1000.0, None, duration.group(0)
     number = scan.take(_NUMBER)
     if number is None:
         raise scan.fail("expected a threshold number such as 100ms, 1%, 2x baseline")
@@ -222,19 +219,38 @@ def _parse_threshold(scan: _Scanner, metric: MetricDef) -> tuple[float | None, f
         return None, value, scan.text[start : scan.pos].strip()
     unit_pos = scan.pos
     unit_match = _UNIT.match(scan.text, scan.pos)
-    unit = unit_match.group(0) if unit_match and not _is_keyword(unit_match.group(0)) else ""
-    if unit:
-        scan.pos = unit_match.end() if unit_match else scan.pos
-    scale = _UNITS[metric.kind].get(unit.lower())
+    unit = unit_match.group(1) if unit_match and not _is_keyword(unit_match.group(1)) else ""
+    if unit and unit_match:
+        unit_pos, scan.pos = unit_match.start(1), unit_match.end()
+    scale = _unit_scale(metric.kind, unit)
     if scale is None:
-        allowed = ", ".join(u or "(no unit)" for u in _UNITS[metric.kind])
         problem = f"unit {unit!r} does not fit {metric.name}" if unit else f"{metric.name} needs a unit"
-        raise RuleError(scan.text, unit_pos, f"{problem}; use {allowed}")
+        raise RuleError(scan.text, unit_pos, f"{problem}; use {_UNIT_HELP[metric.kind]}")
     if metric.kind is Kind.RATIO and not unit and value > 1:
         raise RuleError(
             scan.text, start, f"{metric.name} is a fraction 0..1 without a unit; write {value:g}%"
         )
     return value * scale, None, scan.text[start : scan.pos].strip()
+
+
+def _unit_scale(kind: Kind, unit: str) -> float | None:
+    """The factor from ``unit`` to the kind's canonical unit (see metrics.Kind); None: it does not fit."""
+    if kind in (Kind.RATIO, Kind.PERCENT) and unit in ("", "%"):
+        return 0.01 if kind is Kind.RATIO and unit == "%" else 1.0
+    if kind is Kind.COUNT:
+        return 1.0 if not unit else None
+    if kind is Kind.TIME:
+        seconds = duration_unit(unit) if unit else None
+        return None if seconds is None else seconds * 1000.0
+    if kind is Kind.MEMORY:
+        size = size_unit(unit) if unit else None
+        return None if size is None else size / _MB
+    rate = rate_unit(unit) if unit else None
+    if kind is Kind.RATE:
+        return 1.0 if not unit else (rate.per_second if rate and rate.amount == "count" else None)
+    if kind is Kind.GROWTH and rate is not None and rate.amount == "size":
+        return rate.per_second * 3600.0 / _MB
+    return None
 
 
 def _is_keyword(word: str) -> bool:
@@ -248,13 +264,14 @@ def _parse_window(scan: _Scanner, metric: MetricDef) -> Window | None:
     if keyword is None or keyword.group(0).lower() not in ("for", "within"):
         return None
     scan.pos = keyword.end()
-    number = scan.take(_NUMBER)
-    if number is None:
+    scan.skip_space()
+    duration = DURATION_TEXT.match(scan.text, scan.pos)
+    if duration is None:
+        if scan.take(_NUMBER):
+            raise scan.fail(f"a window needs a unit: {_UNIT_HELP[Kind.TIME]}")
         raise scan.fail(f"expected a duration after {keyword.group(0)!r}, e.g. 10s")
-    unit = scan.take(re.compile(r"ms|sec|min|s|m|h"))
-    if unit is None:
-        raise scan.fail("a window needs a unit: ms, s, m or h")
-    seconds = float(number.group(0)) * _WINDOW_UNITS[unit.group(0)]
+    scan.pos = duration.end()
+    seconds = parse_duration(duration.group(0))
     if seconds < 1:
         raise RuleError(scan.text, start, "a window must be at least 1s (timeseries has 1-second resolution)")
     mode: WindowMode = "for" if keyword.group(0).lower() == "for" else "within"

@@ -2,6 +2,8 @@
 
 Starts ``chromium --headless --remote-debugging-port=0``, reads the port Chromium picked from
 ``DevToolsActivePort``, and talks JSON over the page's websocket (``websockets`` sync client).
+Every request the page makes is seen through the Network domain (``requests``), so a test can
+assert that a page opened from disk fetches nothing but ``file://`` URLs.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class Browser:
             stderr=subprocess.DEVNULL,
         )
         self.events: list[dict[str, Any]] = []
+        self._results: dict[int, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         try:
             self.ws = self._connect()
@@ -72,16 +75,30 @@ class Browser:
         return self._connection.__enter__()
 
     def send(self, method: str, **params: Any) -> dict[str, Any]:
+        return self.result(self.send_nowait(method, **params))
+
+    def send_nowait(self, method: str, **params: Any) -> int:
+        """Send a command and return its id; :meth:`result` waits for the answer."""
         message_id = next(self._ids)
         self.ws.send(json.dumps({"id": message_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.ws.recv(timeout=self.timeout_s))
-            if message.get("id") == message_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                result: dict[str, Any] = message.get("result", {})
-                return result
+        return message_id
+
+    def result(self, message_id: int) -> dict[str, Any]:
+        while message_id not in self._results:
+            self._receive()
+        message = self._results.pop(message_id)
+        if "error" in message:
+            raise RuntimeError(f"command {message_id}: {message['error']}")
+        result: dict[str, Any] = message.get("result", {})
+        return result
+
+    def _receive(self) -> dict[str, Any]:
+        message: dict[str, Any] = json.loads(self.ws.recv(timeout=self.timeout_s))
+        if "id" in message:
+            self._results[message["id"]] = message
+        else:
             self.events.append(message)
+        return message
 
     def wait_for(self, method: str) -> dict[str, Any]:
         for event in self.events:
@@ -89,17 +106,47 @@ class Browser:
                 return event
         deadline = time.monotonic() + self.timeout_s
         while time.monotonic() < deadline:
-            message = json.loads(self.ws.recv(timeout=self.timeout_s))
-            self.events.append(message)
+            message = self._receive()
             if message.get("method") == method:
                 return message
         raise TimeoutError(method)
 
     def open(self, url: str) -> None:
-        for domain in ("Page", "Runtime", "Log"):
+        """Navigate and wait for the load event; events (errors, requests) start afresh."""
+        self.events.clear()
+        for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable")
         self.send("Page.navigate", url=url)
         self.wait_for("Page.loadEventFired")
+
+    def wait_until(self, expression: str, timeout_s: float | None = None) -> Any:
+        """Poll a JS expression until it is truthy (pages that draw after load); its value."""
+        deadline = time.monotonic() + (timeout_s or self.timeout_s)
+        while True:
+            value = self.evaluate(expression)
+            if value or time.monotonic() > deadline:
+                return value
+            time.sleep(0.1)
+
+    def requests(self) -> list[str]:
+        """Every URL the page asked for since :meth:`open` (Network.requestWillBeSent)."""
+        return [
+            str(event["params"]["request"]["url"])
+            for event in self.events
+            if event.get("method") == "Network.requestWillBeSent"
+        ]
+
+    def click(self, x: float, y: float) -> None:
+        """A real mouse click at page coordinates (press and release of the left button)."""
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+    def answer_prompt(self, expression: str, text: str) -> None:
+        """Evaluate ``expression``, which opens ``prompt()``, and type ``text`` into it."""
+        pending = self.send_nowait("Runtime.evaluate", expression=expression)
+        self.wait_for("Page.javascriptDialogOpening")
+        self.send("Page.handleJavaScriptDialog", accept=True, promptText=text)
+        self.result(pending)
 
     def evaluate(self, expression: str) -> Any:
         result = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
@@ -120,16 +167,26 @@ class Browser:
                 errors.append(params["entry"].get("text", ""))
         return errors
 
-    def screenshot(self, path: Path) -> None:
+    def screenshot(self, path: Path, settle_s: float = 0.3) -> None:
+        """The whole page: the viewport is first grown to the page's size, then, after
+        ``settle_s`` (pages that redraw on resize, like memray's flamegraph, animate), captured."""
         width, height = self.evaluate(
-            "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+            "[Math.max(innerWidth, document.documentElement.scrollWidth),"
+            " document.documentElement.scrollHeight]"
         )
-        shot = self.send(
-            "Page.captureScreenshot",
-            format="png",
-            captureBeyondViewport=True,
-            clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=min(height, 16_384),
+            deviceScaleFactor=1,
+            mobile=False,
         )
+        try:
+            time.sleep(settle_s)
+            shot = self.send("Page.captureScreenshot", format="png")
+        finally:
+            self.send("Emulation.clearDeviceMetricsOverride")
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(shot["data"]))
 
     def close(self) -> None:

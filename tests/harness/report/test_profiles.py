@@ -3,13 +3,17 @@ memray's RSS growth labelled as the memray pass's."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 from harness.contract import rundir
 from harness.profiling.collapsed import hotspot_table, parse_collapsed, to_speedscope, to_svg
+from harness.report.profiles import SPEEDSCOPE_PAGE, speedscope_viewer
 from harness.report.run_page import render_report
 from harness.testing.synthetic import SyntheticSpec, make_run
 
@@ -90,11 +94,26 @@ def test_links_stay_inside_an_uploaded_run_folder(tmp_path: Path) -> None:
     shutil.rmtree(tmp_path / "made")
     html = render_report(uploaded).read_text()
     hrefs = re.findall(r'href="(profiles/[^"]+)"', _section(html))
-    assert len(hrefs) == 6 and all((uploaded / h).is_file() for h in hrefs)
+    assert len(hrefs) == 7 and all((uploaded / h).is_file() for h in hrefs)
     assert "../" not in "".join(hrefs)
     section = _section(html)
     assert "interactive flamegraph (SVG: click to zoom" in section
-    assert "speedscope JSON (load it at speedscope.app)" in section
+    assert "speedscope (offline viewer)" in section and "speedscope JSON" in section
+    assert 'href="profiles/prof/cpu.speedscope.html"' in section  # the viewer, beside the JSON
+
+
+def test_the_speedscope_viewer_holds_the_profile_and_follows_it(tmp_path: Path) -> None:
+    profile = tmp_path / "cpu.speedscope.json"
+    profile.write_text(json.dumps(to_speedscope(parse_collapsed(RAW), "prof")))
+    page = speedscope_viewer(profile)
+    assert page == tmp_path / "cpu.speedscope.html" and page.read_bytes() == SPEEDSCOPE_PAGE.read_bytes()
+    call = (tmp_path / "cpu.speedscope.js").read_text()
+    name, data = re.fullmatch(r'speedscope\.loadFileFromBase64\("([^"]+)", "([^"]+)"\);\n', call).groups()
+    assert name == profile.name and base64.b64decode(data) == profile.read_bytes()
+    profile.write_text("{}")  # a newer profile: the script follows it
+    os.utime(profile, (time.time() + 5, time.time() + 5))
+    speedscope_viewer(profile)
+    assert base64.b64decode((tmp_path / "cpu.speedscope.js").read_text().split('"')[3]) == b"{}"
 
 
 def test_memray_rss_growth_is_labelled_as_the_memray_pass(tmp_path: Path) -> None:

@@ -2,11 +2,17 @@
 starts (a git ref's worktree, a command line), and short duet runs against stand-in servers (real
 Locust processes: marked slow), with `--profile cpu` and `--repeat N`."""
 
+import argparse
+import contextlib
 import json
 import shlex
 import subprocess
 import sys
+import threading
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -22,6 +28,7 @@ from harness.load.contract import OpSpec, Plan, SidePlan
 from harness.load.recorder import Recorder, SidedRecorder
 from harness.load.sides import Sides, check_sides
 from harness.run.duet import CommandService, GitWorktree, rate_share, resolve_ref
+from harness.run.options import make_console
 from harness.run.target import TargetError
 from tests.harness.conftest import harness, two_op_scenario, write
 from tests.harness.servers import serve
@@ -433,3 +440,96 @@ def test_repeat_two_windows_pooled_and_a_side_without_pid_is_a_note(tmp_path):
     assert result.profile is not None and result.profile.hotspots == []
     assert result.profile.note == "no differential hotspots: side a and b were not profiled"
     assert "side a is not CPU-profiled" in out.stdout and "--a-pid" in out.stdout
+
+
+# ------------------------------------------------------------------ --api-key (ab, and calibrate's duet)
+
+KEYED = """\
+name: keyed
+load: {rate: 10, duration: 2s, drain: 1s}
+mix:
+  - {name: get_x, path: /x, expect_status: [200]}
+"""
+
+
+class KeyedHandler(BaseHTTPRequestHandler):
+    """200 with the right X-API-Key (or on the health path), 401 otherwise."""
+
+    key = ""
+
+    def do_GET(self) -> None:
+        ok = self.path == "/v1/health" or self.headers.get("X-API-Key") == self.key
+        self.send_response(200 if ok else 401)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+@contextlib.contextmanager
+def keyed_server(key: str) -> Iterator[str]:
+    handler = type("Keyed", (KeyedHandler,), {"key": key})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def files_holding(root: Path, secret: bytes) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and secret in p.read_bytes()]
+
+
+@pytest.mark.slow
+def test_api_key_reaches_both_url_sides_and_no_file_written(tmp_path):
+    key = f"sekrit-{uuid.uuid4().hex}"
+    with keyed_server(key) as a, keyed_server(key) as b:
+        out, ab_dir = run_sides(tmp_path, KEYED, "--a", a, "--b", b, "--api-key", key)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for side in ("a", "b"):
+        overall = RunFolder(ab_dir / side).require_summary().overall
+        assert overall.count == 20 and overall.errors == 0  # the key was sent (401 otherwise)
+        assert RunFolder(ab_dir / side).manifest.cli.count("(redacted)") == 1
+    assert files_holding(tmp_path, key.encode()) == []
+
+
+def test_ab_api_key_falls_back_to_the_environment_and_is_one_declaration(monkeypatch):
+    from harness.commands import ab as ab_command
+    from harness.commands import calibrate as calibrate_command
+
+    parsers = {}
+    for name, command in (("ab", ab_command), ("calibrate", calibrate_command)):
+        parsers[name] = argparse.ArgumentParser()
+        command.add_arguments(parsers[name])
+    helps = {
+        n: next(a.help for a in p._actions if "--api-key" in a.option_strings) for n, p in parsers.items()
+    }
+    assert all("$HARNESS_API_KEY" in h and "never written to disk" in h for h in helps.values())
+    args = parsers["ab"].parse_args(["s.yaml", "--a", "http://127.0.0.1:9", "--b", "http://127.0.0.1:9"])
+    monkeypatch.delenv("HARNESS_API_KEY", raising=False)
+    assert ab_command.options_from(args, make_console()).api_key is None
+    monkeypatch.setenv("HARNESS_API_KEY", "from-env")
+    assert ab_command.options_from(args, make_console()).api_key == "from-env"
+    args.api_key = "from-flag"
+    assert ab_command.options_from(args, make_console()).api_key == "from-flag"
+
+
+def test_calibrate_hands_the_key_to_its_runs_and_duets(monkeypatch):
+    from harness.commands import calibrate as calibrate_command
+    from harness.run.calibrate import _run_options
+
+    parser = argparse.ArgumentParser()
+    calibrate_command.add_arguments(parser)
+    monkeypatch.setenv("HARNESS_API_KEY", "from-env")
+    options = calibrate_command.options_from(
+        parser.parse_args(["--target", "http://127.0.0.1:9"]), make_console()
+    )
+    assert options.api_key == "from-env"
+    assert _run_options(options, Path("out"), {}, make_console()).api_key == "from-env"
+    flagged = parser.parse_args(["--target", "http://127.0.0.1:9", "--api-key", "from-flag"])
+    assert calibrate_command.options_from(flagged, make_console()).api_key == "from-flag"

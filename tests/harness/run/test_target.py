@@ -1,12 +1,18 @@
 import os
+import socket
+import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 
+import harness.commands.run  # noqa: F401  (imported here: the timed run below measures the run, not imports)
+from harness.cli import main
 from harness.contract.egress import is_loopback
 from harness.run.target import (
     API_KEY_ENV,
     REDACTED,
+    CommandService,
     ManagedRuntime,
     TargetError,
     check_allowed,
@@ -33,12 +39,61 @@ def test_remote_refused_without_flag(url):
     check_allowed(url, allow_remote=True)
 
 
-def test_unreachable_target_fails_clearly_within_the_timeout():
-    url = f"http://127.0.0.1:{free_port()}"
+def test_a_refused_connection_fails_at_once_not_after_the_timeout():
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     start = time.monotonic()
-    with pytest.raises(TargetError, match="unreachable"):
-        wait_reachable(url, "/v1/health", timeout_s=1.5)
-    assert time.monotonic() - start < 5
+    with pytest.raises(TargetError, match="connection refused") as info:
+        wait_reachable(url, "/v1/health", timeout_s=30)
+    assert time.monotonic() - start < 3  # generous: it is one refused connect, not 30 s of retries
+    assert str(info.value) == f"target {url} unreachable: connection refused (is the service running?)"
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[str]:
+    """Accepts connections (the kernel's backlog) and never answers: up but not serving HTTP."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_a_target_that_accepts_but_does_not_answer_is_waited_for_then_named(silent_listener):
+    start = time.monotonic()
+    with pytest.raises(TargetError, match=r"no HTTP answer .* within 1s"):
+        wait_reachable(silent_listener, "/v1/health", timeout_s=1.0)
+    assert time.monotonic() - start >= 1.0  # not refused: it gets the whole timeout
+
+
+def test_harness_run_against_a_refused_target_exits_3_with_one_line(tmp_path, capsys):
+    url = f"http://127.0.0.1:{free_port()}"
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("name: s\nload: {rate: 5, duration: 1s}\nmix: [{name: h, path: /x}]\n")
+    start = time.monotonic()
+    code = main(["run", str(scenario), "--target", url, "--reports-dir", str(tmp_path / "r"), "--no-report"])
+    elapsed = time.monotonic() - start
+    out = (capsys.readouterr().out).strip()
+    assert code == 3, out
+    assert out == f"error: target {url} unreachable: connection refused (is the service running?)"
+    assert elapsed < 3  # generous; it used to wait the full 10 s
+    assert not list((tmp_path / "r").rglob("manifest.json"))
+
+
+@pytest.mark.slow
+def test_a_started_service_that_binds_late_still_gets_its_startup_grace(tmp_path):
+    """Refused connections while a service the harness started comes up are waited through."""
+    service = CommandService(
+        command=f"sh -c 'sleep 1.5; exec {sys.executable} -m http.server {{port}} --bind 127.0.0.1'",
+        log_path=tmp_path / "service.log",
+        startup_timeout_s=60,
+        grace_s=2,
+    )
+    start = time.monotonic()
+    try:
+        service.start()
+        assert time.monotonic() - start >= 1.5  # it was refused at first, and waited for
+        assert wait_reachable(service.url, "/", timeout_s=5) == 200
+    finally:
+        service.stop()
 
 
 def test_reachable_target_answers(fast_server):

@@ -17,8 +17,9 @@ from harness.verdict.rules import RuleError, Window, parse_rule
         ("rate >= 1000 req/s", "rate", None, ">=", 1000.0),
         ("rate(workflow) >= 100/h", "rate", "workflow", ">=", 100 / 3600),
         ("cpu <= 80%", "cpu", None, "<=", 80.0),
-        ("rss < 1GB", "rss", None, "<", 1024.0),
-        ("rss_growth < 1GB/day", "rss_growth", None, "<", 1024 / 24),
+        ("rss < 1GB", "rss", None, "<", 1000.0),  # decimal, as the monitor's rss_mb (bytes / 1e6)
+        ("rss < 1GiB", "rss", None, "<", 1024**3 / 1e6),
+        ("rss_growth < 1GB/day", "rss_growth", None, "<", 1000 / 24),
         ("queue_depth <= 1000", "queue_depth", None, "<=", 1000.0),
         ("dropped == 0", "dropped", None, "==", 0.0),
         ("p95 < 100 ms", "p95", None, "<", 100.0),
