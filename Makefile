@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCALE ?= 0.05
 
-.PHONY: help demo demo-regression test test-fast lint serve profile nightly bench-harness bench-runtime \
+.PHONY: help demo demo-regression demo-postgres test test-fast lint serve profile nightly bench-harness bench-runtime \
         bench-profiling bench-report bench-detection bench chaos clean
 
 help:
 	@echo "make demo       start the reference runtime, run scenarios/smoke.yaml, write a report"
 	@echo "make demo-regression  the same against a runtime with a fault on: FAIL with its hint"
+	@echo "make demo-postgres    make demo with the runtime on PostgreSQL (a throwaway local server)"
 	@echo "make test       run the test suite"
 	@echo "make lint       ruff + mypy"
 	@echo "make serve      reference runtime + model backend in the foreground (127.0.0.1:PORT, 8080)"
@@ -35,6 +36,12 @@ demo-regression: $(STAMP)
 	$(BIN)/harness run scenarios/smoke.yaml --gate --config docs/examples/regression-runtime.yaml; rc=$$?; \
 	  if [ $$rc -eq 1 ]; then echo "demo-regression: FAIL found, as expected"; \
 	  else echo "demo-regression: expected gate FAIL (exit 1), got exit $$rc"; exit 1; fi
+
+# make demo on PostgreSQL: a throwaway local server (initdb in a temp folder, stopped and removed
+# afterwards), or the one in $$MOTHERBOX_DATABASE_URL when set. The runtime reads that variable.
+demo-postgres: $(STAMP)
+	$(BIN)/python -m reference_runtime.store.pgserver -- $(BIN)/harness run scenarios/smoke.yaml --gate; \
+	  rc=$$?; [ $$rc -le 1 ]
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider

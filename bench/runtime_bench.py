@@ -9,6 +9,8 @@
 5. model calls: per-call overhead with pooling on vs off (real model backend, ~0 ms latency).
 6. decisions: precomputed vs evaluated; early termination on vs off.
 7. memory and CPU per agent at 100 req/s (open model, 10 agents, measured by the runtime).
+8. database (``bench/db_bench.py``), on SQLite and PostgreSQL: pooled vs a new connection per
+   query, indexes on vs off (with the query plans), group commit vs a transaction per insert.
 
 Servers run on CPU 1, the load generator on CPU 0 (when the machine has two). Traffic goes to
 127.0.0.1 only; every phase is bounded in time. ``--quick`` shortens the phases. Figures are also
@@ -798,7 +800,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter phases")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
-    parser.add_argument("--only", default="", help="comma list: ack,bus,team,query,pooling,components,agents")
+    parser.add_argument(
+        "--only", default="", help="comma list: ack,bus,team,query,pooling,components,agents,db"
+    )
     parser.add_argument("--loadgen", help=argparse.SUPPRESS)
     parser.add_argument("--bare-server", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -808,6 +812,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.bare_server:
         serve_bare(args.bare_server)
         return 0
+    from bench.db_bench import run_all as db_rows
     from bench.runtime_components_bench import run_all as component_rows
 
     only = set(filter(None, args.only.split(",")))
@@ -830,6 +835,13 @@ def main(argv: list[str] | None = None) -> int:
                 ],
             ),
             ("agents", lambda: bench_agents(tmp, args.quick)),
+            (
+                "db",
+                lambda: [
+                    Row(r.benchmark, r.metric, r.measured, r.claim, r.verdict)
+                    for r in db_rows(quick=args.quick)
+                ],
+            ),
         ]
         for name, phase in phases:
             if only and name not in only:

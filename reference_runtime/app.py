@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .auth import KeyChecker
 from .config import Settings, settings_from_env
 from .errors import ApiError, error_response
+from .gctuning import GcPauses, tune_after_start
 from .openapi import build_document
 from .routes import admin, agents, projects, system, workflows
 from .routes.common import check_declared_length, too_large
@@ -212,6 +213,9 @@ def route_table() -> list[tuple[str, str, Endpoint]]:
         ("/v1/admin/faults", "POST", admin.set_faults),
         ("/v1/admin/faults", "DELETE", admin.clear_faults),
         ("/v1/admin/stats", "GET", admin.stats),
+        ("/v1/admin/webhooks", "GET", admin.list_webhooks),
+        ("/v1/admin/webhooks", "POST", admin.add_webhook),
+        ("/v1/admin/webhooks/{subscription_id}", "DELETE", admin.delete_webhook),
     ]
 
 
@@ -237,10 +241,13 @@ def create_app(settings: Settings, model_url: str, api_key: str) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        pauses = GcPauses(rt.services.telemetry.registry)
         await rt.start()
+        tune_after_start(settings.gc.freeze_after_start, settings.gc.gen0_threshold)
         try:
             yield
         finally:
+            pauses.close()
             await rt.stop()
 
     handlers: dict[Any, Any] = {

@@ -199,6 +199,8 @@ class CommandSubmitter:
         """Await the group commit; a failed commit is a 503 with ``Retry-After``."""
         try:
             await self._deps.store.write(self._deps.repo.execution_insert_op(row))
+        except ApiError:  # the store refused the input itself (a 400), not a failed commit
+            raise
         except Exception as exc:
             raise ApiError(
                 503,

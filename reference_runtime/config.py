@@ -14,9 +14,10 @@ from typing import Any
 
 import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .jsonlimits import DEFAULT_MAX_JSON_DEPTH, MAX_JSON_DEPTH_LIMIT
+from .webhooks.policy import EVENTS, SECRET_MAX, SECRET_MIN, check_destination
 
 PROFILE_DIR = Path(__file__).parent / "config"
 PROFILES = ("baseline", "optimized")
@@ -47,6 +48,13 @@ SWITCH_NAMES: tuple[str, ...] = tuple(Switches.model_fields)
 API_FIELDS = ("host", "port", "state_dir", "model_url", "workers", "api_key")
 
 
+class GcSettings(_Section):
+    """Garbage-collector knobs (reference_runtime/gctuning.py); CPython's defaults unless set."""
+
+    freeze_after_start: bool = False
+    gen0_threshold: int = Field(default=700, ge=100, le=1_000_000)
+
+
 class ModelBackendSettings(_Section):
     """The simulated model service (also used when ``serve`` starts it as a child)."""
 
@@ -71,13 +79,26 @@ class ModelClientSettings(_Section):
     breaker_reset_s: float = 5.0
 
 
+#: The drivers the store supports (SQLAlchemy async dialects).
+DATABASE_URL_PREFIXES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+
+
 class DatabaseSettings(_Section):
-    url: str | None = None  # default: sqlite+aiosqlite in the state folder
+    #: Default: sqlite+aiosqlite in the state folder; PostgreSQL: postgresql+asyncpg://... (the
+    #: ``postgres`` extra). Also ``--database-url`` and ``$MOTHERBOX_DATABASE_URL``.
+    url: str | None = None
     pool_min: int = 5
     pool_max: int = 20
     idle_timeout_s: float = 300.0
     slow_query_ms: float = 100.0
     group_commit_max_batch: int = 512
+
+    @field_validator("url")
+    @classmethod
+    def _supported_driver(cls, url: str | None) -> str | None:
+        if url and not url.startswith(DATABASE_URL_PREFIXES):
+            raise ValueError(f"database.url must start with one of {', '.join(DATABASE_URL_PREFIXES)}")
+        return url
 
 
 class BatchingSettings(_Section):
@@ -153,7 +174,53 @@ class ServerSettings(_Section):
     retry_after_s: int = Field(default=1, ge=1)
 
 
+class WebhookSubscriptionSettings(_Section):
+    """One receiver from the config file (``webhooks.subscriptions``)."""
+
+    url: str
+    secret: str = Field(min_length=SECRET_MIN, max_length=SECRET_MAX, repr=False)
+    events: list[str] = Field(default_factory=lambda: list(EVENTS), min_length=1)
+
+    @model_validator(mode="after")
+    def _known_events(self) -> WebhookSubscriptionSettings:
+        unknown = sorted(set(self.events) - set(EVENTS))
+        if unknown:
+            raise ValueError(f"events: unknown {unknown}; known: {list(EVENTS)}")
+        return self
+
+
+class WebhookSettings(_Section):
+    """The spec's webhooks (docs/runtime.md, Webhooks): outbox, delivery, retries."""
+
+    #: A validation error must not print the input: it holds the secrets.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, hide_input_in_errors=True)
+    #: Destinations must be loopback (127.0.0.0/8, ::1, localhost) unless this is true.
+    allow_remote: bool = False
+    subscriptions: list[WebhookSubscriptionSettings] = Field(default_factory=list)
+    #: Delivery attempts per event (then it is kept as ``dead``), exponential backoff between.
+    max_attempts: int = Field(default=6, ge=1, le=20)
+    backoff_initial_s: float = Field(default=0.5, gt=0, le=60)
+    backoff_max_s: float = Field(default=30.0, gt=0, le=3600)
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+    #: Rows the outbox may hold (pending + dead); a full outbox drops new events and says so.
+    max_outbox_rows: int = Field(default=10_000, ge=1)
+    #: How often the dispatcher looks for committed rows it was not woken for.
+    poll_interval_s: float = Field(default=1.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _destinations(self) -> WebhookSettings:
+        for i, sub in enumerate(self.subscriptions):
+            problem = check_destination(sub.url, self.allow_remote)
+            if problem is not None:
+                raise ValueError(f"subscriptions[{i}].url: {problem}")
+        return self
+
+
 class Settings(_Section):
+    #: A validation error names the field, never echoes the input: it may hold secrets
+    #: (``api_key``, ``webhooks.subscriptions[].secret``).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, hide_input_in_errors=True)
+
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -177,6 +244,8 @@ class Settings(_Section):
     workflows: WorkflowSettings = Field(default_factory=WorkflowSettings)
     decisions: DecisionSettings = Field(default_factory=DecisionSettings)
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    gc: GcSettings = Field(default_factory=GcSettings)
     faults: dict[str, Any] = Field(default_factory=dict)
 
     def db_url(self) -> str:
@@ -225,6 +294,9 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         if key in SWITCH_NAMES:
             out = _deep_merge(out, {"switches": {key: _parse_scalar(raw)}})
             continue
+        if key == "database_url":  # MOTHERBOX_DATABASE_URL, the name the tests and demo use
+            out = _deep_merge(out, {"database": {"url": raw}})
+            continue
         parts = key.split("__")
         if parts[0] not in Settings.model_fields:
             continue
@@ -235,11 +307,30 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+class ConfigError(ValueError):
+    """A config file, environment variable or ``--set`` that cannot be used: one line, no input echoed."""
+
+
 def load_yaml(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: top level must be a mapping")
+        raise ConfigError(f"{path}: top level must be a mapping")
     return data
+
+
+def _validation_line(source: str, exc: ValidationError) -> str:
+    """The first error as ``source: field.path: message`` (the value itself may be a secret)."""
+    first = exc.errors(include_input=False)[0]
+    field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{source}: {field}: {first['msg']}{more}"
 
 
 def load_settings(
@@ -257,7 +348,11 @@ def load_settings(
         merged.setdefault("profile", config if config in PROFILES else path.stem)
     merged = _deep_merge(merged, env_overrides(env))
     merged = _deep_merge(merged, dict(cli or {}))
-    return Settings.model_validate(merged)
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        source = f"config {path}" if path is not None else "settings"
+        raise ConfigError(_validation_line(f"{source} (with env/--set overrides)", exc)) from None
 
 
 def dump_settings(settings: Settings) -> str:
@@ -275,7 +370,7 @@ def settings_from_env() -> Settings:
 def parse_assignment(text: str) -> dict[str, Any]:
     """``--set model_backend.error_rate=0.5`` becomes a nested override."""
     if "=" not in text:
-        raise ValueError(f"expected key=value, got {text!r}")
+        raise ConfigError(f"--set expects key=value, got {text!r}")
     dotted, raw = text.split("=", 1)
     value: Any = _parse_scalar(raw)
     for part in reversed(dotted.strip().split(".")):

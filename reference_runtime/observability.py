@@ -46,6 +46,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from .store.repo import AGENT_EVENT, PROJECT_EVENT
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -169,6 +171,43 @@ class _AccountedAwaitable(Awaitable[T]):
                 error = exc
 
 
+@dataclass(frozen=True)
+class WebhookMetrics:
+    """Webhook delivery (reference_runtime/webhooks): outcomes per event, and the outbox."""
+
+    delivered: Counter  # acknowledged (2xx) deliveries
+    failed: Counter  # events given up after the last attempt (kept as dead rows)
+    retries: Counter  # attempts after the first
+    dropped: Counter  # events not written because the outbox was full
+    depth: Gauge  # outbox rows: pending + dead
+    pending: Gauge
+    full: Gauge  # 1 while the outbox is at its bound
+
+
+def create_webhook_metrics(r: CollectorRegistry) -> WebhookMetrics:
+    metrics = WebhookMetrics(
+        delivered=Counter(
+            "motherbox_webhook_delivered", "Webhook events delivered (2xx)", ["event"], registry=r
+        ),
+        failed=Counter(
+            "motherbox_webhook_failed", "Webhook events dead after the last attempt", ["event"], registry=r
+        ),
+        retries=Counter("motherbox_webhook_retries", "Webhook delivery retries", ["event"], registry=r),
+        dropped=Counter(
+            "motherbox_webhook_dropped", "Webhook events dropped: outbox full", ["event"], registry=r
+        ),
+        depth=Gauge("motherbox_webhook_outbox_depth", "Webhook outbox rows (pending + dead)", registry=r),
+        pending=Gauge(
+            "motherbox_webhook_outbox_pending", "Webhook outbox rows awaiting delivery", registry=r
+        ),
+        full=Gauge("motherbox_webhook_outbox_full", "1 while the webhook outbox is full", registry=r),
+    )
+    for event in (PROJECT_EVENT, AGENT_EVENT):  # every series present from the first scrape
+        for counter in (metrics.delivered, metrics.failed, metrics.retries, metrics.dropped):
+            counter.labels(event)
+    return metrics
+
+
 @dataclass
 class RuntimeMetrics:
     """All runtime metrics, bound to one registry. Methods are the hot-path entry points."""
@@ -193,6 +232,7 @@ class RuntimeMetrics:
     handoffs_acked: Counter
     handoffs_failed: Counter
     handoff_loops_broken: Counter
+    webhooks: WebhookMetrics
     _scrape: _ScrapeCollector
     slow_query_seconds: float = SLOW_QUERY_SECONDS
 
@@ -363,6 +403,7 @@ def create_metrics(
         handoff_loops_broken=Counter(
             "motherbox_handoffs_loops_broken", "Handoff loops detected and broken", registry=r
         ),
+        webhooks=create_webhook_metrics(r),
         _scrape=scrape,
     )
     _prime_label_sets(metrics)

@@ -28,6 +28,7 @@ from .projects import ProjectDeps, ProjectService
 from .services import Services, build_services
 from .store import WriteOp
 from .store.repo import loads
+from .webhooks.service import WebhookDeps, WebhookService
 from .workflows import WorkflowDeps, WorkflowEngine
 
 RESTART_REASON = "runtime restarted while this execution was processing"
@@ -67,6 +68,10 @@ class Runtime:
         self.commands = CommandSubmitter(
             SubmissionDeps(s.store, s.repo, s.bus.stats, s.faults, s.owner, settings.agents.retry_after_s)
         )
+        self.webhooks = WebhookService(
+            WebhookDeps(settings.webhooks, s.store, s.metrics.webhooks, settings.state_dir, settings.workers)
+        )
+        _wire_webhooks(s, self.webhooks)
         self.backend_probe: dict[str, Any] = {"status": "unknown", "message": "not probed yet"}
         self.active_connections = 0
 
@@ -77,6 +82,7 @@ class Runtime:
         await s.model.start()
         self.agents.start_rows(await s.repo.all_agents())
         await self.recover()
+        await self.webhooks.start()
         s.faults.start()
         s.tasks.spawn(self._probe_backend_loop(), "backend-probe")
         s.tasks.spawn(s.decisions.run_refresh(self.settings.decisions.refresh_interval_s), "decisions")
@@ -86,6 +92,7 @@ class Runtime:
     async def stop(self) -> None:
         s = self.services
         await s.tasks.cancel_all()
+        await self.webhooks.stop()
         await self.agents.stop_all()
         await s.faults.stop()
         self.statuses.flush_pending()
@@ -157,6 +164,7 @@ class Runtime:
             "model_backend": self._backend_health(),
             "bus": self._bus_health(),
             "writer": {"status": "ok", "pending": s.store.writer.pending()},
+            "webhooks": self.webhooks.health(),
             "faults": {
                 "status": "degraded" if faults["active"] else "ok",
                 "message": ", ".join(faults["active"]) or "no faults injected",
@@ -241,6 +249,19 @@ def _supervisor_deps(
         set_status=statuses.set_status,
     )
     return SupervisorDeps(s.registry, s.repo, s.cache, s.metrics, worker, s.settings.workers > 1)
+
+
+def _wire_webhooks(s: Services, webhooks: WebhookService) -> None:
+    """Status changes carry their outbox rows; a commit wakes the dispatcher for them."""
+    s.repo.status_events = webhooks.outbox
+    on_batch = s.store.on_batch
+
+    def after_batch(size: int) -> None:
+        if on_batch is not None:
+            on_batch(size)
+        webhooks.outbox.after_commit()
+
+    s.store.on_batch = after_batch
 
 
 def _owner_alive(owner: str | None, own: str) -> bool:

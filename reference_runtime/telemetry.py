@@ -7,16 +7,30 @@
   "cpu_per_request": {"percent": 5}}``) as well
   as the native :class:`reference_runtime.faults.FaultSettings` shape, and returns the native one.
 - :class:`Telemetry` owns the per-app Prometheus registry: the metric set from
-  ``observability.create_metrics`` plus switch/fault gauges, and refreshes scrape-time values.
+  ``observability.create_metrics`` plus switch/fault gauges, the agent count and the database
+  size, and refreshes scrape-time values.
+
+The database size (``motherbox_database_bytes``) is exported so a monitor needs no database
+credentials: SQLite's main file plus its ``-wal`` file, read at scrape time; PostgreSQL's
+``pg_database_size(current_database())``, queried in the background at most every
+:data:`PG_SIZE_EVERY_S` seconds (the gauge shows the last answer, absent until the first).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import text
 
 from .agents.registry import Registry
 from .bus import ChannelPool
@@ -26,7 +40,11 @@ from .faults import FaultConfigError, FaultInjector
 from .model_client import ModelClient
 from .observability import RuntimeMetrics, create_metrics, render
 from .store import Store
+from .store.sqlite_writer import sqlite_path
 
+log = logging.getLogger(__name__)
+#: PostgreSQL's size is a query: asked at most this often, never on the scrape's own path.
+PG_SIZE_EVERY_S = 5.0
 _FAULT_KEYS = (
     "db_latency",
     "model_latency",
@@ -129,6 +147,9 @@ class Telemetry:
         self.model_clients_opened = Gauge(
             "motherbox_model_clients_opened", "Model HTTP clients opened", registry=r
         )
+        self.agents = Gauge("motherbox_agents", "Agents registered (running) in this runtime", registry=r)
+        self.database_size = DatabaseSize(sources.store)
+        r.register(self.database_size)  # absent until known: never a made-up 0
         self._db_waits_seen = 0
         self._model_waits_seen = 0
 
@@ -161,6 +182,7 @@ class Telemetry:
         self.db_connections_opened.set(src.store.stats.connections_opened)
         self.model_clients_opened.set(src.model.clients_opened)
         m.set_breaker_state(src.model.breaker.state)
+        self.agents.set(len(src.registry))
 
     def _sync_waits(self) -> None:
         """Pool waits are counted by the pools themselves; the counter gets the increase."""
@@ -172,3 +194,55 @@ class Telemetry:
         if model_waits > self._model_waits_seen:
             self.metrics.pool_wait("model", model_waits - self._model_waits_seen)
             self._model_waits_seen = model_waits
+
+
+class DatabaseSize(Collector):
+    """``motherbox_database_bytes``: SQLite's file + WAL (stat at scrape time), or PostgreSQL's
+    database size (the last background answer); no series while the size is unknown."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.path = sqlite_path(store.url)
+        self.last: int | None = None
+        self._asked_at = -PG_SIZE_EVERY_S
+        self._task: asyncio.Task[None] | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        size = self.read()
+        if size is not None:
+            yield GaugeMetricFamily(
+                "motherbox_database_bytes", "Size of the database on disk (SQLite: file + WAL)", value=size
+            )
+
+    def read(self) -> int | None:
+        """The size now (SQLite) or the last PostgreSQL answer; None when unknown."""
+        if self.path is not None:
+            return _sqlite_bytes(self.path)
+        if self.store.dialect == "postgresql":
+            self._ask_postgres()
+        return self.last
+
+    def _ask_postgres(self) -> None:
+        now = time.monotonic()
+        if (self._task is not None and not self._task.done()) or now - self._asked_at < PG_SIZE_EVERY_S:
+            return
+        with contextlib.suppress(RuntimeError):  # no running loop (a synchronous caller): skip
+            self._task = asyncio.get_running_loop().create_task(self._query_postgres())
+            self._asked_at = now
+
+    async def _query_postgres(self) -> None:
+        try:
+            async with self.store.engine.connect() as conn:
+                result = await conn.execute(text("SELECT pg_database_size(current_database())"))
+                self.last = int(result.scalar_one())
+        except Exception as exc:  # a metric must never break the scrape; say why once per failure
+            log.warning("database size not measured: %s", exc)
+
+
+def _sqlite_bytes(path: Path) -> int | None:
+    total, found = 0, False
+    for part in (path, path.with_name(path.name + "-wal")):
+        with contextlib.suppress(OSError):
+            total += part.stat().st_size
+            found = True
+    return total if found else None

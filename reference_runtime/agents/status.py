@@ -43,9 +43,10 @@ class AgentStatusWriter:
                 self._persist(agent)
 
     def _persist(self, agent: AgentState) -> None:
-        agent.persisted_status = agent.status
+        old, agent.persisted_status = agent.persisted_status, agent.status
         agent.persisted_at = time.monotonic()
-        self._batcher.put_nowait(self._repo.agent_status_op(agent.id, agent.status))
+        # ``old`` is the last persisted status: the webhook event describes this persisted change.
+        self._batcher.put_nowait(self._repo.agent_status_op(agent.id, agent.status, agent.project_id, old))
 
     def _persist_deferred(self, agent: AgentState) -> None:
         self._timers.pop(agent.id, None)

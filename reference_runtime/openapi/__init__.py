@@ -86,7 +86,8 @@ def _responses(settings: Settings) -> dict[str, Schema]:
         "Conflict": _error(
             "The request conflicts with the project's current state: a handoff loop (the item was "
             "handed off too often), a handoff naming agents the project does not have (or the "
-            "sender as receiver), a stored workflow that can no longer run"
+            "sender as receiver), a stored workflow that can no longer run; a webhook subscription "
+            "over the limit or from the config file"
         ),
         "PayloadTooLarge": _error(f"Request body over {settings.max_body_bytes} bytes (max_body_bytes)"),
         "TooManyRequests": _error(

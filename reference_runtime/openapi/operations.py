@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import fields
+from ..webhooks.policy import EVENTS, SECRET_MAX, SECRET_MIN, URL_MAX
 from .schemas import INTEGER, OBJECT, PRIORITY, STRING, Schema, obj, ref, text
 
 Operation = dict[str, Any]
@@ -374,6 +375,48 @@ def _admin_ops() -> Operations:
     }
 
 
+#: Loopback receivers (the default ``webhooks.allow_remote: false``); others are a 400 naming ``url``.
+LOOPBACK_URL = r"^https?://(127\.0\.0\.1|localhost|\[::1\])(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"
+
+
+def _webhook_ops() -> Operations:
+    events = {"type": "array", "items": {"type": "string", "enum": list(EVENTS)}, "minItems": 1}
+    public = obj({"id": STRING, "url": STRING, "events": events, "source": STRING})
+    body = obj(
+        {
+            "url": {"type": "string", "maxLength": URL_MAX, "pattern": LOOPBACK_URL},
+            "secret": text(fields.Length(SECRET_MIN, SECRET_MAX)),
+            "events": {**events, "maxItems": len(EVENTS)},
+        },
+        ["url", "secret"],
+        additionalProperties=False,
+    )
+    listing = obj({"subscriptions": {"type": "array", "items": OBJECT}, "outbox": OBJECT})
+    sub_id = {"name": "subscriptionId", "in": "path", "required": True, "schema": STRING}
+    return {
+        ("/admin/webhooks", "get"): _op(
+            "Operator",
+            "Extension: webhook subscriptions and their delivery state (secrets never shown)",
+            "listWebhooks",
+            {"200": _ok("Subscriptions", listing)},
+        ),
+        ("/admin/webhooks", "post"): _op(
+            "Operator",
+            "Extension: subscribe a receiver to the spec's webhooks (loopback unless allow_remote)",
+            "addWebhook",
+            {"201": _ok("Subscribed", public), **_errors(409)},
+            body=body,
+        ),
+        ("/admin/webhooks/{subscriptionId}", "delete"): _op(
+            "Operator",
+            "Extension: remove a subscription made here, with its undelivered events",
+            "deleteWebhook",
+            {"204": _ok("Removed"), **_errors(404, 409)},
+            parameters=[sub_id],
+        ),
+    }
+
+
 def operations() -> Operations:
     return {
         **_project_ops(),
@@ -382,4 +425,5 @@ def operations() -> Operations:
         **_handoff_ops(),
         **_monitoring_ops(),
         **_admin_ops(),
+        **_webhook_ops(),
     }

@@ -7,12 +7,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import bad_request
+from ..errors import ApiError, bad_request, not_found
 from ..faults import FaultConfigError
+from ..fields import Length
 from ..model_client import ModelClient
 from ..services import Services
 from ..telemetry import normalize_faults
-from .common import json_response, read_json, runtime, services
+from ..webhooks.policy import EVENTS, SECRET_MAX, SECRET_MIN, URL_MAX, check_destination
+from ..webhooks.service import SubscriptionLimit
+from .common import json_response, opt_str_list, path_id, read_json, req_str, runtime, services
 
 
 async def prometheus(request: Request) -> Response:
@@ -107,3 +110,44 @@ def _agent_stats(s: Services) -> dict[str, dict[str, Any]]:
         }
         for a in s.registry
     }
+
+
+# -- webhooks ----------------------------------------------------------------------------------
+WEBHOOK_FIELDS = frozenset({"url", "secret", "events"})
+
+
+async def list_webhooks(request: Request) -> Response:
+    return json_response(await runtime(request).webhooks.describe())
+
+
+async def add_webhook(request: Request) -> Response:
+    """201 with the subscription (its secret is never shown again), 400 naming the bad field."""
+    rt = runtime(request)
+    body, _ = await read_json(request)
+    unknown = sorted(set(body) - WEBHOOK_FIELDS)
+    if unknown:
+        raise bad_request(f"unknown field '{unknown[0]}'", {"field": unknown[0]})
+    url = req_str(body, "url", Length(1, URL_MAX))
+    problem = check_destination(url, rt.settings.webhooks.allow_remote)
+    if problem is not None:
+        raise bad_request(f"'url' {problem}", {"field": "url"})
+    secret = req_str(body, "secret", Length(SECRET_MIN, SECRET_MAX))
+    events = opt_str_list(body, "events", max_items=len(EVENTS))
+    if events is not None and (not events or set(events) - set(EVENTS)):
+        raise bad_request(f"'events' must be a non-empty subset of {list(EVENTS)}", {"field": "events"})
+    try:
+        sub = await rt.webhooks.subscribe(url, secret, sorted(set(events or EVENTS)))
+    except SubscriptionLimit as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    return json_response(sub.public(), 201)
+
+
+async def delete_webhook(request: Request) -> Response:
+    """204; 404 for an unknown id, 409 for a subscription from the config file."""
+    sub_id = path_id(request, "subscription_id", "webhook subscription")
+    sub = await runtime(request).webhooks.unsubscribe(sub_id)
+    if sub is None:
+        raise not_found("webhook subscription", sub_id)
+    if sub.source != "admin":
+        raise ApiError(409, "conflict", f"{sub_id!r} comes from the config file; remove it there")
+    return Response(status_code=204)

@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Executable, event, func, select, text
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from ..errors import ApiError
 from . import schema
 from .sqlite_writer import SqliteBatchExecutor, sqlite_path
 
@@ -34,6 +36,8 @@ class WriteOp:
     stmt: Executable
     params: dict[str, Any]
     future: asyncio.Future[None] | None = None
+    #: Ops that must commit in this op's transaction (a status change's webhook outbox rows).
+    extra: tuple[WriteOp, ...] = ()
 
 
 @dataclass
@@ -89,6 +93,8 @@ def plan_batch_keyed(ops: Sequence[WriteOp]) -> list[tuple[str, Executable, list
     A ``processing`` mark whose ``finish`` is in the same batch is dropped: it would be
     overwritten in the same transaction anyway.
     """
+    if any(op.extra for op in ops):
+        ops = [one for op in ops for one in (op, *op.extra)]
     finished = {op.params["b_id"] for op in ops if op.key == "exec_finish"}
     grouped: dict[str, list[WriteOp]] = {}
     tail: list[WriteOp] = []
@@ -103,6 +109,24 @@ def plan_batch_keyed(ops: Sequence[WriteOp]) -> list[tuple[str, Executable, list
     plan = [(key, g[0].stmt, [o.params for o in g]) for key, g in ordered]
     plan.extend((op.key, op.stmt, [op.params]) for op in tail)
     return plan
+
+
+#: SQLSTATE class 22, "data exception": a value the database cannot hold (PostgreSQL: a NUL
+#: character in text, a string longer than its column). SQLite stores these as given.
+DATA_EXCEPTION_CLASS = "22"
+
+
+@contextlib.contextmanager
+def unstorable_values_are_bad_requests() -> Iterator[None]:
+    """A value PostgreSQL refuses is the client's input, not a server fault: 400, not 500."""
+    try:
+        yield
+    except DBAPIError as exc:
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+        if not sqlstate.startswith(DATA_EXCEPTION_CLASS):
+            raise
+        reason = str(exc.orig).splitlines()[0][:200] if exc.orig is not None else sqlstate
+        raise ApiError(400, "bad_request", f"a value cannot be stored: {reason}") from None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -305,9 +329,10 @@ class Store:
             self._writer_conn = await self.engine.connect() if self.pooling else None
         conn_cm = contextlib.nullcontext(self._writer_conn) if self._writer_conn else self.engine.connect()
         try:
-            async with conn_cm as conn, conn.begin():
-                for stmt, params in plan_batch(ops):
-                    await conn.execute(stmt, params if len(params) > 1 else params[0])
+            with unstorable_values_are_bad_requests():
+                async with conn_cm as conn, conn.begin():
+                    for stmt, params in plan_batch(ops):
+                        await conn.execute(stmt, params if len(params) > 1 else params[0])
         except Exception:
             await self._drop_writer_conn()
             raise
@@ -349,22 +374,25 @@ class Store:
 
     async def fetch_all(self, stmt: Executable) -> list[Any]:
         started = time.perf_counter()
-        async with self._connect() as conn:
-            rows = list((await conn.execute(stmt)).fetchall())
+        with unstorable_values_are_bad_requests():
+            async with self._connect() as conn:
+                rows = list((await conn.execute(stmt)).fetchall())
         await self._delay(started, stmt)
         return rows
 
     async def fetch_one(self, stmt: Executable) -> Row[Any] | None:
         started = time.perf_counter()
-        async with self._connect() as conn:
-            row: Row[Any] | None = (await conn.execute(stmt)).first()
+        with unstorable_values_are_bad_requests():
+            async with self._connect() as conn:
+                row: Row[Any] | None = (await conn.execute(stmt)).first()
         await self._delay(started, stmt)
         return row
 
     async def scalar(self, stmt: Executable) -> Any:
         started = time.perf_counter()
-        async with self._connect() as conn:
-            value = (await conn.execute(stmt)).scalar()
+        with unstorable_values_are_bad_requests():
+            async with self._connect() as conn:
+                value = (await conn.execute(stmt)).scalar()
         await self._delay(started, stmt)
         return value
 

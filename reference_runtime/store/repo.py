@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import bindparam, delete, desc, func, select, update
@@ -13,6 +13,9 @@ from . import schema as s
 from .db import Store, WriteOp, row_dict, rows_to_dicts
 
 UNFINISHED = ("queued", "processing")
+#: The spec's webhook events (``webhooks:`` in openapi-spec.yaml).
+PROJECT_EVENT = "project.status.changed"
+AGENT_EVENT = "agent.status.changed"
 
 
 def dumps(value: Any) -> str:
@@ -55,11 +58,29 @@ _AGENT_STATUS = (
 )
 
 
+class StatusEvents(Protocol):
+    """Webhook outbox rows for a status change (``webhooks.outbox.Outbox``), committed with it."""
+
+    def wants(self, event: str) -> bool: ...
+
+    def ops(self, event: str, project_id: str, agent_id: str | None, old: str, new: str) -> list[WriteOp]: ...
+
+
 class Repo:
     def __init__(self, store: Store) -> None:
         self.store = store
         #: Event-based cache invalidation: called with (kind, id) after a record changes.
         self.on_change: Callable[[str, str], object] | None = None  # return value ignored
+        self.status_events: StatusEvents | None = None
+
+    def _with_status_event(
+        self, op: WriteOp, event: str, project_id: str, agent_id: str | None, old: str | None, new: str
+    ) -> WriteOp:
+        """``op`` carrying the outbox rows of its status change (same transaction)."""
+        hook = self.status_events
+        if hook is not None and old is not None and old != new and hook.wants(event):
+            op.extra = tuple(hook.ops(event, project_id, agent_id, old, new))
+        return op
 
     def _changed(self, kind: str, record_id: str) -> None:
         if self.on_change is not None:
@@ -72,7 +93,12 @@ class Repo:
     async def update_project(self, project_id: str, values: dict[str, Any]) -> None:
         values = {**values, "updated_at": time.time()}
         stmt = update(s.projects).where(s.projects.c.id == project_id).values(**values)
-        await self.store.write(WriteOp(f"project_upd:{id(stmt)}", stmt, {}))
+        op = WriteOp(f"project_upd:{id(stmt)}", stmt, {})
+        new = values.get("status")
+        if new is not None and self.status_events is not None and self.status_events.wants(PROJECT_EVENT):
+            old = await self.store.scalar(select(s.projects.c.status).where(s.projects.c.id == project_id))
+            op = self._with_status_event(op, PROJECT_EVENT, project_id, None, old, str(new))
+        await self.store.write(op)
         self._changed("project", project_id)
 
     async def delete_project(self, project_id: str) -> None:
@@ -124,10 +150,14 @@ class Repo:
         await self.store.write(WriteOp(f"agent_upd:{id(stmt)}", stmt, {}))
         self._changed("agent", agent_id)
 
-    def agent_status_op(self, agent_id: str, status: str) -> WriteOp:
-        return WriteOp(
+    def agent_status_op(
+        self, agent_id: str, status: str, project_id: str = "", old: str | None = None
+    ) -> WriteOp:
+        """The status write; with ``old`` given, also the webhook outbox rows of the change."""
+        op = WriteOp(
             "agent_status", _AGENT_STATUS, {"b_id": agent_id, "b_status": status, "b_last": time.time()}
         )
+        return self._with_status_event(op, AGENT_EVENT, project_id, agent_id, old, status)
 
     async def delete_agent(self, agent_id: str) -> None:
         await self.store.write(WriteOp("agent_del", delete(s.agents).where(s.agents.c.id == agent_id), {}))

@@ -140,3 +140,33 @@ GUIDE_INDEXES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("ix_workflows_project", "workflows", ("project_id",)),
     ("ix_handoffs_item", "handoffs", ("project_id", "item_id")),
 )
+
+# -- webhooks (reference_runtime/webhooks/) ------------------------------------------------------
+#: Subscriptions made through ``POST /v1/admin/webhooks`` (the config file's are not stored).
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("events", Text, nullable=False),  # JSON array of event names
+    Column("created_at", Float, nullable=False),
+)
+
+#: The outbox: one row per (subscription, event), inserted in the transaction of the status change
+#: that caused it; deleted once delivered, kept as ``dead`` after the last failed attempt.
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # delivery order per project
+    Column("event_id", String(36), nullable=False),
+    Column("subscription_id", String(40), nullable=False),
+    Column("project_id", String(36), nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("body", Text, nullable=False),  # the exact JSON bytes that are signed and sent
+    Column("status", String(10), nullable=False),  # pending | dead
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

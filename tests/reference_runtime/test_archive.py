@@ -1,9 +1,13 @@
-"""Archival tiers: hot -> warm -> cold files -> purge, in batches, audited before deleting."""
+"""Archival tiers: hot -> warm -> cold files -> purge, in batches, audited before deleting.
+
+The tier tests run on SQLite and PostgreSQL (``db_url``: a fresh database each); the size
+trigger measures SQLite's live pages only (on PostgreSQL it is off: docs/runtime.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import os
 import subprocess
 import sys
 import time
@@ -23,8 +27,9 @@ from reference_runtime.store import schema as s
 from .helpers import REPO
 
 
-def _settings(tmp: Path) -> object:
-    return load_settings(None, {"state_dir": str(tmp), "archive": {"batch_size": 7}}, environ={})
+def _settings(tmp: Path, db_url: str) -> object:
+    overrides = {"state_dir": str(tmp), "archive": {"batch_size": 7}, "database": {"url": db_url}}
+    return load_settings(None, overrides, environ={})
 
 
 async def _seed(store: Store, now: float) -> None:
@@ -38,8 +43,8 @@ async def _seed(store: Store, now: float) -> None:
     await store.write(*ops)
 
 
-def test_archive_pass_moves_tiers_and_audits(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+def test_archive_pass_moves_tiers_and_audits(tmp_path: Path, db_url: str) -> None:
+    settings = _settings(tmp_path, db_url)
     now = time.time()
 
     async def run() -> tuple[dict[str, int], dict[str, int], list[str]]:
@@ -72,8 +77,8 @@ def test_archive_pass_moves_tiers_and_audits(tmp_path: Path) -> None:
     assert events.index("archive.warm") < events.index("archive.cold") < events.index("archive.purge")
 
 
-def test_cold_files_hold_the_rows(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+def test_cold_files_hold_the_rows(tmp_path: Path, db_url: str) -> None:
+    settings = _settings(tmp_path, db_url)
     now = time.time()
 
     async def run() -> None:
@@ -99,17 +104,36 @@ def test_schedule_is_daily_at_two_utc() -> None:
     assert seconds_until_next_run(60.0, at) == 60.0
 
 
-def test_archive_cli_now(tmp_path: Path) -> None:
+def test_archive_cli_now(tmp_path: Path, db_url: str) -> None:
+    """One pass on the given database: by ``--database-url`` (SQLite) or by
+    ``$MOTHERBOX_DATABASE_URL`` (PostgreSQL), so both ways of naming it are exercised."""
+
+    async def seed() -> None:
+        store = Store(db_url)
+        await store.open()
+        try:
+            await _seed(store, time.time())  # 21 messages older than the hot tier's 7 days
+        finally:
+            await store.close()
+
+    asyncio.run(seed())
+    argv = ["archive", "--now", "--state-dir", str(tmp_path / "state")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOTHERBOX_")}
+    if db_url.startswith("sqlite"):
+        argv += ["--database-url", db_url]
+    else:
+        env["MOTHERBOX_DATABASE_URL"] = db_url
     out = subprocess.run(
-        [sys.executable, "-m", "reference_runtime", "archive", "--now", "--state-dir", str(tmp_path)],
+        [sys.executable, "-m", "reference_runtime", *argv],
         cwd=REPO,
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     )
     report = orjson.loads(out.stdout.strip().splitlines()[-1])
-    assert report["messages_to_warm"] == 0 and "cold_files_purged" in report
+    assert report["messages_to_warm"] == 21 and report["messages_to_cold"] == 9  # that database's rows
 
 
 async def _seed_recent(store: Store, now: float, n: int) -> None:
@@ -201,10 +225,11 @@ def test_runtime_schedule_applies_the_size_trigger(tmp_path: Path) -> None:
     assert after <= 200_000 < before
 
 
-def test_age_trigger_runs_the_pass_once_a_row_is_overdue(tmp_path: Path) -> None:
+def test_age_trigger_runs_the_pass_once_a_row_is_overdue(tmp_path: Path, db_url: str) -> None:
     """Rows past their tier's age move within ``max_overdue_s`` of it, not at the daily run."""
     overrides = {
         "state_dir": str(tmp_path),
+        "database": {"url": db_url},
         "archive": {"check_interval_s": 0.05, "max_overdue_s": 0, "batch_size": 7},
     }
     settings: Any = load_settings(None, overrides, environ={})

@@ -1,4 +1,5 @@
-"""kill -9 durability: every acknowledged execution survives a crash and a restart."""
+"""kill -9 durability: every acknowledged execution survives a crash and a restart, on SQLite and
+on PostgreSQL (``db_url``: a fresh database)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ async def _fire(base_url: str, key: str, urls: list[str]) -> list[str]:
     return [r.json()["executionId"] for r in resps if r.status_code == 202]
 
 
-def test_acknowledged_executions_survive_kill_9(tmp_path: Path) -> None:
+def test_acknowledged_executions_survive_kill_9(tmp_path: Path, db_url: str) -> None:
     backend = start_backend(tmp_path / "be", "--latency-median-ms", "400", "--latency-p99-ms", "800")
     state = tmp_path / "state"
-    srv = start_runtime(state, "--model-url", backend.base_url, "--set", "agents.concurrency=1")
+    database = ("--database-url", db_url)
+    srv = start_runtime(state, "--model-url", backend.base_url, *database, "--set", "agents.concurrency=1")
     try:
         with srv.client() as api:
             pid = str(make_project(api)["id"])
@@ -39,7 +41,7 @@ def test_acknowledged_executions_survive_kill_9(tmp_path: Path) -> None:
         assert len(acked) == 120
         srv.stop(signal.SIGKILL)  # no shutdown hooks, no flush
         httpx.post(backend.base_url + "/admin/config", json={"latency_median_ms": 2, "latency_p99_ms": 5})
-        srv = start_runtime(state, "--model-url", backend.base_url)
+        srv = start_runtime(state, "--model-url", backend.base_url, *database)
         with srv.client() as api:
             seen = {e: api.get(f"/v1/executions/{e}").json() for e in acked}
             assert all("status" in body for body in seen.values()), "an acknowledged execution vanished"

@@ -1,14 +1,19 @@
-"""Store: group commit, batch planning, indexes switch (EXPLAIN QUERY PLAN), pooling switch."""
+"""Store: group commit, batch planning, indexes switch (query plans), pooling switch; each on
+SQLite and on PostgreSQL (the ``db_url`` fixture: a fresh database per test)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from pathlib import Path
+from collections.abc import Callable
 
+import pytest
 from sqlalchemy import text
 
+from reference_runtime.errors import ApiError
 from reference_runtime.store import Repo, Store
+from reference_runtime.store import schema as s
 from reference_runtime.store.db import WriteOp, plan_batch
 
 
@@ -33,18 +38,13 @@ def _exec_row(i: int) -> dict[str, object]:
     }
 
 
-def _store(tmp: Path, **kw: bool) -> Store:
-    return Store(f"sqlite+aiosqlite:///{tmp / 'db.sqlite'}", **kw)
-
-
-def test_group_commit_shares_transactions(tmp_path: Path) -> None:
+def test_group_commit_shares_transactions(new_db_url: Callable[[], str]) -> None:
     async def run(group: bool) -> tuple[int, int]:
-        st = _store(tmp_path / str(group), group_commit=group)
-        (tmp_path / str(group)).mkdir()
+        st = Store(new_db_url(), group_commit=group)
         await st.open()
         repo = Repo(st)
         await asyncio.gather(*(st.write(repo.execution_insert_op(_exec_row(i))) for i in range(200)))
-        n = await st.count(__import__("reference_runtime.store.schema", fromlist=["x"]).executions)
+        n = await st.count(s.executions)
         tx = st.stats.transactions
         await st.close()
         return n, tx
@@ -72,26 +72,31 @@ def test_plan_batch_orders_inserts_first_and_drops_superseded_start() -> None:
     assert [p["b_id"] for p in start_params] == ["e2"]  # e1's start dropped (finished in same batch)
 
 
-def test_indexes_switch_changes_query_plan(tmp_path: Path) -> None:
+def test_indexes_switch_changes_query_plan(db_url: str) -> None:
     async def plan(indexes: bool) -> str:
-        st = _store(tmp_path, indexes=indexes)
+        st = Store(db_url, indexes=indexes)
         await st.open()
         stmt = Repo(st).recent_messages_stmt("a1", 10)
         sql = stmt.compile(st.engine.sync_engine, compile_kwargs={"literal_binds": True})
         async with st.engine.connect() as conn:
-            rows = (await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"))).fetchall()
+            if st.dialect == "sqlite":
+                rows = (await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"))).fetchall()
+            else:
+                # An empty table: make the planner show whether an index is usable at all.
+                await conn.execute(text("SET enable_seqscan = off"))
+                rows = (await conn.execute(text(f"EXPLAIN {sql}"))).fetchall()
         await st.close()
         return " ".join(str(r[-1]) for r in rows)
 
     on = asyncio.run(plan(True))
-    off = asyncio.run(plan(False))  # same file: the off run drops the indexes again
+    off = asyncio.run(plan(False))  # same database: the off run drops the indexes again
     assert "ix_messages_agent_ts" in on
-    assert "ix_messages_agent_ts" not in off and "SCAN" in off
+    assert "ix_messages_agent_ts" not in off and ("SCAN" in off or "Seq Scan" in off)
 
 
-def test_pooling_switch_changes_connections_opened(tmp_path: Path) -> None:
+def test_pooling_switch_changes_connections_opened(db_url: str) -> None:
     async def run(pooling: bool) -> int:
-        st = _store(tmp_path, pooling=pooling)
+        st = Store(db_url, pooling=pooling)
         await st.open()
         repo = Repo(st)
         for _ in range(20):
@@ -104,11 +109,11 @@ def test_pooling_switch_changes_connections_opened(tmp_path: Path) -> None:
     assert asyncio.run(run(False)) >= 20
 
 
-def test_list_projects_pages_over_several_statuses_in_sql(tmp_path: Path) -> None:
+def test_list_projects_pages_over_several_statuses_in_sql(db_url: str) -> None:
     statuses = ["initializing", "building", "completed", "failed", "discovery", "completed"]
 
     async def run() -> None:
-        st = _store(tmp_path)
+        st = Store(db_url)
         await st.open()
         try:
             repo = Repo(st)
@@ -140,3 +145,73 @@ def test_list_projects_pages_over_several_statuses_in_sql(tmp_path: Path) -> Non
             await st.close()
 
     asyncio.run(run())
+
+
+def test_a_value_postgresql_cannot_hold_is_a_bad_request(db_url: str) -> None:
+    """A NUL character: SQLite stores it; PostgreSQL refuses it, and the store says 400 (the
+    client's input), not a server error, for writes and reads alike. Other writes still commit."""
+
+    async def run() -> None:
+        st = Store(db_url)
+        await st.open()
+        try:
+            repo = Repo(st)
+            bad, good = _exec_row(1), _exec_row(2)
+            bad["command"] = "run\x00this"
+            results = await asyncio.gather(
+                st.write(repo.execution_insert_op(bad)),
+                st.write(repo.execution_insert_op(good)),
+                return_exceptions=True,
+            )
+            assert results[1] is None and await repo.get_execution("e2") is not None
+            if st.dialect == "sqlite":
+                assert results[0] is None
+                assert await repo.get_execution("e\x001") is None
+                return
+            assert isinstance(results[0], ApiError) and results[0].status == 400
+            assert "cannot be stored" in results[0].message
+            with pytest.raises(ApiError) as read:
+                await repo.get_execution("e\x001")
+            assert read.value.status == 400
+        finally:
+            await st.close()
+
+    asyncio.run(run())
+
+
+def test_postgresql_connections_dropped_by_the_server_are_replaced(pg_server_url: str) -> None:
+    """The server ends every session of the store (a restart, an idle timeout, an operator):
+    the pool's pre-ping replaces dead read connections and a failed group commit is retried on a
+    new writer connection, so no caller sees the drop."""
+    from reference_runtime.store.pgserver import create_database, drop_database
+
+    name = f"mbx_test_dropped_{os.getpid()}"
+    url = create_database(pg_server_url, name)
+
+    async def run() -> None:
+        st = Store(url)
+        await st.open()
+        try:
+            repo = Repo(st)
+            await st.write(repo.execution_insert_op(_exec_row(1)))
+            assert await repo.get_execution("e1") is not None
+            opened = st.stats.connections_opened
+            async with Store(url, pooling=False).engine.connect() as admin:
+                killed = await admin.scalar(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            assert killed and killed >= 2  # the writer's and the pooled reader's sessions
+            await st.write(repo.execution_insert_op(_exec_row(2)))
+            assert await repo.get_execution("e2") is not None
+            assert await st.count(s.executions) == 2
+            assert st.stats.connections_opened > opened  # replaced, not reused dead
+        finally:
+            await st.close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        drop_database(pg_server_url, name)
