@@ -38,6 +38,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("history", "harness.commands.history", "trend charts and change points over the history"),
     ("nightly", "harness.commands.nightly", "run the nightly suite"),
     ("roi", "harness.commands.roi", "ROI of optimizations from measured runs"),
+    ("checklist", "harness.commands.checklist", "checklist coverage: rules x scenarios x last nightly"),
 ]
 
 

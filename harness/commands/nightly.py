@@ -33,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--time-scale", type=float, default=DEFAULT_SCALE, help=f"scale (default {DEFAULT_SCALE})"
     )
     parser.add_argument(
-        "--steps", default=None, help="comma-separated subset of: steady,spike,stress,endurance,profile"
+        "--steps",
+        default=None,
+        help="comma-separated subset of: steady,spike,stress,endurance,profile,team_creation",
     )
     parser.add_argument("--scenarios-dir", type=Path, default=Path("scenarios"))
     parser.add_argument("--reports-dir", type=Path, default=Path("reports"))

@@ -41,7 +41,10 @@ TIMESERIES_COLUMNS: tuple[str, ...] = (
 #: Monitored columns that may follow (NaN when not measured): cpu_percent, rss_mb, threads,
 #: open_fds, read_bytes, write_bytes, sys_cpu_percent, sys_memory_percent, queue_depth,
 #: cache_hit_rate, cache_hit_rate_l1, cache_hit_rate_l2, cache_hit_rate_l3, slow_queries,
-#: db_pool_in_use, db_pool_waits.
+#: db_pool_in_use, db_pool_waits, agents (agents the runtime runs), cpu_per_agent_pct (the busiest
+#: agent's CPU over the interval, 100 = one core, from the runtime's per-agent CPU counters),
+#: rss_per_agent_mb (the target's RSS / agents: an upper bound of one agent's memory), storage_mb
+#: (the database's size on disk as the runtime exports it).
 MONITOR_COLUMNS: tuple[str, ...] = (
     "cpu_percent",
     "rss_mb",
@@ -59,7 +62,23 @@ MONITOR_COLUMNS: tuple[str, ...] = (
     "slow_queries",
     "db_pool_in_use",
     "db_pool_waits",
+    "agents",
+    "cpu_per_agent_pct",
+    "rss_per_agent_mb",
+    "storage_mb",
 )
+
+#: The target's Prometheus metrics behind the per-agent and storage columns (the reference runtime
+#: exports them; another target must too): named in the not-measured reason when they are absent.
+AGENTS_METRIC = "motherbox_agents"
+AGENT_CPU_METRIC = "motherbox_agent_cpu_seconds_total"
+DATABASE_METRIC = "motherbox_database_bytes"
+NEEDS: dict[str, str] = {
+    "agents": f"{AGENTS_METRIC} (gauge: agents running)",
+    "cpu_per_agent_pct": f"{AGENT_CPU_METRIC} (counter per agent label: CPU seconds)",
+    "rss_per_agent_mb": f"{AGENTS_METRIC} (gauge: agents running) and the target's RSS (its PID)",
+    "storage_mb": f"{DATABASE_METRIC} (gauge: database size on disk)",
+}
 
 #: Key of the all-operations entry in histograms.json.
 OVERALL = "__overall__"

@@ -22,6 +22,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.contract.rundir import PacerCounts
+from harness.scenario.operations import ReadyPoll
 
 PLAN_FILE = "plan.json"
 #: Start of the driver's stdout lines meant for the run stage (a JSON object follows).
@@ -45,6 +46,9 @@ class OpSpec(_Model):
     expect: list[int] = Field(default_factory=list)  # empty: any 2xx is a success (no redirects)
     weight: float
     dynamic: bool = False  # the path or body has per-request placeholders ({seq}, {uuid}, {worker})
+    #: A create-then-poll operation (team creation): one sample from the create request to the
+    #: first poll that reads ready, at most the plan's ``timeout`` (harness.load.ready).
+    until: ReadyPoll | None = None
 
 
 class SidePlan(_Model):

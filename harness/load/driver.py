@@ -65,6 +65,7 @@ from harness.load.contract import (
     read_plan,
 )
 from harness.load.pacer import Pacer, PacerStats, WeightedChoice
+from harness.load.ready import send_until_ready
 from harness.load.recorder import Recorder, SidedRecorder
 from harness.load.schedule import schedule_from
 from harness.load.sides import Sides
@@ -77,7 +78,7 @@ log = logging.getLogger("harness.driver")
 class Op:
     """A request template, prepared once (body serialised, headers merged) for a cheap hot path."""
 
-    __slots__ = ("body", "dynamic", "expect", "headers", "label", "method", "path")
+    __slots__ = ("body", "dynamic", "expect", "headers", "label", "method", "path", "until")
 
     def __init__(self, spec: OpSpec) -> None:
         self.label = spec.label
@@ -87,6 +88,7 @@ class Op:
         self.headers = dict(spec.headers)
         self.expect = frozenset(spec.expect) or None
         self.dynamic = spec.dynamic
+        self.until = spec.until  # create-then-poll: one sample until ready (harness.load.ready)
 
 
 _SEQ = itertools.count()
@@ -172,6 +174,12 @@ class State:
         if side is not None:  # a duet pass: the side's own target (an absolute URL) and its tag
             assert self.sides is not None
             path, context["side"] = self.sides.url(side, path), side
+        if op.until is not None:  # polls go to the same side as the create request
+            base = self.sides.url(side, "") if self.sides is not None and side is not None else ""
+            send_until_ready(
+                client, op, path, body, context, timeout_s=self.plan.timeout, sleep=gevent.sleep, base=base
+            )
+            return
         client.request(op.method, path, name=op.label, data=body, headers=op.headers, context=context)
 
 
@@ -379,13 +387,19 @@ class CsvFiles:
         w.close_files()
 
 
+def _emit_progress(collector: Collector, total: float, final: bool = False) -> None:
+    """One ``progress`` message: the collector's live figures (overall and per operation, the
+    interval since the last message and the run so far); ``final`` once the last samples are in."""
+    now = time.time()
+    emit("progress", elapsed=now - STATE.t0, total=total, final=final, **collector.progress(now))
+
+
 def _progress_loop(collector: Collector, local: bool, total: float) -> None:
     while True:
         gevent.sleep(1.0)
         if local:
             collector.add(STATE.recorder.take(), STATE.worker)
-        now = time.time()
-        emit("progress", elapsed=now - STATE.t0, total=total, **collector.progress(now))
+        _emit_progress(collector, total)
 
 
 def _write_result(
@@ -569,6 +583,7 @@ def _generate(
     reason = _wait_done(t0 + plan.duration_s + plan.drain + 30)
     pacer = role.finish(collector, reason)
     progress.kill(block=True)
+    _emit_progress(collector, plan.duration_s, final=True)  # the live view ends on the run's figures
     return reason, pacer
 
 

@@ -3,7 +3,8 @@ is computed here: the verdicts, changes, intervals and MDEs are the ones nightly
 
 from __future__ import annotations
 
-from harness.nightly.outputs import NightlyResult, PairedFigure, StepResult
+from harness.nightly.outputs import NightlyResult, PairedFigure, StepExtras, StepResult
+from harness.verdict.coverage import Coverage
 
 VERDICT_WORDS = {
     "regression": "REGRESSION",
@@ -73,7 +74,70 @@ def _paired_tables(result: NightlyResult) -> list[str]:
     return lines
 
 
-def markdown(result: NightlyResult) -> str:
+#: The figures a spike or stress step adds, and their labels.
+DERIVED_EXTRAS = {"recovery_time": "recovery time", "breaking_point": "breaking point"}
+
+
+def extras_text(extras: StepExtras) -> str:
+    """The step's extras for a person: a spike/stress figure with the reason it is missing or
+    bounded ("breaking point: no breaking point reached within 300 req/s"), never a bare 0."""
+    shown = extras.shown()
+    parts = []
+    for key, label in DERIVED_EXTRAS.items():
+        if key not in shown:
+            continue
+        parts.append(f"{label}: {_bounded(shown.get(f'{key}_display'), shown.get('reason'))}")
+    skip = {*DERIVED_EXTRAS, *(f"{k}_display" for k in DERIVED_EXTRAS), "reason"}
+    parts += [
+        f"{k}={v}" for k, v in shown.items() if k not in skip and v is not None and not isinstance(v, dict)
+    ]
+    return ", ".join(parts)
+
+
+def _bounded(display: str | None, reason: str | None) -> str:
+    """``>= 297 req/s (no breaking point reached within 300 req/s)``; the reason alone when there
+    is no figure."""
+    if display is None:
+        return reason or "not measured"
+    if reason is None:
+        return display
+    for suffix, sign in ((" (a lower bound)", ">= "), (" (an upper bound)", "< ")):
+        if reason.endswith(suffix):
+            return f"{sign}{display} ({reason.removesuffix(suffix)})"
+    return f"{display} ({reason})"
+
+
+def coverage_lines(coverage: Coverage) -> list[str]:
+    """The night's coverage matrix: each rule, the steps' scenarios that can measure it, tonight's
+    result; then the rules none of them can measure, with why."""
+    lines = [
+        "",
+        f"## Checklist coverage (time scale {coverage.time_scale:g})",
+        "",
+        "| rule | applies to | measured by | tonight |",
+        "| --- | --- | --- | --- |",
+    ]
+    for rule in coverage.rules:
+        tonight = rule.night_status or "no run it applies to"
+        tonight += f": {rule.night_text}" if rule.night_text else ""
+        measured_by = ", ".join(rule.measured_by) or "**none**"
+        lines.append(
+            f"| {rule.id} `{rule.rule}` | {', '.join(rule.applies_to)} | {measured_by} | {_cell(tonight)} |"
+        )
+    uncovered = coverage.uncovered
+    lines += [
+        "",
+        f"{len(coverage.rules) - len(uncovered)} of {len(coverage.rules)} rules measured by a step.",
+    ]
+    lines += [f"- not measured by any step: {r.id}: {r.uncovered_reason}" for r in uncovered]
+    return lines
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(result: NightlyResult, coverage: Coverage | None = None) -> str:
     title = f"# Nightly {result.nightly_id} (time scale {result.time_scale:g})"
     if result.baseline_ref is not None:
         title += f": HEAD vs {result.baseline_ref} ({(result.baseline_commit or '')[:12]}), paired"
@@ -84,12 +148,11 @@ def markdown(result: NightlyResult) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for s in result.steps:
-        extras = ", ".join(
-            f"{k}={v}" for k, v in s.extras.shown().items() if v is not None and not isinstance(v, dict)
-        )
+        extras = extras_text(s.extras)
         versus = _versus_cell(s, result.baseline_ref)
         lines.append(f"| {s.step} | {s.scenario} | {s.run_status or 'failed'} | {versus} | {extras} |")
     lines += _paired_tables(result)
+    lines += coverage_lines(coverage) if coverage is not None else []
     lines += ["", f"Exit code: {result.exit_code()}", ""]
     lines += [f"- {name}: {path}" for name, path in result.pages.items()]
     return "\n".join(lines) + "\n"

@@ -21,6 +21,7 @@ from harness.derive.summary import series_stats
 from harness.history import baseline as baselines
 from harness.history.series import build_history
 from harness.nightly.against_ref import BaselineRef, DuetRunner, run_step_against_ref
+from harness.nightly.coverage import nightly_coverage
 from harness.nightly.markdown import markdown, paired_line
 from harness.nightly.outputs import NightlyResult, StepExtras, StepResult, write_nightly_json
 from harness.nightly.plan import DEFAULT_SCALE, NightlyStep, natural_seconds
@@ -29,6 +30,7 @@ from harness.report.history_page import write_history
 from harness.report.index_page import build_index
 from harness.run.duet import run_duet
 from harness.run.launch import RunOutcome, RunRequest, launch
+from harness.verdict.coverage import write_coverage
 from harness.verdict.gate import GateConfigError, evaluate_run
 
 NIGHTLY_TAG = "nightly"
@@ -170,15 +172,24 @@ def run_nightly(
         started_at=started.isoformat(timespec="seconds"),
         ended_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         steps=results,
-        pages=regenerate_pages(reports_dir),
+        pages={},
         baseline_ref=None if baseline_ref is None else baseline_ref.ref,
         baseline_commit=None if baseline_ref is None else baseline_ref.commit,
     )
-    out = reports_dir / "nightly" / nightly_id
-    write_nightly_json(result, out)
-    rundir.write_text_atomic(out / "nightly.md", markdown(result))
-    result.pages["nightly"] = str(out / "nightly.md")
+    write_outputs(result, steps, reports_dir)
     return result
+
+
+def write_outputs(result: NightlyResult, steps: list[NightlyStep], reports_dir: Path) -> None:
+    """``coverage.json`` first (the index shows the newest night's matrix), then the history and
+    index pages, ``nightly.json`` and ``nightly.md``."""
+    out = reports_dir / "nightly" / result.nightly_id
+    coverage = nightly_coverage(steps, result)
+    result.pages["coverage"] = str(write_coverage(coverage, out))
+    result.pages.update(regenerate_pages(reports_dir))
+    write_nightly_json(result, out)
+    rundir.write_text_atomic(out / "nightly.md", markdown(result, coverage))
+    result.pages["nightly"] = str(out / "nightly.md")
 
 
 def _run_request(step: NightlyStep, time_scale: float, reports_dir: Path, tags: dict[str, str]) -> RunRequest:

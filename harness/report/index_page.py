@@ -1,4 +1,5 @@
-"""reports/index.html: every run folder under reports/runs, newest first, with status and verdict."""
+"""reports/index.html: every run folder under reports/runs, newest first, with status and verdict,
+and the checklist coverage matrix of the newest nightly (its ``coverage.json``, read as written)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from harness.contract import rundir
 from harness.contract.runfolder import RunFolder
 from harness.report import jinja
 from harness.report.run_page import REPORT_FILE
+from harness.verdict.coverage import COVERAGE_FILE, Coverage, CoverageFileError, load_coverage
 from harness.verdict.format import format_ms, format_value
 from harness.verdict.metrics import Kind
 from harness.verdict.model import load_verdict
@@ -80,11 +82,28 @@ def collect_rows(reports_dir: Path) -> list[IndexRow]:
     return sorted(rows, key=lambda row: (row.started_sort, row.run_id), reverse=True)
 
 
+def latest_coverage(reports_dir: Path) -> tuple[Coverage | None, str | None]:
+    """The newest nightly's coverage matrix (nightly ids are UTC timestamps: the last sorts newest)
+    and its link from the index; (None, None) when no nightly wrote one."""
+    found = sorted((reports_dir / "nightly").glob(f"*/{COVERAGE_FILE}"))
+    if not found:
+        return None, None
+    try:
+        coverage = load_coverage(found[-1])
+    except CoverageFileError:
+        return None, None
+    # nightly.md is written beside coverage.json by the same step, right after this page
+    return coverage, (found[-1].parent / "nightly.md").relative_to(reports_dir).as_posix()
+
+
 def build_index(reports_dir: Path) -> Path:
     """Write ``reports_dir/index.html`` listing the runs under ``reports_dir/runs``; return its path."""
     rows = collect_rows(reports_dir)
+    coverage, nightly_href = latest_coverage(reports_dir)
     generated_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    html = jinja.render("index.html.j2", rows=rows, generated_at=generated_at)
+    html = jinja.render(
+        "index.html.j2", rows=rows, generated_at=generated_at, coverage=coverage, nightly_href=nightly_href
+    )
     out = reports_dir / INDEX_FILE
     rundir.write_text_atomic(out, html)
     return out

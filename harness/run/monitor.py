@@ -1,8 +1,11 @@
 """Target monitoring, once per interval, in a thread of the harness CLI process.
 
 psutil over the target's process tree (CPU %, RSS, threads, open FDs, IO) and the system (CPU %,
-memory %), plus the reference runtime's Prometheus metrics when it exposes them. A value that
-cannot be measured is NaN (missing), never 0; :attr:`Monitor.not_measured` says why.
+memory %), plus the reference runtime's Prometheus metrics when it exposes them (parsed by
+prometheus_client): queue depth, cache hit rates, slow queries, pools, and the per-agent and storage
+columns — agents running, the busiest agent's CPU, RSS per agent, the database's size on disk
+(:data:`harness.contract.columns.NEEDS` names the metrics). A value that cannot be measured is NaN
+(missing), never 0; :attr:`Monitor.not_measured` says why, naming the metric a target lacks.
 
 The scrape goes through the egress policy (:mod:`harness.contract.egress`): a metrics URL off
 loopback (other than the target's host with ``--allow-remote``) is refused without a connection,
@@ -11,42 +14,54 @@ a redirect is not followed, and the run's headers (the API key) go only to the t
 
 from __future__ import annotations
 
+import contextlib
 import math
-import re
 import threading
 import time
 from typing import Any
 
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
+from harness.contract.columns import AGENT_CPU_METRIC, AGENTS_METRIC, DATABASE_METRIC, NEEDS
 from harness.contract.egress import Egress, EgressError, is_loopback
 from harness.contract.rundir import MONITOR_COLUMNS
 from harness.run.cpuclock import CpuClocks
 
 NAN = math.nan
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)")
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+Metrics = dict[str, list[tuple[dict[str, str], float]]]
 
 
-def parse_prometheus(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
-    """metric name -> [(labels, value)] from the Prometheus text format."""
-    out: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        match = _SAMPLE.match(line)
-        if not match:
-            continue
-        try:
-            value = float(match.group(4))
-        except ValueError:
-            continue
-        labels = dict(_LABEL.findall(match.group(3) or ""))
-        out.setdefault(match.group(1), []).append((labels, value))
+def parse_prometheus(text: str) -> Metrics:
+    """sample name -> [(labels, value)] from the Prometheus text format (prometheus_client's parser).
+
+    A counter family with no samples yet is listed as ``<name>_total: []`` (exported, no series),
+    so "not exported" and "nothing counted yet" stay apart. A malformed line does not lose the
+    rest: the exposition is then parsed line by line and the bad lines are skipped.
+    """
+    try:
+        return _families(text)
+    except ValueError:
+        out: Metrics = {}
+        for line in text.splitlines():
+            if line.strip() and not line.startswith("#"):
+                with contextlib.suppress(ValueError):
+                    for name, rows in _families(line + "\n").items():
+                        out.setdefault(name, []).extend(rows)
+        return out
+
+
+def _families(text: str) -> Metrics:
+    out: Metrics = {}
+    for family in text_string_to_metric_families(text):
+        if not family.samples:
+            out.setdefault(family.name + ("_total" if family.type == "counter" else ""), [])
+        for sample in family.samples:
+            out.setdefault(sample.name, []).append((dict(sample.labels), float(sample.value)))
     return out
 
 
-def _pick(metrics: dict[str, list[tuple[dict[str, str], float]]], name: str, **want: str) -> float:
+def _pick(metrics: Metrics, name: str, **want: str) -> float:
     rows = metrics.get(name)
     if not rows:
         return NAN
@@ -65,10 +80,13 @@ def _layer(label: str) -> str | None:
 
 
 class RuntimeMetrics:
-    """Turns cumulative counters into per-interval figures (hit rates, slow queries, pool waits)."""
+    """Turns cumulative counters into per-interval figures (hit rates, slow queries, pool waits,
+    the busiest agent's CPU share) and reads the gauges (queue depth, agents, database size)."""
 
     def __init__(self) -> None:
         self.previous: dict[str, float] = {}
+        self.agent_cpu: tuple[float, dict[str, float]] | None = None  # (when, CPU s per agent)
+        self.missing: set[str] = set()  # metrics a scrape did not have
 
     def _delta(self, key: str, value: float) -> float:
         before = self.previous.get(key)
@@ -77,8 +95,35 @@ class RuntimeMetrics:
             return NAN
         return value - before
 
-    def row(self, metrics: dict[str, list[tuple[dict[str, str], float]]]) -> dict[str, float]:
+    def row(self, metrics: Metrics, now: float | None = None) -> dict[str, float]:
+        """One interval's figures; ``now`` (monotonic seconds) times the per-agent CPU deltas."""
         out: dict[str, float] = {"queue_depth": _pick(metrics, "motherbox_queue_depth", agent="__total__")}
+        out.update(self._cache_rates(metrics))
+        out["slow_queries"] = self._delta("slow", _pick(metrics, "motherbox_db_slow_queries_total"))
+        pools = metrics.get("motherbox_pool_in_use", [])
+        db = [v for labels, v in pools if "db" in labels.get("pool", "") or "data" in labels.get("pool", "")]
+        out["db_pool_in_use"] = db[0] if db else NAN
+        db_waits = [
+            v
+            for labels, v in metrics.get("motherbox_pool_waits_total", [])
+            if "db" in labels.get("pool", "") or "data" in labels.get("pool", "")
+        ]
+        out["db_pool_waits"] = self._delta("waits", db_waits[0]) if db_waits else NAN
+        out["agents"] = self._gauge(metrics, AGENTS_METRIC)
+        bytes_on_disk = self._gauge(metrics, DATABASE_METRIC)
+        out["storage_mb"] = bytes_on_disk / 1e6
+        busiest = self._busiest_agent_cpu(metrics, time.monotonic() if now is None else now)
+        out["cpu_per_agent_pct"] = busiest if out["agents"] != 0 else NAN  # no agent: no share
+        return out
+
+    def _gauge(self, metrics: Metrics, name: str) -> float:
+        value = _pick(metrics, name)
+        if math.isnan(value):
+            self.missing.add(name)
+        return value
+
+    def _cache_rates(self, metrics: Metrics) -> dict[str, float]:
+        out: dict[str, float] = {}
         hits = {labels.get("layer", ""): v for labels, v in metrics.get("motherbox_cache_hits_total", [])}
         misses = {labels.get("layer", ""): v for labels, v in metrics.get("motherbox_cache_misses_total", [])}
         total_h = total_m = 0.0
@@ -94,17 +139,25 @@ class RuntimeMetrics:
             if name is not None:
                 out[f"cache_hit_rate_{name}"] = dh / (dh + dm) if dh + dm > 0 else NAN
         out["cache_hit_rate"] = total_h / (total_h + total_m) if seen and total_h + total_m > 0 else NAN
-        out["slow_queries"] = self._delta("slow", _pick(metrics, "motherbox_db_slow_queries_total"))
-        pools = metrics.get("motherbox_pool_in_use", [])
-        db = [v for labels, v in pools if "db" in labels.get("pool", "") or "data" in labels.get("pool", "")]
-        out["db_pool_in_use"] = db[0] if db else NAN
-        db_waits = [
-            v
-            for labels, v in metrics.get("motherbox_pool_waits_total", [])
-            if "db" in labels.get("pool", "") or "data" in labels.get("pool", "")
-        ]
-        out["db_pool_waits"] = self._delta("waits", db_waits[0]) if db_waits else NAN
         return out
+
+    def _busiest_agent_cpu(self, metrics: Metrics, now: float) -> float:
+        """The highest CPU share (100 = one core) any agent used since the previous scrape.
+
+        An agent absent from the previous scrape had charged nothing yet (its counter starts at
+        its first handler step); a counter that went down (a restarted runtime) is skipped."""
+        rows = metrics.get(AGENT_CPU_METRIC)
+        if rows is None:
+            self.missing.add(AGENT_CPU_METRIC)
+            self.agent_cpu = None
+            return NAN
+        current = {labels.get("agent", ""): value for labels, value in rows}
+        previous, self.agent_cpu = self.agent_cpu, (now, current)
+        if previous is None or now <= previous[0]:
+            return NAN
+        before = previous[1]
+        deltas = [v - before.get(agent, 0.0) for agent, v in current.items() if v >= before.get(agent, 0.0)]
+        return 100.0 * max(deltas, default=0.0) / (now - previous[0])
 
 
 class ProcessTree:
@@ -228,9 +281,12 @@ class Monitor:
             metrics = self._scrape()
             if metrics is not None:
                 row.update(self.runtime.row(metrics))
+        if row["agents"] > 0:  # NaN compares False: no agent count, no share
+            # the process's whole RSS shared out: an upper bound of what one agent costs
+            row["rss_per_agent_mb"] = row["rss_mb"] / row["agents"]
         return row
 
-    def _scrape(self) -> dict[str, list[tuple[dict[str, str], float]]] | None:
+    def _scrape(self) -> Metrics | None:
         assert self.metrics_url is not None
         timeout = min(0.8, self.interval_s)
         try:
@@ -270,7 +326,25 @@ class Monitor:
         for column in MONITOR_COLUMNS:
             values = [r.get(column, NAN) for r in self.rows]
             if values and all(isinstance(v, float) and math.isnan(v) for v in values):
-                self.not_measured.setdefault(column, "not exposed by the target or not measurable here")
+                self.not_measured.setdefault(column, self._missing_reason(column))
+
+    def _missing_reason(self, column: str) -> str:
+        """Why a column stayed empty; for the per-agent and storage columns, the metric it needs."""
+        needs = NEEDS.get(column)
+        if needs is None:
+            return "not exposed by the target or not measurable here"
+        if not self.metrics_url:
+            return f"no metrics URL for this target (needs {needs})"
+        if "runtime_metrics" in self.not_measured and not self.runtime.missing:
+            return f"needs {needs}; the metrics endpoint was not read: {self.not_measured['runtime_metrics']}"
+        agents = [r.get("agents", NAN) for r in self.rows]
+        if column in ("cpu_per_agent_pct", "rss_per_agent_mb") and agents and all(a == 0 for a in agents):
+            return f"the target ran no agents ({AGENTS_METRIC} was 0 throughout)"
+        if column == "rss_per_agent_mb" and AGENTS_METRIC not in self.runtime.missing:
+            return "the target's RSS was not measured (no target PID), so no RSS per agent"
+        if column == "cpu_per_agent_pct" and AGENT_CPU_METRIC not in self.runtime.missing:
+            return f"needs two scrapes of {AGENT_CPU_METRIC}: the monitored window was too short"
+        return f"the target's metrics endpoint does not export {needs}"
 
     def frame(self) -> Any:
         import pandas as pd

@@ -2,6 +2,8 @@ import math
 import os
 import time
 
+import pytest
+
 from harness.contract.egress import Egress
 from harness.run.monitor import Monitor, RuntimeMetrics, parse_prometheus
 from tests.harness.egress_servers import recording, redirecting
@@ -104,3 +106,73 @@ def test_a_non_loopback_metrics_url_is_refused_without_a_connection(monkeypatch)
             mon.sample()
         assert "refusing non-loopback host '10.255.255.1'" in mon.not_measured["runtime_metrics"]
     assert attempts == []
+
+
+# ---------------------------------------------------------------- the exposition parser (prometheus_client)
+
+
+def test_escaped_label_values_and_braces_in_values_parse():
+    text = (
+        "# TYPE motherbox_queue_depth gauge\n"
+        'motherbox_queue_depth{agent="__total__"} 5\n'
+        'motherbox_queue_depth{agent="a\\"quoted\\" }{ agent",note="back\\\\slash\\nline"} 2\n'
+    )
+    rows = parse_prometheus(text)["motherbox_queue_depth"]
+    assert rows == [
+        ({"agent": "__total__"}, 5.0),
+        ({"agent": 'a"quoted" }{ agent', "note": "back\\slash\nline"}, 2.0),
+    ]
+    # the hand-written parser stopped at the first "}" and lost the row; the total is still read
+    assert RuntimeMetrics().row(parse_prometheus(text))["queue_depth"] == 5
+
+
+def test_a_malformed_line_loses_only_itself():
+    text = "motherbox_agents 3\nthis is not exposition\nmotherbox_database_bytes 2e6\n"
+    metrics = parse_prometheus(text)
+    assert metrics["motherbox_agents"] == [({}, 3.0)]
+    assert metrics["motherbox_database_bytes"] == [({}, 2e6)]
+
+
+def test_an_exported_counter_without_series_is_not_a_missing_metric():
+    text = "# HELP motherbox_agent_cpu_seconds_total CPU\n# TYPE motherbox_agent_cpu_seconds_total counter\n"
+    assert parse_prometheus(text) == {"motherbox_agent_cpu_seconds_total": []}
+
+
+# ---------------------------------------------------------------- per-agent and storage columns
+
+
+def agents_text(agents: int, cpu: dict[str, float], db_bytes: float) -> str:
+    lines = [f"motherbox_agents {agents}", f"motherbox_database_bytes {db_bytes}"]
+    lines += ["# TYPE motherbox_agent_cpu_seconds counter"]
+    lines += [f'motherbox_agent_cpu_seconds_total{{agent="{a}"}} {s}' for a, s in cpu.items()]
+    return "\n".join(lines) + "\n"
+
+
+def test_busiest_agent_cpu_share_agents_and_storage_from_the_metrics():
+    rm = RuntimeMetrics()
+    first = rm.row(parse_prometheus(agents_text(3, {"a1": 1.0, "a2": 4.0}, 5e6)), now=100.0)
+    assert first["agents"] == 3 and first["storage_mb"] == 5.0
+    assert math.isnan(first["cpu_per_agent_pct"])  # one scrape: no interval yet
+    # 2 s later: a1 +0.1 s, a2 +0.02 s, a3 new with 0.06 s -> the busiest used 0.1 s / 2 s = 5 %
+    second = rm.row(parse_prometheus(agents_text(3, {"a1": 1.1, "a2": 4.02, "a3": 0.06}, 6e6)), now=102.0)
+    assert second["cpu_per_agent_pct"] == pytest.approx(5.0)
+    assert second["storage_mb"] == 6.0
+    idle = rm.row(parse_prometheus(agents_text(0, {}, 6e6)), now=104.0)
+    assert math.isnan(idle["cpu_per_agent_pct"])  # no agents: no per-agent share, not 0 %
+
+
+def test_a_target_without_the_metrics_is_not_measured_naming_them():
+    with recording() as target:  # answers JSON, not the exposition format
+        mon = Monitor(pids=[os.getpid()], metrics_url=target.url + "/m", egress=Egress(target=target.url))
+        mon.rows = [mon.sample(), mon.sample()]
+        mon._explain_missing()
+    assert "does not export motherbox_agents" in mon.not_measured["agents"]
+    assert "motherbox_agent_cpu_seconds_total" in mon.not_measured["cpu_per_agent_pct"]
+    assert "does not export motherbox_agents" in mon.not_measured["rss_per_agent_mb"]
+    assert "does not export motherbox_database_bytes" in mon.not_measured["storage_mb"]
+    bare = Monitor(pids=[], metrics_url=None)
+    bare.rows = [bare.sample()]
+    bare._explain_missing()
+    assert bare.not_measured["storage_mb"].startswith(
+        "no metrics URL for this target (needs motherbox_database"
+    )

@@ -188,7 +188,8 @@ def test_rss_growth_on_a_long_enough_run(tmp_path: Path) -> None:
     assert result.status == "fail"
     assert result.measured == pytest.approx(200, rel=0.05)
     assert one(leaking, "storage_growth < 1GB/day").reason == (
-        "the monitor records no storage size (column storage_mb)"
+        "the monitor recorded no storage size (column storage_mb; the target exports no "
+        "motherbox_database_bytes)"
     )
 
 
