@@ -43,8 +43,10 @@ demo-postgres: $(STAMP)
 	$(BIN)/python -m reference_runtime.store.pgserver -- $(BIN)/harness run scenarios/smoke.yaml --gate; \
 	  rc=$$?; [ $$rc -le 1 ]
 
+# Two processes (pytest-xdist, work stealing): most tests wait on servers and subprocesses.
+TEST_JOBS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) --dist worksteal --durations=25
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not browser"

@@ -110,7 +110,7 @@ def print_coverage(coverage: Coverage, console: Console) -> None:
     night = f", nightly {coverage.nightly_id}" if coverage.nightly_id else ""
     console.print(f"Checklist coverage at time scale {coverage.time_scale:g}{night}", highlight=False)
     table = Table(show_lines=False)
-    for column in ("rule", "", "applies to", "measured by", "last nightly"):
+    for column in ("rule", "expression", "applies to (run kinds)", "measured by", "last nightly"):
         table.add_column(column, overflow="fold")
     for rule in coverage.rules:
         table.add_row(

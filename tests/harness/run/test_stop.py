@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -172,15 +173,18 @@ def test_a_complete_run_never_has_the_key_on_disk(tmp_path: Path, keyed_server: 
 
 
 def test_sigterm_before_the_load_starts_exits_3_and_leaves_no_folder(tmp_path: Path) -> None:
-    from harness.run.target import free_port
-
-    proc, reports = start_run(tmp_path, f"http://127.0.0.1:{free_port()}", "60s")  # nobody answers
-    try:
-        wait_for(lambda: any(reports.glob("runs/*")), 30, "the run folder")  # waiting for the target
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
+    # A target that accepts connections (the kernel completes the handshake) but never answers:
+    # the harness waits for it (a refused connection would fail at once, exit 3, with no signal).
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        proc, reports = start_run(tmp_path, f"http://127.0.0.1:{silent.getsockname()[1]}", "60s")
+        try:
+            wait_for(lambda: any(reports.glob("runs/*")), 30, "the run folder")  # waiting for the target
+            proc.send_signal(signal.SIGTERM)
+            stdout, stderr = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
     assert proc.returncode == 3, stdout + stderr
     assert stdout.strip() == "error: interrupted (SIGTERM) before the load started"
     assert list(reports.glob("runs/*")) == []
