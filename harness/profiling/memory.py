@@ -24,10 +24,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
+import os
 import re
 import subprocess
+import sys
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -256,6 +260,29 @@ def _import_time(stack: list[tuple[str, str, int]]) -> bool:
     return any("importlib" in file for _, file, _ in stack)
 
 
+@functools.cache
+def _editable_roots() -> tuple[str, ...]:
+    """The folder holding the managed runtime's package: an editable install is not on sys.path."""
+    spec = importlib.util.find_spec("reference_runtime")  # located, not imported
+    if spec is None or not spec.submodule_search_locations:
+        return ()
+    return tuple(os.path.dirname(location) for location in spec.submodule_search_locations)
+
+
+def import_relative(file: str, roots: Sequence[str] | None = None) -> str:
+    """``/venv/lib/python3.11/site-packages/uvicorn/server.py`` -> ``uvicorn/server.py``: the file as
+    imported, relative to the longest ``sys.path`` entry (or the working folder) holding it, so
+    memory sites read like py-spy's CPU frames. Paths under none of them stay as they are."""
+    candidates = [*(sys.path if roots is None else roots), os.getcwd()]
+    if roots is None:
+        candidates.extend(_editable_roots())
+    prefixes = sorted({os.path.abspath(r) for r in candidates if r}, key=len, reverse=True)
+    for prefix in prefixes:
+        if file.startswith(prefix + os.sep):
+            return file[len(prefix) + 1 :]
+    return file
+
+
 def leak_sites(records: Any, *, imports: bool = False) -> list[dict[str, Any]]:
     """Aggregate allocations by their allocation site, largest first (import-time ones left out)."""
     by_site: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0])
@@ -276,14 +303,15 @@ def leak_sites(records: Any, *, imports: bool = False) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = [
         {
             "function": function,
-            "file": file,
+            "file": shown,
             "line": line,
-            "location": f"{file}:{line}",
+            "location": f"{shown}:{line}",
             "bytes": size,
             "mb": round(size / 1e6, 3),
             "allocations": count,
         }
         for (function, file, line), (size, count) in by_site.items()
+        for shown in (import_relative(file),)
     ]
     rows.sort(key=lambda r: -int(r["bytes"]))
     return rows

@@ -122,3 +122,16 @@ def test_svg_is_interactive_and_labels_name_function_and_line():
     widest = [g for g in boxes if float(g.get("data-w", 0)) > 500]
     labels = [g.find(f"{ns}text").text for g in widest]  # type: ignore[union-attr]
     assert "main (reference_runtime/cli.py:293)" in labels  # wide boxes keep the whole name
+
+
+def test_memory_sites_are_named_as_imported_like_cpu_frames():
+    from harness.profiling.memory import import_relative
+
+    roots = ["/venv/lib/python3.11/site-packages", "/venv/lib/python3.11", "/repo"]
+    assert (
+        import_relative("/venv/lib/python3.11/site-packages/uvicorn/server.py", roots) == "uvicorn/server.py"
+    )
+    assert import_relative("/venv/lib/python3.11/asyncio/base_events.py", roots) == "asyncio/base_events.py"
+    assert import_relative("/repo/reference_runtime/faults.py", roots) == "reference_runtime/faults.py"
+    assert import_relative("/elsewhere/x.py", roots) == "/elsewhere/x.py"
+    assert import_relative("/repository/x.py", roots) == "/repository/x.py"  # a prefix, not a folder

@@ -24,8 +24,14 @@ Runner.run (asyncio/runners.py:118) 50
 Runner.run (asyncio/runners.py:118);handle (reference_runtime/app.py:9);dumps (json/encoder.py:200) 30
 Runner.run (asyncio/runners.py:118);commit (reference_runtime/store/writer.py:96) 20
 """
-#: Every resource the page fetched (file:// included: a page that needs none fetches none).
-RESOURCES = "performance.getEntriesByType('resource').map(e => e.name)"
+
+
+def off_disk(requests: list[str]) -> list[str]:
+    """Requests that leave the page's own files: anything but file:// and inline data: URLs (seen
+    through CDP's Network domain; the page's resource-timing list would leave file:// out)."""
+    return [url for url in requests if not url.startswith(("file://", "data:"))]
+
+
 BOX = "[...document.querySelectorAll('g.f')].find(g => g.dataset.n.startsWith('{name}'))"
 
 
@@ -45,11 +51,11 @@ def test_flamegraph_zooms_and_searches_offline(tmp_path: Path) -> None:
         browser.evaluate("document.getElementById('search').dispatchEvent(new MouseEvent('click'))")
         matched = browser.evaluate("document.getElementById('matched').textContent")
         browser.screenshot(tmp_path / "flamegraph.png")
-        resources, errors = browser.evaluate(RESOURCES), browser.console_errors()
+        requests, errors = browser.requests(), browser.console_errors()
     assert before == pytest.approx(360.0) and after == pytest.approx(1200.0)  # zoomed to full width
     assert hidden == "none" and label == "handle (reference_runtime/app.py:9)"
     assert matched == 'Matched "commit": 20.0% of samples'
-    assert errors == [] and resources == []
+    assert errors == [] and off_disk(requests) == [] and requests == [svg.resolve().as_uri()]
 
 
 def test_memray_page_draws_its_graph_offline(tmp_path: Path) -> None:
@@ -66,7 +72,8 @@ def test_memray_page_draws_its_graph_offline(tmp_path: Path) -> None:
         browser.open(page.resolve().as_uri())
         boxes = browser.evaluate("document.querySelectorAll('#chart svg rect').length")
         styled = browser.evaluate("getComputedStyle(document.body).fontFamily")
-        resources, errors = browser.evaluate(RESOURCES), browser.console_errors()
+        requests, errors = browser.requests(), browser.console_errors()
     assert boxes > 3  # d3-flamegraph ran: it needs d3 inlined
     assert "Times" not in styled  # Bootstrap's font stack, not the browser default
-    assert errors == [] and resources == []
+    assert errors == [] and off_disk(requests) == []
+    assert any("memray-assets-" in url for url in requests)  # the shared libraries, beside the page
