@@ -71,6 +71,8 @@ def options_from(args: argparse.Namespace, console: Console) -> CalibrateOptions
         duration = parse_duration(args.duration)
     except ValueError as exc:
         raise ValueError(f"--duration: {exc}") from exc
+    if args.target is not None and not args.target.strip():
+        raise ValueError("--target: empty URL (leave --target out to start the reference runtime)")
     return CalibrateOptions(
         target=args.target,
         config=args.config,

@@ -181,6 +181,9 @@ def options_from(args: argparse.Namespace, console: Console) -> RunOptions:
     )
     if options.profile_pid is not None and options.target is None:
         raise ValueError("--pid profiles a target started elsewhere: give its --target URL too")
+    if options.target is not None and not options.target.strip():
+        # an empty $TARGET in a CI script must not quietly start the reference runtime instead
+        raise ValueError("--target: empty URL (leave --target out to start the reference runtime)")
     return options
 
 

@@ -112,6 +112,7 @@ def test_pages_quote_the_calibration_of_the_machine_when_there_is_one(tmp_path):
         ("--duration", "soon"),
         ("--config", "no-such-profile"),
         ("--target", "http://example.com:80"),
+        ("--target", ""),  # an empty $TARGET must not quietly calibrate a started runtime instead
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, args):

@@ -101,6 +101,7 @@ def _bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
         ([*target, "--time-scale", "nan"], "--time-scale"),
         ([*target, "--duration", "0s"], "--duration"),
         (["--target", "http://[::1"], "http://[::1"),
+        (["--target", ""], "--target: empty URL"),
         ([*target, "--workers", "1", "--master-bind", "host:port"], "--master-bind"),
         ([*target, "--workers", "1", "--local-workers", "3"], "--local-workers"),
     ]
