@@ -30,27 +30,18 @@ from typing import Any
 
 from sqlalchemy import select, text
 
+from bench.runtime_bench import Row
 from reference_runtime.store import Repo, Store
 from reference_runtime.store import schema as s
 from reference_runtime.store.db import WriteOp
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = REPO / "docs" / "benchmarks.md"
 SECTION = "## Database: pooling, indexes, batching (SQLite and PostgreSQL)"
 #: The guide's claims (harness/roi/claims.yaml: pooling -70%, batching -90%; indexes: the
 #: 100 ms slow-query line).
 POOLING_CLAIM = 0.70
 BATCHING_CLAIM = 0.90
 SLOW_QUERY_MS = 100.0
-
-
-@dataclass(frozen=True)
-class Row:
-    benchmark: str
-    metric: str
-    measured: str
-    claim: str
-    verdict: str
 
 
 @dataclass
@@ -398,21 +389,10 @@ def markdown(rows: list[Row], results: list[DialectResult], note: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_docs(section: str) -> None:
-    """Replace this section only (other benches own the rest of the file)."""
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    if SECTION in text:
-        start = text.index(SECTION)
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("\n" + text[nxt + 1 :] if nxt != -1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    DOCS.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     import os
 
+    from bench.docs_section import replace_section
     from bench.runtime_bench import format_table
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -436,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("\n" + note)
     if args.docs:
-        write_docs(markdown(rows, results, note))
+        replace_section(markdown(rows, results, note))
     return 0
 
 

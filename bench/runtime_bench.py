@@ -42,7 +42,6 @@ import psutil
 from harness.roi.claims import load_claims
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = REPO / "docs" / "benchmarks.md"
 SECTION = "## Reference runtime"
 SERVER_CPU = 1
 LOADGEN_CPU = 0
@@ -781,19 +780,12 @@ def markdown(rows: list[Row], header: str) -> str:
 
 
 def write_docs(rows: list[Row], note: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    body = (
+    from bench.docs_section import replace_section
+
+    replace_section(
         f"{SECTION}\n\n(`make bench-runtime`, i.e. `.venv/bin/python -m bench.runtime_bench`)\n\n{note}\n\n"
         + markdown(rows, "").strip()
-        + "\n"
     )
-    if SECTION in text:
-        start = text.index(SECTION)
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + ("\n" + text[nxt + 1 :] if nxt != -1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + body
-    DOCS.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:

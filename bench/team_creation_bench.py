@@ -23,13 +23,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.docs_section import replace_section
 from harness.contract import rundir
 from harness.roi.claims import load_claims
 from harness.run.launch import RunRequest, launch
 from harness.scenario.operations import NAMED_OPERATIONS
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = REPO / "docs" / "benchmarks.md"
 SECTION = "## Team creation"
 SCENARIO = REPO / "scenarios" / "team_creation.yaml"
 OPERATIONS = ("team_creation", "team_creation_5", "team_creation_10")
@@ -197,18 +197,6 @@ def render(results: dict[str, list[RunFigures]], meta: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = DOCS) -> None:
-    """Replace this benchmark's section (or append it); every other section is left as it is."""
-    doc = path.read_text(encoding="utf-8")
-    start = doc.find(SECTION + "\n")
-    if start < 0:
-        new = doc.rstrip("\n") + "\n\n" + text
-    else:
-        end = doc.find("\n## ", start + len(SECTION))
-        new = doc[:start] + text + ("" if end < 0 else doc[end:])
-    rundir.write_text_atomic(path, new)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.team_creation_bench")
     parser.add_argument("--repeats", type=int, default=3)
@@ -237,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render(_complete(results), meta)
     print(text)
     if not args.no_write:
-        write_section(text)
+        replace_section(text)
     return 0
 
 

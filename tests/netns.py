@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.run.target import parent_death_argv
+from harness.run.target import parent_death_argv, stop_group
 
 PREFIX = "hmh"
 #: the private range the labs take a /24 from: 10.213.N.0/24, first N the root namespace does not use
@@ -136,7 +136,7 @@ class Lab:
         """Stop the processes started here, kill what else still runs on the hosts, delete every
         namespace (hosts first, then the switch)."""
         for proc in self.processes:
-            stop(proc)
+            stop_group(proc, grace_s=10.0)
         self.processes.clear()
         for namespace in reversed(self.created):
             _delete(namespace)
@@ -149,7 +149,7 @@ class Lab:
     def popen(
         self, host: str | None, command: Sequence[str], log: Path, pipe_stdout: bool = False, **kwargs: Any
     ) -> subprocess.Popen[str]:
-        """``command`` on ``host`` (see :meth:`argv`) in its own session (so :func:`stop` ends its
+        """``command`` on ``host`` (see :meth:`argv`) in its own session (so ``stop_group`` ends its
         group) and stopped by :meth:`down`; its output appended to ``log`` (only stderr when
         ``pipe_stdout``: stdout is then read by the caller)."""
         # the parent-death stub: a test process killed outright takes what it started with it
@@ -165,14 +165,3 @@ class Lab:
             )
         self.processes.append(proc)
         return proc
-
-
-def stop(proc: subprocess.Popen[str], grace_s: float = 10.0) -> None:
-    """SIGTERM to the process group of ``proc``, SIGKILL to what is left after ``grace_s``."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace_s)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # the leader's children too, even when it exited
-    proc.wait(timeout=5)

@@ -38,6 +38,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.contract.atomic import atomic_path
 from harness.contract.egress import Egress, EgressError, check_target, join
@@ -172,7 +173,7 @@ def log_tail(path: Path | None, lines: int = 15) -> str:
     return "\n  " + "\n  ".join(tail) if tail else ""
 
 
-def stop_group(proc: subprocess.Popen[bytes], grace_s: float) -> None:
+def stop_group(proc: subprocess.Popen[Any], grace_s: float) -> None:
     """SIGTERM to the process group, SIGKILL to what is left after ``grace_s``."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -7,6 +7,8 @@
 - ``stall``:  every ``--period`` seconds the server stops answering for ``--stall`` seconds; a
   request arriving during a stall is answered when it ends (what coordinated omission hides).
 ``/status/NNN`` answers with that status. Minimal keep-alive parsing, a thread per connection.
+``keyed_server(key)`` (in this process): 200 with the right ``X-API-Key`` or on the health path,
+401 otherwise — a service that wants its key.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,3 +147,31 @@ def serve(law: str = "fixed", *, cpu: int | None = None, **params: float) -> Ite
 
 if __name__ == "__main__":
     main()
+
+
+class _KeyedHandler(BaseHTTPRequestHandler):
+    key = ""
+
+    def do_GET(self) -> None:
+        ok = self.path == "/v1/health" or self.headers.get("X-API-Key") == self.key
+        self.send_response(200 if ok else 401)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+@contextlib.contextmanager
+def keyed_server(key: str) -> Iterator[str]:
+    """A loopback service in a thread of this process that answers only requests carrying ``key``."""
+    handler = type("Keyed", (_KeyedHandler,), {"key": key})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

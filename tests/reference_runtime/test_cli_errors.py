@@ -8,26 +8,17 @@ import sys
 from pathlib import Path
 
 
+def serve(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "reference_runtime", "serve", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
 def test_serve_on_a_taken_port_is_one_line_exit_2_and_leaves_no_backend(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "reference_runtime",
-                "serve",
-                "--port",
-                str(port),
-                "--state-dir",
-                str(tmp_path),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        out = serve("--port", str(port), "--state-dir", str(tmp_path))
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
     errors = [line for line in out.stderr.splitlines() if "error:" in line]
@@ -56,22 +47,7 @@ def test_bad_settings_are_one_line_exit_2_and_never_echo_the_value(tmp_path: Pat
     files["bad_value"].write_text("switches:\n  batching: maybe\n")
     for args, expected in BAD_SETTINGS:
         argv = [a.format(**{k: str(v) for k, v in files.items()}) for a in args]
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "reference_runtime",
-                "serve",
-                "--port",
-                "0",
-                "--state-dir",
-                str(tmp_path),
-                *argv,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        out = serve("--port", "0", "--state-dir", str(tmp_path), *argv)
         assert out.returncode == 2, (argv, out.stderr)
         assert "Traceback" not in out.stderr, argv
         lines = out.stderr.strip().splitlines()

@@ -3,16 +3,12 @@ starts (a git ref's worktree, a command line), and short duet runs against stand
 Locust processes: marked slow), with `--profile cpu` and `--repeat N`."""
 
 import argparse
-import contextlib
 import json
 import shlex
 import subprocess
 import sys
-import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -31,7 +27,7 @@ from harness.run.duet import CommandService, GitWorktree, rate_share, resolve_re
 from harness.run.options import make_console
 from harness.run.target import TargetError
 from tests.harness.conftest import harness, two_op_scenario, write
-from tests.harness.servers import serve
+from tests.harness.servers import keyed_server, serve
 
 SCENARIO = two_op_scenario("duet", rate=30, duration="6s")
 
@@ -450,35 +446,6 @@ load: {rate: 10, duration: 2s, drain: 1s}
 mix:
   - {name: get_x, path: /x, expect_status: [200]}
 """
-
-
-class KeyedHandler(BaseHTTPRequestHandler):
-    """200 with the right X-API-Key (or on the health path), 401 otherwise."""
-
-    key = ""
-
-    def do_GET(self) -> None:
-        ok = self.path == "/v1/health" or self.headers.get("X-API-Key") == self.key
-        self.send_response(200 if ok else 401)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        return
-
-
-@contextlib.contextmanager
-def keyed_server(key: str) -> Iterator[str]:
-    handler = type("Keyed", (KeyedHandler,), {"key": key})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def files_holding(root: Path, secret: bytes) -> list[str]:

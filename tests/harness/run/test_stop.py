@@ -8,16 +8,15 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psutil
 import pytest
 
 from harness.contract import rundir
+from tests.harness import servers
 from tests.harness.conftest import ROOT, write
 
 pytestmark = pytest.mark.slow
@@ -36,30 +35,10 @@ mix:
 """
 
 
-class KeyedHandler(BaseHTTPRequestHandler):
-    """200 with the right X-API-Key (and on the health path), 401 otherwise."""
-
-    def do_GET(self) -> None:
-        ok = self.path == "/v1/health" or self.headers.get("X-API-Key") == KEY
-        self.send_response(200 if ok else 401)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        return
-
-
 @pytest.fixture
 def keyed_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), KeyedHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with servers.keyed_server(KEY) as url:
+        yield url
 
 
 def start_run(tmp_path: Path, url: str, duration: str) -> tuple[subprocess.Popen[str], Path]:
